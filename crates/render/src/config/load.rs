@@ -1,0 +1,490 @@
+//! Loading the config in layers, keeping where each value came from.
+//!
+//! built-in defaults < `kind-parity.yaml` < `kind-parity.local.yaml` < `KIND_PARITY_*` < flags.
+//! Each file is type-checked on its own first, so its errors carry its own line and column;
+//! the layers are then merged as YAML trees (mappings merge, scalars and sequences replace)
+//! and the result is type-checked again for what the variables and flags added.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path as FsPath, PathBuf};
+
+use serde_yaml_ng::{Mapping, Value};
+
+use super::path::{Path, Seg};
+use super::spans::{self, SpanIndex};
+use super::{Config, Inputs, validate};
+use crate::error::{Diagnostic, Diagnostics, Error, Location, Result, did_you_mean};
+
+/// The main config file's name.
+pub const CONFIG_FILE: &str = "kind-parity.yaml";
+/// The optional, gitignored overlay beside it.
+pub const LOCAL_FILE: &str = "kind-parity.local.yaml";
+/// The prefix of the environment variables that override config values.
+pub const ENV_PREFIX: &str = "KIND_PARITY_";
+/// `KIND_PARITY_*` variables that are not config values: the test bed's, and the tool's own.
+const RESERVED_ENV: &[&str] = &["KIND_PARITY_TEST", "KIND_PARITY_TESTBED", "KIND_PARITY_LOG", "KIND_PARITY_CONFIG"];
+
+/// Where one value of the effective config came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Source {
+    /// The built-in default.
+    Default,
+    /// The embedded demo stack (no config file was found).
+    Embedded {
+        /// Line in the embedded file.
+        line: usize,
+    },
+    /// A config file, at a position.
+    File(Location),
+    /// An environment variable.
+    Env {
+        /// The variable's name.
+        var: String,
+    },
+    /// A command-line flag.
+    Flag {
+        /// The flag as written (`--name`, `--set services.api.replicas=2`).
+        flag: String,
+    },
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Default => f.write_str("default"),
+            Self::Embedded { line } => write!(f, "embedded demo kind-parity.yaml:{line}"),
+            Self::File(loc) => write!(f, "{loc}"),
+            Self::Env { var } => write!(f, "env {var}"),
+            Self::Flag { flag } => write!(f, "flag {flag}"),
+        }
+    }
+}
+
+/// A value set on the command line: `--set path=value` or a dedicated flag such as `--name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Override {
+    /// The flag as the user wrote it, for `--explain` and errors.
+    pub flag: String,
+    /// The config path it sets.
+    pub path: String,
+    /// The value, parsed as a YAML scalar.
+    pub value: String,
+}
+
+/// What to load.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// An explicit config file; when unset, `kind-parity.yaml` in `dir`, else the embedded demo.
+    pub config: Option<PathBuf>,
+    /// The folder to look for the config file in (the working directory).
+    pub dir: PathBuf,
+    /// Environment variables to consider (only `KIND_PARITY_*` ones are read).
+    pub env: Vec<(String, String)>,
+    /// Command-line overrides, applied last.
+    pub overrides: Vec<Override>,
+}
+
+impl LoadOptions {
+    /// Options for `dir` with the process's environment.
+    pub fn from_process(config: Option<PathBuf>, dir: PathBuf, overrides: Vec<Override>) -> Self {
+        Self { config, dir, env: std::env::vars().collect(), overrides }
+    }
+}
+
+/// The origin of every value set by a layer; values no layer set are defaults.
+#[derive(Debug, Clone, Default)]
+pub struct Origins(BTreeMap<Path, Source>);
+
+impl Origins {
+    /// Where the value at `path` (or its nearest set ancestor) came from.
+    pub fn source(&self, path: &Path) -> Source {
+        let mut p = path.clone();
+        loop {
+            if let Some(s) = self.0.get(&p) {
+                return s.clone();
+            }
+            if p.0.is_empty() {
+                return Source::Default;
+            }
+            p.pop();
+        }
+    }
+
+    /// Where `path` was set, as text for a diagnostic; `None` for defaults.
+    pub fn describe(&self, path: &Path) -> Option<String> {
+        match self.source(path) {
+            Source::Default => None,
+            other => Some(other.to_string()),
+        }
+    }
+
+    fn set_layer(&mut self, value: &Value, at: &Path, source: &dyn Fn(&Path) -> Source) {
+        // A layer that sets a scalar or a sequence replaces everything an earlier layer set below it.
+        if !matches!(value, Value::Mapping(_)) {
+            self.0.retain(|p, _| !p.starts_with(at) || p == at);
+        }
+        if !at.0.is_empty() {
+            self.0.insert(at.clone(), source(at));
+        }
+        match value {
+            Value::Mapping(map) => {
+                for (k, v) in map {
+                    if let Some(k) = key_text(k) {
+                        self.set_layer(v, &at.key(&k), source);
+                    }
+                }
+            }
+            Value::Sequence(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    self.set_layer(v, &at.index(i), source);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A loaded, layered, validated config with the provenance of its values.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The effective config.
+    pub config: Config,
+    /// Where each value came from.
+    pub origins: Origins,
+    /// Where relative paths in the config (build contexts, the realm file) are read from.
+    pub inputs: Inputs,
+    /// The files that were read, in layering order (empty for the embedded demo).
+    pub files: Vec<PathBuf>,
+}
+
+/// The embedded demo stack's config, used when no config file is found.
+pub const EMBEDDED_CONFIG: &str = include_str!("../../../../examples/demo/kind-parity.yaml");
+
+/// Loads and validates the config; on failure every problem found is returned at once.
+pub fn load(options: &LoadOptions) -> Result<Loaded> {
+    let (main, inputs) = match &options.config {
+        Some(path) => (Some(path.clone()), Inputs::Dir(parent_dir(path))),
+        None => {
+            let candidate = options.dir.join(CONFIG_FILE);
+            if candidate.is_file() {
+                (Some(candidate), Inputs::Dir(options.dir.clone()))
+            } else {
+                tracing::info!("no {CONFIG_FILE} in {}: using the embedded demo stack", options.dir.display());
+                (None, Inputs::Embedded)
+            }
+        }
+    };
+
+    let mut merged = Value::Mapping(Mapping::new());
+    let mut origins = Origins::default();
+    let mut diagnostics = Vec::new();
+    let mut files = Vec::new();
+
+    match &main {
+        Some(path) => {
+            let text = read(path)?;
+            files.push(path.clone());
+            apply_file(&text, LayerName::File(path), &mut merged, &mut origins, &mut diagnostics);
+        }
+        None => apply_file(EMBEDDED_CONFIG, LayerName::Embedded, &mut merged, &mut origins, &mut diagnostics),
+    }
+    let local = match &main {
+        Some(path) => parent_dir(path).join(LOCAL_FILE),
+        None => options.dir.join(LOCAL_FILE),
+    };
+    if local.is_file() {
+        let text = read(&local)?;
+        files.push(local.clone());
+        apply_file(&text, LayerName::File(&local), &mut merged, &mut origins, &mut diagnostics);
+    }
+    if !diagnostics.is_empty() {
+        return Err(Error::Config(Diagnostics(diagnostics)));
+    }
+
+    for (var, raw) in options.env.iter().filter(|(k, _)| is_config_var(k)) {
+        let Some(path) = env_path(var) else {
+            diagnostics.push(
+                Diagnostic::new(format!("{var} does not name a config value"))
+                    .help("nest keys with a double underscore: KIND_PARITY_SERVICES__API__REPLICAS=2"),
+            );
+            continue;
+        };
+        let source = Source::Env { var: var.clone() };
+        set_path(&mut merged, &mut origins, &path, scalar(raw), source);
+    }
+    for o in &options.overrides {
+        let Some(path) = Path::parse(&o.path) else {
+            diagnostics.push(
+                Diagnostic::new(format!("`{}` is not a config path", o.path))
+                    .origin(format!("flag {}", o.flag))
+                    .help("write a dotted path such as services.api.replicas=2"),
+            );
+            continue;
+        };
+        set_path(&mut merged, &mut origins, &path, scalar(&o.value), Source::Flag { flag: o.flag.clone() });
+    }
+    if !diagnostics.is_empty() {
+        return Err(Error::Config(Diagnostics(diagnostics)));
+    }
+
+    let config: Config = match serde_path_to_error::deserialize(merged) {
+        Ok(c) => c,
+        Err(e) => {
+            let path = Path::from(e.path());
+            let message = e.inner().to_string();
+            let mut d = type_diagnostic(&message, &path);
+            let at = d.0.clone();
+            d.1.origin = origins.describe(&at);
+            return Err(Error::Config(Diagnostics(vec![d.1])));
+        }
+    };
+
+    let diagnostics = validate::validate(&config, &origins, &inputs);
+    if !diagnostics.is_empty() {
+        return Err(Error::Config(Diagnostics(diagnostics)));
+    }
+    Ok(Loaded { config, origins, inputs, files })
+}
+
+/// Which layer a file is, for positions in diagnostics.
+#[derive(Clone, Copy)]
+enum LayerName<'a> {
+    File(&'a FsPath),
+    Embedded,
+}
+
+impl LayerName<'_> {
+    fn source(self, pos: (usize, usize)) -> Source {
+        match self {
+            Self::File(p) => Source::File(Location { file: p.to_path_buf(), line: pos.0, column: pos.1 }),
+            Self::Embedded => Source::Embedded { line: pos.0 },
+        }
+    }
+}
+
+fn apply_file(
+    text: &str,
+    layer: LayerName<'_>,
+    merged: &mut Value,
+    origins: &mut Origins,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let value: Value = match serde_yaml_ng::from_str(text) {
+        Ok(Value::Null) => Value::Mapping(Mapping::new()),
+        Ok(v) => v,
+        Err(e) => {
+            let pos = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+            diagnostics.push(
+                Diagnostic::new(format!("not valid YAML: {}", strip_position(&e.to_string())))
+                    .origin(layer.source(pos).to_string()),
+            );
+            return;
+        }
+    };
+    let spans = spans::index(text);
+    let typed = serde_yaml_ng::Deserializer::from_str(text);
+    if let Err(e) = serde_path_to_error::deserialize::<_, Config>(typed) {
+        let path = Path::from(e.path());
+        let (at, mut d) = type_diagnostic(&strip_position(&e.inner().to_string()), &path);
+        let pos = spans.get(&at).or_else(|| e.inner().location().map(|l| (l.line(), l.column())));
+        if let Some(pos) = pos {
+            d.origin = Some(layer.source(pos).to_string());
+        }
+        diagnostics.push(d);
+        return;
+    }
+    let source = |p: &Path| layer.source(position(&spans, p));
+    origins.set_layer(&value, &Path::default(), &source);
+    merge(merged, value);
+}
+
+fn position(spans: &SpanIndex, path: &Path) -> (usize, usize) {
+    spans.get(path).unwrap_or((1, 1))
+}
+
+/// Turns a serde message into a diagnostic at the right path, with a fix where one is known.
+/// Returns the path the diagnostic belongs to (for an unknown field, the field itself).
+fn type_diagnostic(message: &str, path: &Path) -> (Path, Diagnostic) {
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let mut at = path.clone();
+        // serde_path_to_error ends the path at the unknown key itself; do not add it twice.
+        if at.0.last() != Some(&Seg::Key(field.to_owned())) {
+            at.push(Seg::Key(field.to_owned()));
+        }
+        let mut parent = at.clone();
+        parent.pop();
+        let mut d = Diagnostic::new(format!("unknown key `{field}`"));
+        if !parent.0.is_empty() {
+            d = d.at(parent.to_string());
+        }
+        d = match did_you_mean(field, candidates.iter().copied()) {
+            Some(best) => d.help(format!("did you mean `{best}`?")),
+            None if candidates.is_empty() => d.help("this section takes no keys"),
+            None => d.help(format!("expected one of: {}", candidates.join(", "))),
+        };
+        return (at, d);
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant `") {
+        let (variant, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let d = Diagnostic::new(format!("unknown value `{variant}`")).at(path.to_string());
+        let d = match did_you_mean(variant, candidates.iter().copied()) {
+            Some(best) => d.help(format!("did you mean `{best}`?")),
+            None => d.help(format!("expected one of: {}", candidates.join(", "))),
+        };
+        return (path.clone(), d);
+    }
+    let mut d = Diagnostic::new(message.to_owned());
+    if !path.0.is_empty() {
+        d = d.at(path.to_string());
+    }
+    (path.clone(), d)
+}
+
+/// serde_yaml_ng appends " at line L column C" to its messages; the diagnostic shows the position itself.
+fn strip_position(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+fn merge(into: &mut Value, from: Value) {
+    match (into, from) {
+        (Value::Mapping(a), Value::Mapping(b)) => {
+            for (k, v) in b {
+                match a.get_mut(&k) {
+                    Some(existing) => merge(existing, v),
+                    None => {
+                        a.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+fn set_path(merged: &mut Value, origins: &mut Origins, path: &Path, value: Value, source: Source) {
+    let mut node = merged;
+    for seg in &path.0 {
+        node = match seg {
+            Seg::Key(k) => {
+                if !matches!(node, Value::Mapping(_)) {
+                    *node = Value::Mapping(Mapping::new());
+                }
+                let Value::Mapping(map) = node else { unreachable!("just made a mapping") };
+                map.entry(Value::String(k.clone())).or_insert(Value::Null)
+            }
+            Seg::Index(i) => {
+                if !matches!(node, Value::Sequence(_)) {
+                    *node = Value::Sequence(Vec::new());
+                }
+                let Value::Sequence(items) = node else { unreachable!("just made a sequence") };
+                if items.len() <= *i {
+                    items.resize(i + 1, Value::Null);
+                }
+                &mut items[*i]
+            }
+        };
+    }
+    origins.set_layer(&value, path, &|_| source.clone());
+    *node = value;
+}
+
+fn scalar(raw: &str) -> Value {
+    match serde_yaml_ng::from_str::<Value>(raw) {
+        Ok(v @ (Value::Bool(_) | Value::Number(_) | Value::String(_) | Value::Sequence(_) | Value::Mapping(_))) => v,
+        _ => Value::String(raw.to_owned()),
+    }
+}
+
+fn is_config_var(name: &str) -> bool {
+    name.starts_with(ENV_PREFIX) && !RESERVED_ENV.iter().any(|r| name.starts_with(r))
+}
+
+/// `KIND_PARITY_SERVICES__API__REPLICAS` → `services.api.replicas`.
+fn env_path(var: &str) -> Option<Path> {
+    let rest = var.strip_prefix(ENV_PREFIX)?;
+    let keys: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+    if keys.iter().any(String::is_empty) {
+        return None;
+    }
+    Some(Path(keys.into_iter().map(Seg::Key).collect()))
+}
+
+fn key_text(key: &Value) -> Option<String> {
+    match key {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn read(path: &FsPath) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|source| Error::ReadInput { path: path.to_path_buf(), source })
+}
+
+fn parent_dir(path: &FsPath) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The effective config as YAML, each value followed by where it came from.
+pub fn explain(loaded: &Loaded) -> String {
+    let value = serde_yaml_ng::to_value(&loaded.config).unwrap_or(Value::Null);
+    let mut out = String::new();
+    explain_value(&value, &Path::default(), 0, &loaded.origins, &mut out);
+    out
+}
+
+fn explain_value(value: &Value, path: &Path, indent: usize, origins: &Origins, out: &mut String) {
+    let pad = "  ".repeat(indent);
+    match value {
+        Value::Mapping(map) => {
+            for (k, v) in map {
+                let Some(k) = key_text(k) else { continue };
+                let child = path.key(&k);
+                let key = yaml_scalar(&Value::String(k));
+                match v {
+                    Value::Mapping(m) if !m.is_empty() => {
+                        out.push_str(&format!("{pad}{key}:\n"));
+                        explain_value(v, &child, indent + 1, origins, out);
+                    }
+                    Value::Sequence(s) if !s.is_empty() => {
+                        out.push_str(&format!("{pad}{key}:  # {}\n", origins.source(&child)));
+                        explain_value(v, &child, indent + 1, origins, out);
+                    }
+                    _ => out.push_str(&format!("{pad}{key}: {}  # {}\n", yaml_scalar(v), origins.source(&child))),
+                }
+            }
+        }
+        Value::Sequence(items) => {
+            for v in items {
+                match v {
+                    Value::Mapping(_) => {
+                        out.push_str(&format!("{pad}-\n"));
+                        explain_value(v, path, indent + 1, origins, out);
+                    }
+                    _ => out.push_str(&format!("{pad}- {}\n", yaml_scalar(v))),
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn yaml_scalar(v: &Value) -> String {
+    match v {
+        Value::Mapping(m) if m.is_empty() => "{}".into(),
+        Value::Sequence(s) if s.is_empty() => "[]".into(),
+        _ => serde_yaml_ng::to_string(v).map(|s| s.trim_end().to_owned()).unwrap_or_default(),
+    }
+}

@@ -1,0 +1,530 @@
+//! The shared config's types: what `kind-parity.yaml` may say, with the built-in defaults.
+//!
+//! Every field has a default so that an overlay file (`kind-parity.local.yaml`) that sets one
+//! value type-checks on its own; what is really required is checked after layering, in
+//! `validate`, where the error can say which layer to fix.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+/// The effective configuration of one environment, shared by the compose and kind modes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The environment's name: the kind cluster's name and the state folder `.kind-parity/<name>/`.
+    pub name: String,
+    /// The Kubernetes namespace of the stack; the environment's name when unset.
+    pub namespace: Option<String>,
+    /// The browser-facing base domain; hosts are `<host>.<domain>`.
+    pub domain: String,
+    /// The host address that the ingress ports bind to.
+    pub listen_address: IpAddr,
+    /// Host ports of the ingress.
+    pub ports: HostPorts,
+    /// TLS for the browser-facing hosts.
+    pub tls: Tls,
+    /// The ingress controller; the Ingress objects are the contract, the controller is pluggable.
+    pub ingress: Ingress,
+    /// The kind cluster.
+    pub cluster: Cluster,
+    /// PostgreSQL.
+    pub postgres: Postgres,
+    /// Redis.
+    pub redis: Redis,
+    /// Keycloak, the identity provider.
+    pub keycloak: Keycloak,
+    /// NATS with JetStream (phase 2).
+    pub nats: Nats,
+    /// Temporal (phase 2).
+    pub temporal: Temporal,
+    /// A local OCI registry on the kind network (phase 3).
+    pub registry: Registry,
+    /// Vault (phase 3).
+    pub vault: Vault,
+    /// Extra generated secrets the services reference with `{{ secret "name" }}`.
+    pub secrets: IndexMap<String, SecretSpec>,
+    /// The team's own services, in the order they are listed.
+    pub services: IndexMap<String, Service>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            name: "kind-parity".into(),
+            namespace: None,
+            domain: "localtest.me".into(),
+            listen_address: IpAddr::from([127, 0, 0, 1]),
+            ports: HostPorts::default(),
+            tls: Tls::default(),
+            ingress: Ingress::default(),
+            cluster: Cluster::default(),
+            postgres: Postgres::default(),
+            redis: Redis::default(),
+            keycloak: Keycloak::default(),
+            nats: Nats::default(),
+            temporal: Temporal::default(),
+            registry: Registry::default(),
+            vault: Vault::default(),
+            secrets: IndexMap::new(),
+            services: IndexMap::new(),
+        }
+    }
+}
+
+impl Config {
+    /// The namespace the stack is deployed to.
+    pub fn namespace(&self) -> &str {
+        self.namespace.as_deref().unwrap_or(&self.name)
+    }
+
+    /// The browser-facing origin of `host` in kind mode: `https://<host>.<domain>[:port]`.
+    pub fn kind_origin(&self, host: &str) -> String {
+        match self.ports.https {
+            443 => format!("https://{host}.{}", self.domain),
+            port => format!("https://{host}.{}:{port}", self.domain),
+        }
+    }
+
+    /// Every browser-facing fully qualified host name, for the TLS certificate and DNS checks.
+    pub fn browser_hosts(&self) -> Vec<String> {
+        let mut hosts: Vec<String> = self
+            .services
+            .values()
+            .filter_map(|s| s.ingress.as_ref())
+            .map(|i| format!("{}.{}", i.host, self.domain))
+            .collect();
+        if self.keycloak.enabled {
+            hosts.push(format!("{}.{}", self.keycloak.host, self.domain));
+        }
+        if self.temporal.enabled && self.temporal.ui {
+            hosts.push(format!("{}.{}", self.temporal.ui_host, self.domain));
+        }
+        hosts.sort();
+        hosts.dedup();
+        hosts
+    }
+}
+
+impl Service {
+    /// The host port the service is reached on in compose mode.
+    pub fn compose_port(&self) -> u16 {
+        self.compose.port.unwrap_or(self.port)
+    }
+}
+
+/// Host ports of the ingress controller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HostPorts {
+    /// Plain HTTP.
+    pub http: u16,
+    /// HTTPS.
+    pub https: u16,
+}
+
+impl Default for HostPorts {
+    fn default() -> Self {
+        Self { http: 80, https: 443 }
+    }
+}
+
+/// How the browser-facing hosts get their certificates.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tls {
+    /// The TLS mode.
+    pub mode: TlsMode,
+}
+
+/// TLS modes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    /// A certificate authority generated once per environment, kept in its state folder.
+    #[default]
+    LocalCa,
+}
+
+/// The ingress controller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Ingress {
+    /// Which controller serves the Ingress objects.
+    pub controller: IngressController,
+    /// The controller image; the pinned default of the controller when unset.
+    pub image: Option<String>,
+    /// The fixed cluster IP of the controller's Service. Pods resolve the browser-facing hosts to
+    /// it (hostAliases), so a service calling `https://auth.<domain>` from inside the cluster goes
+    /// through the same ingress and TLS as a browser does.
+    pub cluster_ip: IpAddr,
+}
+
+impl Default for Ingress {
+    fn default() -> Self {
+        Self {
+            controller: IngressController::default(),
+            image: None,
+            cluster_ip: IpAddr::from([10, 96, 0, 200]),
+        }
+    }
+}
+
+impl Ingress {
+    /// The controller image to run.
+    pub fn image(&self) -> &str {
+        self.image.as_deref().unwrap_or(match self.controller {
+            IngressController::Traefik => "docker.io/library/traefik:v3.5.3",
+            IngressController::IngressNginx => "registry.k8s.io/ingress-nginx/controller:v1.13.3",
+        })
+    }
+}
+
+/// Supported ingress controllers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IngressController {
+    /// Traefik with its Kubernetes Ingress provider (the default).
+    #[default]
+    Traefik,
+    /// ingress-nginx, kind's variant. The project was retired in March 2026; kept for teams that
+    /// still run it in their shared environment.
+    IngressNginx,
+}
+
+impl IngressController {
+    /// The IngressClass name the rendered Ingress objects use.
+    pub fn class_name(self) -> &'static str {
+        match self {
+            Self::Traefik => "traefik",
+            Self::IngressNginx => "nginx",
+        }
+    }
+}
+
+/// The kind cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Cluster {
+    /// The kind node image, pinned.
+    pub node_image: String,
+    /// Worker nodes besides the control plane.
+    pub workers: u8,
+    /// Kubeconfig contexts of existing clusters that commands which change a cluster may target.
+    pub allowed_contexts: Vec<String>,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Self { node_image: "kindest/node:v1.33.1".into(), workers: 0, allowed_contexts: Vec::new() }
+    }
+}
+
+/// PostgreSQL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Postgres {
+    /// Whether the component is deployed.
+    pub enabled: bool,
+    /// The image, pinned.
+    pub image: String,
+    /// Databases to create, each with its owning role.
+    pub databases: IndexMap<String, Database>,
+    /// Size of the data volume.
+    pub storage: String,
+    /// The host port compose publishes it on.
+    pub compose_port: u16,
+}
+
+impl Default for Postgres {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            image: "docker.io/library/postgres:17.6".into(),
+            databases: IndexMap::new(),
+            storage: "1Gi".into(),
+            compose_port: 5432,
+        }
+    }
+}
+
+/// One database and its owner.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Database {
+    /// The owning role; the database's name when unset.
+    pub owner: Option<String>,
+}
+
+/// Redis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Redis {
+    /// Whether the component is deployed.
+    pub enabled: bool,
+    /// The image, pinned.
+    pub image: String,
+    /// The host port compose publishes it on.
+    pub compose_port: u16,
+}
+
+impl Default for Redis {
+    fn default() -> Self {
+        Self { enabled: true, image: "docker.io/library/redis:7.4.5".into(), compose_port: 6379 }
+    }
+}
+
+/// Keycloak.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Keycloak {
+    /// Whether the component is deployed.
+    pub enabled: bool,
+    /// The image, pinned.
+    pub image: String,
+    /// The realm export to import, relative to the config file; its `realm` names the issuer.
+    pub realm_file: Option<PathBuf>,
+    /// The realm whose issuer the services use; the realm file must define it.
+    pub realm: String,
+    /// The browser-facing host label (`auth` gives `auth.<domain>`).
+    pub host: String,
+    /// The host port compose publishes it on.
+    pub compose_port: u16,
+}
+
+impl Default for Keycloak {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            image: "quay.io/keycloak/keycloak:26.3.3".into(),
+            realm_file: None,
+            realm: "dev".into(),
+            host: "auth".into(),
+            compose_port: 8081,
+        }
+    }
+}
+
+/// NATS with JetStream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Nats {
+    /// Whether the component is deployed.
+    pub enabled: bool,
+    /// The image, pinned.
+    pub image: String,
+    /// Whether JetStream is on.
+    pub jetstream: bool,
+    /// Streams the services expect to exist.
+    pub streams: Vec<String>,
+    /// The host port compose publishes it on.
+    pub compose_port: u16,
+}
+
+impl Default for Nats {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            image: "docker.io/library/nats:2.11.8".into(),
+            jetstream: true,
+            streams: Vec::new(),
+            compose_port: 4222,
+        }
+    }
+}
+
+/// Temporal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Temporal {
+    /// Whether the component is deployed.
+    pub enabled: bool,
+    /// The server image, pinned.
+    pub image: String,
+    /// Namespaces to register.
+    pub namespaces: Vec<String>,
+    /// Whether the web UI is deployed behind the ingress.
+    pub ui: bool,
+    /// The UI image, pinned.
+    pub ui_image: String,
+    /// The UI's browser-facing host label.
+    pub ui_host: String,
+    /// The host port compose publishes the frontend on.
+    pub compose_port: u16,
+}
+
+impl Default for Temporal {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            image: "docker.io/temporalio/auto-setup:1.28.1".into(),
+            namespaces: vec!["default".into()],
+            ui: false,
+            ui_image: "docker.io/temporalio/ui:2.40.1".into(),
+            ui_host: "temporal".into(),
+            compose_port: 7233,
+        }
+    }
+}
+
+/// The local registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Registry {
+    /// Whether a local registry is used instead of loading images into nodes.
+    pub enabled: bool,
+    /// The registry image, pinned.
+    pub image: String,
+    /// The loopback host port it is published on.
+    pub host_port: u16,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self { enabled: false, image: "docker.io/library/registry:2.8.3".into(), host_port: 5001 }
+    }
+}
+
+/// Vault.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Vault {
+    /// Whether the component is deployed.
+    pub enabled: bool,
+    /// The image, pinned.
+    pub image: String,
+    /// KV paths to seed, each mapping keys to generated secrets by name.
+    pub paths: IndexMap<String, BTreeMap<String, String>>,
+    /// The host port compose publishes it on.
+    pub compose_port: u16,
+}
+
+impl Default for Vault {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            image: "docker.io/hashicorp/vault:1.20.3".into(),
+            paths: IndexMap::new(),
+            compose_port: 8200,
+        }
+    }
+}
+
+/// A generated secret the services may reference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecretSpec {
+    /// Length in characters (alphanumeric).
+    pub length: usize,
+}
+
+impl Default for SecretSpec {
+    fn default() -> Self {
+        Self { length: 32 }
+    }
+}
+
+/// One of the team's services.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Service {
+    /// How to build its image; exclusive with `image`.
+    pub build: Option<Build>,
+    /// A prebuilt image, pinned; exclusive with `build`.
+    pub image: Option<String>,
+    /// The container port it listens on.
+    pub port: u16,
+    /// Its browser-facing route, when it has one; workers have none.
+    pub ingress: Option<ServiceIngress>,
+    /// The HTTP path that answers 200 when it is ready.
+    pub health_path: Option<String>,
+    /// Replicas in kind mode.
+    pub replicas: u32,
+    /// Resource requests and limits.
+    pub resources: Resources,
+    /// Services and components that must be ready before it starts.
+    pub depends_on: Vec<String>,
+    /// Environment written once, with references to contract values resolved per mode.
+    pub env: IndexMap<String, String>,
+    /// What differs in compose mode (transport only, never meaning).
+    pub compose: ModeOverrides,
+    /// What differs in kind mode (transport only, never meaning).
+    pub kind: ModeOverrides,
+}
+
+impl Default for Service {
+    fn default() -> Self {
+        Self {
+            build: None,
+            image: None,
+            port: 8080,
+            ingress: None,
+            health_path: None,
+            replicas: 1,
+            resources: Resources::default(),
+            depends_on: Vec::new(),
+            env: IndexMap::new(),
+            compose: ModeOverrides::default(),
+            kind: ModeOverrides::default(),
+        }
+    }
+}
+
+/// A service's image build.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Build {
+    /// The build context, relative to the config file.
+    pub context: PathBuf,
+    /// The Dockerfile, relative to the context; `Dockerfile` when unset.
+    pub dockerfile: Option<PathBuf>,
+    /// Build arguments.
+    pub args: BTreeMap<String, String>,
+    /// The target stage.
+    pub target: Option<String>,
+}
+
+/// A service's browser-facing route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServiceIngress {
+    /// The host label (`api` gives `api.<domain>`).
+    pub host: String,
+    /// The path prefix.
+    pub path: String,
+}
+
+impl Default for ServiceIngress {
+    fn default() -> Self {
+        Self { host: String::new(), path: "/".into() }
+    }
+}
+
+/// Resource requests and limits, in Kubernetes quantities.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Resources {
+    /// CPU request.
+    pub cpu: String,
+    /// Memory request and limit.
+    pub memory: String,
+}
+
+impl Default for Resources {
+    fn default() -> Self {
+        Self { cpu: "50m".into(), memory: "128Mi".into() }
+    }
+}
+
+/// Per-mode differences of a service.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModeOverrides {
+    /// The host port the service is reached on in this mode (compose only).
+    pub port: Option<u16>,
+    /// Environment entries added or replaced in this mode; shown by the drift report.
+    pub env: IndexMap<String, String>,
+}

@@ -1,0 +1,491 @@
+//! Rendering one config into a [`Plan`]: the kind cluster config, the manifests in apply
+//! order, a kustomization, and the compose env files. Pure and deterministic: the same config,
+//! inputs, secrets and image references give byte-identical output.
+
+use std::collections::BTreeMap;
+use std::path::Path as FsPath;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use handlebars::{Handlebars, handlebars_helper};
+use include_dir::{Dir, include_dir};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::config::{self, Config, Inputs, IngressController};
+use crate::error::{Error, Result};
+use crate::refs::{self, Mode, Piece};
+use crate::secrets::Secrets;
+
+static EMBEDDED_TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../../templates");
+
+/// When a manifest is applied: foundation (namespaces, CRDs) first, then platform, then apps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// Namespaces, CRDs, the TLS secret and CA: what everything else needs to exist.
+    Foundation,
+    /// The ingress controller and platform components.
+    Platform,
+    /// The team's services, in `depends_on` order.
+    Apps,
+}
+
+/// One rendered manifest file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    /// File name under `manifests/`, `NN-<component>.yaml`, sorted in apply order.
+    pub file: String,
+    /// The component (`postgres`, `app-api`).
+    pub component: String,
+    /// When it is applied.
+    pub phase: Phase,
+    /// Components and services it waits for (from `depends_on` and built-in needs).
+    pub depends_on: Vec<String>,
+    /// The YAML documents.
+    pub content: String,
+}
+
+/// Everything one render produces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// `kind-config.yaml` (kind.x-k8s.io/v1alpha4).
+    pub kind_config: String,
+    /// The manifests, in apply order.
+    pub manifests: Vec<Manifest>,
+    /// `manifests/kustomization.yaml`, listing the manifests in order.
+    pub kustomization: String,
+    /// `compose.env`: images and published ports, for `docker compose --env-file`.
+    pub compose_env: String,
+    /// `compose/<service>.env`: each service's environment resolved for compose (`env_file:`).
+    pub compose_service_env: BTreeMap<String, String>,
+}
+
+impl Plan {
+    /// Every output file, relative to the output folder, in a stable order.
+    pub fn files(&self) -> Vec<(String, &str)> {
+        let mut files = vec![("kind-config.yaml".to_owned(), self.kind_config.as_str())];
+        for m in &self.manifests {
+            files.push((format!("manifests/{}", m.file), m.content.as_str()));
+        }
+        files.push(("manifests/kustomization.yaml".to_owned(), self.kustomization.as_str()));
+        files.push(("compose.env".to_owned(), self.compose_env.as_str()));
+        for (svc, env) in &self.compose_service_env {
+            files.push((format!("compose/{svc}.env"), env.as_str()));
+        }
+        files
+    }
+}
+
+/// The image each service runs, decided by the caller (the images layer tags builds by content).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageRefs(pub BTreeMap<String, String>);
+
+impl ImageRefs {
+    /// References for a render before any build: prebuilt images as configured, built ones as
+    /// `<service>:kp-<12 hex>` from a digest of the build settings. The images layer replaces
+    /// these with tags from the build context's content when it builds.
+    pub fn from_config(config: &Config) -> Self {
+        let refs = config
+            .services
+            .iter()
+            .map(|(name, service)| {
+                let image = match (&service.image, &service.build) {
+                    (Some(image), _) => image.clone(),
+                    (None, Some(build)) => {
+                        let spec = serde_json::to_string(build).expect("build spec serializes");
+                        format!("{name}:kp-{}", &hex(&Sha256::digest(spec.as_bytes()))[..12])
+                    }
+                    (None, None) => format!("{name}:unbuilt"),
+                };
+                (name.clone(), image)
+            })
+            .collect();
+        Self(refs)
+    }
+}
+
+/// The handlebars templates: the embedded set, optionally overridden file by file.
+#[derive(Debug)]
+pub struct Templates {
+    registry: Handlebars<'static>,
+}
+
+impl Templates {
+    /// The templates compiled into the binary (the repository's `templates/`).
+    pub fn embedded() -> Result<Self> {
+        let mut registry = new_registry();
+        register_dir(&mut registry, &EMBEDDED_TEMPLATES)?;
+        Ok(Self { registry })
+    }
+
+    /// The embedded templates, with every `*.hbs` file under `dir` replacing the embedded one of
+    /// the same relative name (`postgres/postgres.yaml.hbs`), for teams with their own.
+    pub fn with_overrides(dir: &FsPath) -> Result<Self> {
+        let mut this = Self::embedded()?;
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(folder) = stack.pop() {
+            let entries = std::fs::read_dir(&folder).map_err(|source| Error::ReadInput { path: folder.clone(), source })?;
+            for entry in entries {
+                let path = entry.map_err(|source| Error::ReadInput { path: folder.clone(), source })?.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "hbs") {
+                    let text = std::fs::read_to_string(&path).map_err(|source| Error::ReadInput { path: path.clone(), source })?;
+                    let name = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+                    this.register(&name, &text)?;
+                }
+            }
+        }
+        Ok(this)
+    }
+
+    fn register(&mut self, name: &str, text: &str) -> Result<()> {
+        self.registry
+            .register_template_string(name, text)
+            .map_err(|source| Error::Template { name: name.to_owned(), source: Box::new(source) })
+    }
+
+    fn render(&self, name: &str, component: &str, ctx: &Value) -> Result<String> {
+        let text = self.registry.render(name, ctx).map_err(|source| Error::RenderTemplate {
+            name: name.to_owned(),
+            component: component.to_owned(),
+            source: Box::new(source),
+        })?;
+        // A template bug shows up here, naming the template, instead of at the API server.
+        for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+            <serde_yaml_ng::Value as serde::Deserialize>::deserialize(doc).map_err(|source| Error::RenderedYaml {
+                name: name.to_owned(),
+                component: component.to_owned(),
+                source,
+            })?;
+        }
+        Ok(tidy(&text))
+    }
+}
+
+handlebars_helper!(json_helper: |v: Json| serde_json::to_string(v).expect("json values serialize"));
+handlebars_helper!(join_helper: |v: array| v.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(","));
+handlebars_helper!(b64_helper: |s: str| B64.encode(s));
+handlebars_helper!(indent_helper: |n: u64, s: str| {
+    let pad = " ".repeat(n as usize);
+    s.lines().map(|l| if l.is_empty() { String::new() } else { format!("{pad}{l}") }).collect::<Vec<_>>().join("\n")
+});
+
+fn new_registry() -> Handlebars<'static> {
+    let mut hb = Handlebars::new();
+    hb.set_strict_mode(true);
+    hb.register_escape_fn(handlebars::no_escape);
+    hb.register_helper("json", Box::new(json_helper));
+    hb.register_helper("b64", Box::new(b64_helper));
+    hb.register_helper("join", Box::new(join_helper));
+    hb.register_helper("indent", Box::new(indent_helper));
+    hb
+}
+
+fn register_dir(hb: &mut Handlebars<'static>, dir: &Dir<'static>) -> Result<()> {
+    for entry in dir.entries() {
+        match entry {
+            include_dir::DirEntry::Dir(d) => register_dir(hb, d)?,
+            include_dir::DirEntry::File(f) if f.path().extension().is_some_and(|e| e == "hbs") => {
+                let name = f.path().to_string_lossy().replace('\\', "/");
+                let text = f.contents_utf8().unwrap_or_default();
+                hb.register_template_string(&name, text)
+                    .map_err(|source| Error::Template { name: name.clone(), source: Box::new(source) })?;
+            }
+            include_dir::DirEntry::File(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Drops blank lines left by template conditionals and ends the file with one newline.
+fn tidy(text: &str) -> String {
+    let mut out: String = text.lines().filter(|l| !l.trim().is_empty()).flat_map(|l| [l, "\n"]).collect();
+    if out.is_empty() {
+        out.push('\n');
+    }
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn short_hash(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    hex(&h.finalize())[..12].to_owned()
+}
+
+/// A service's environment resolved in one mode, split into plain and secret entries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResolvedEnv {
+    /// Values without secrets (a ConfigMap in kind).
+    pub plain: BTreeMap<String, String>,
+    /// Values that carry a secret (a Secret in kind).
+    pub secret: BTreeMap<String, String>,
+}
+
+impl ResolvedEnv {
+    /// Every entry, secret or not.
+    pub fn all(&self) -> BTreeMap<&str, &str> {
+        self.plain.iter().chain(&self.secret).map(|(k, v)| (k.as_str(), v.as_str())).collect()
+    }
+}
+
+/// Resolves a service's environment in a mode: `env` with the mode's overrides on top.
+pub fn resolve_env(config: &Config, service: &str, mode: Mode, secrets: &Secrets) -> Result<ResolvedEnv> {
+    let svc = &config.services[service];
+    let overrides = match mode {
+        Mode::Compose => &svc.compose.env,
+        Mode::Kind => &svc.kind.env,
+    };
+    let names = config.secret_names();
+    let lookup = |name: &str| secrets.get(name).map(str::to_owned);
+    let mut out = ResolvedEnv::default();
+    for (key, raw) in svc.env.iter().filter(|(k, _)| !overrides.contains_key(*k)).chain(overrides) {
+        let pieces = refs::parse(raw).map_err(|m| invalid(format!("services.{service}.env.{key}"), m))?;
+        let mut value = String::new();
+        let mut sensitive = false;
+        for piece in pieces {
+            match piece {
+                Piece::Text(t) => value.push_str(&t),
+                Piece::Ref(r) => {
+                    let contract = refs::classify(&r, config, &names)
+                        .map_err(|e| invalid(format!("services.{service}.env.{key}"), e.message))?;
+                    let resolved = refs::resolve(&contract, mode, config, &lookup)?;
+                    sensitive |= resolved.sensitive;
+                    value.push_str(&resolved.value);
+                }
+            }
+        }
+        let slot = if sensitive { &mut out.secret } else { &mut out.plain };
+        slot.insert(key.clone(), value);
+    }
+    Ok(out)
+}
+
+fn invalid(path: String, message: String) -> Error {
+    Error::Config(crate::error::Diagnostics(vec![crate::error::Diagnostic::new(message).at(path)]))
+}
+
+/// Services in start order: each after everything it depends on, otherwise in config order.
+pub fn start_order(config: &Config) -> Vec<String> {
+    let mut done: Vec<String> = Vec::new();
+    let mut pending: Vec<&String> = config.services.keys().collect();
+    while !pending.is_empty() {
+        let before = pending.len();
+        pending.retain(|name| {
+            let ready = config.services[name.as_str()]
+                .depends_on
+                .iter()
+                .all(|d| !config.services.contains_key(d) || done.contains(d));
+            if ready {
+                done.push((*name).clone());
+            }
+            !ready
+        });
+        if pending.len() == before {
+            // A cycle; validation rejects it, so this only keeps a bad caller from looping forever.
+            done.extend(pending.drain(..).cloned());
+        }
+    }
+    done
+}
+
+/// Renders the config. `secrets` must hold every secret [`Config::secret_specs`] names and TLS
+/// material ([`Secrets::ensure`] provides both).
+pub fn render(config: &Config, inputs: &Inputs, secrets: &Secrets, images: &ImageRefs, templates: &Templates) -> Result<Plan> {
+    let tls = secrets.tls.as_ref().ok_or_else(|| Error::MissingSecret { name: "tls (local CA)".into() })?;
+    let need = |name: &str| secrets.get(name).map(str::to_owned).ok_or_else(|| Error::MissingSecret { name: name.to_owned() });
+    let ns = config.namespace();
+    let env_ctx = json!({
+        "name": config.name,
+        "namespace": ns,
+        "domain": config.domain,
+        "listen_address": config.listen_address.to_string(),
+        "http_port": config.ports.http,
+        "https_port": config.ports.https,
+        "ingress_class": config.ingress.controller.class_name(),
+        "ingress_cluster_ip": config.ingress.cluster_ip.to_string(),
+        "browser_hosts": config.browser_hosts(),
+        "node_image": config.cluster.node_image,
+        "workers": (0..config.cluster.workers).collect::<Vec<_>>(),
+        "registry": config.registry.enabled,
+        "registry_host_port": config.registry.host_port,
+        "registry_name": format!("{}-registry", config.name),
+    });
+    let tls_ctx = json!({ "ca_cert": tls.ca_cert, "cert": tls.cert, "key": tls.key });
+    let base = |extra: Value| -> Value {
+        let mut ctx = json!({ "env": env_ctx, "tls": tls_ctx });
+        if let (Value::Object(a), Value::Object(b)) = (&mut ctx, extra) {
+            a.extend(b);
+        }
+        ctx
+    };
+
+    let kind_config = templates.render("kind/kind-config.yaml.hbs", "kind", &base(json!({})))?;
+    let mut manifests = Vec::new();
+    let mut push = |file: &str, component: &str, phase: Phase, depends_on: Vec<String>, content: String| {
+        manifests.push(Manifest { file: file.to_owned(), component: component.to_owned(), phase, depends_on, content });
+    };
+
+    push("00-namespace.yaml", "namespace", Phase::Foundation, vec![], templates.render("namespace/namespace.yaml.hbs", "namespace", &base(json!({})))?);
+
+    let (ingress_template, ingress_component) = match config.ingress.controller {
+        IngressController::Traefik => ("traefik/traefik.yaml.hbs", "traefik"),
+        IngressController::IngressNginx => ("ingress-nginx/ingress-nginx.yaml.hbs", "ingress-nginx"),
+    };
+    let ingress_ctx = base(json!({ "ingress": { "image": config.ingress.image(), "redirect_https": config.ports.https == 443 } }));
+    push(&format!("10-{ingress_component}.yaml"), ingress_component, Phase::Platform, vec![], templates.render(ingress_template, ingress_component, &ingress_ctx)?);
+
+    if config.postgres.enabled {
+        let dbs = config.databases();
+        let mut roles: Vec<&String> = dbs.values().collect();
+        roles.sort();
+        roles.dedup();
+        let roles: Vec<Value> = roles
+            .into_iter()
+            .map(|owner| {
+                let key = Config::postgres_password_secret(owner);
+                Ok(json!({ "owner": owner, "key": key, "password": need(&key)?, "var": format!("PW_{}", owner.to_ascii_uppercase()) }))
+            })
+            .collect::<Result<_>>()?;
+        let databases: Vec<Value> = dbs.iter().map(|(name, owner)| json!({ "name": name, "owner": owner })).collect();
+        let superuser = need(config::POSTGRES_SUPERUSER_PASSWORD)?;
+        let init_hash = short_hash(&[&serde_json::to_string(&roles).unwrap_or_default(), &serde_json::to_string(&databases).unwrap_or_default()]);
+        let ctx = base(json!({ "postgres": {
+            "image": config.postgres.image, "storage": config.postgres.storage,
+            "superuser_password": superuser, "roles": roles, "databases": databases, "init_hash": init_hash,
+        }}));
+        push("20-postgres.yaml", "postgres", Phase::Platform, vec![], templates.render("postgres/postgres.yaml.hbs", "postgres", &ctx)?);
+    }
+    if config.redis.enabled {
+        let ctx = base(json!({ "redis": { "image": config.redis.image, "password": need(config::REDIS_PASSWORD)? } }));
+        push("21-redis.yaml", "redis", Phase::Platform, vec![], templates.render("redis/redis.yaml.hbs", "redis", &ctx)?);
+    }
+    if config.nats.enabled {
+        let ctx = base(json!({ "nats": { "image": config.nats.image, "jetstream": config.nats.jetstream } }));
+        push("22-nats.yaml", "nats", Phase::Platform, vec![], templates.render("nats/nats.yaml.hbs", "nats", &ctx)?);
+    }
+    if config.keycloak.enabled {
+        let realm_json = match &config.keycloak.realm_file {
+            Some(file) => inputs.read(file)?,
+            None => serde_json::to_string_pretty(&json!({ "realm": config.keycloak.realm, "enabled": true })).unwrap_or_default(),
+        };
+        let db_key = Config::postgres_password_secret(&config.databases()["keycloak"]);
+        let ctx = base(json!({ "keycloak": {
+            "image": config.keycloak.image, "postgres_image": config.postgres.image,
+            "host": format!("{}.{}", config.keycloak.host, config.domain),
+            "hostname_url": config.kind_origin(&config.keycloak.host),
+            "realm": config.keycloak.realm, "realm_json": realm_json,
+            "realm_hash": short_hash(&[&realm_json]),
+            "admin_password": need(config::KEYCLOAK_ADMIN_PASSWORD)?,
+            "db_user": config.databases()["keycloak"], "db_password": need(&db_key)?,
+        }}));
+        push("30-keycloak.yaml", "keycloak", Phase::Platform, vec!["postgres".into()], templates.render("keycloak/keycloak.yaml.hbs", "keycloak", &ctx)?);
+    }
+    if config.temporal.enabled {
+        let owner = config.databases()["temporal"].clone();
+        let ctx = base(json!({ "temporal": {
+            "image": config.temporal.image, "ui": config.temporal.ui, "ui_image": config.temporal.ui_image,
+            "ui_host": format!("{}.{}", config.temporal.ui_host, config.domain),
+            "namespaces": config.temporal.namespaces, "db_user": owner,
+            "db_password": need(&Config::postgres_password_secret(&config.databases()["temporal"]))?,
+        }}));
+        push("31-temporal.yaml", "temporal", Phase::Platform, vec!["postgres".into()], templates.render("temporal/temporal.yaml.hbs", "temporal", &ctx)?);
+    }
+    if config.vault.enabled {
+        let paths: Vec<Value> = config
+            .vault
+            .paths
+            .iter()
+            .map(|(path, keys)| {
+                let kv: Vec<Value> = keys.iter().map(|(k, s)| Ok(json!({ "key": k, "value": need(s)? }))).collect::<Result<_>>()?;
+                Ok(json!({ "path": path, "keys": kv }))
+            })
+            .collect::<Result<_>>()?;
+        let ctx = base(json!({ "vault": { "image": config.vault.image, "root_token": need(config::VAULT_ROOT_TOKEN)?, "paths": paths } }));
+        push("32-vault.yaml", "vault", Phase::Platform, vec![], templates.render("vault/vault.yaml.hbs", "vault", &ctx)?);
+    }
+    if config.registry.enabled {
+        push("33-registry.yaml", "registry", Phase::Platform, vec![], templates.render("registry/registry.yaml.hbs", "registry", &base(json!({})))?);
+    }
+
+    let mut compose_service_env = BTreeMap::new();
+    for (i, name) in start_order(config).iter().enumerate() {
+        let service = &config.services[name.as_str()];
+        let kind_env = resolve_env(config, name, Mode::Kind, secrets)?;
+        let kv = |m: &BTreeMap<String, String>| m.iter().map(|(k, v)| json!({ "key": k, "value": v })).collect::<Vec<_>>();
+        let env_hash = short_hash(&[&serde_json::to_string(&kind_env.plain).unwrap_or_default(), &serde_json::to_string(&kind_env.secret).unwrap_or_default()]);
+        let ctx = base(json!({ "service": {
+            "name": name, "image": images.0.get(name).cloned().unwrap_or_else(|| format!("{name}:unbuilt")),
+            "port": service.port, "replicas": service.replicas, "health_path": service.health_path,
+            "cpu": service.resources.cpu, "memory": service.resources.memory,
+            "ingress": service.ingress.as_ref().map(|ing| json!({ "host": format!("{}.{}", ing.host, config.domain), "path": ing.path })),
+            "plain_env": kv(&kind_env.plain), "secret_env": kv(&kind_env.secret), "env_hash": env_hash,
+            "depends_on": service.depends_on,
+        }}));
+        let file = format!("{}-app-{name}.yaml", 50 + i);
+        let component = format!("app-{name}");
+        push(&file, &component, Phase::Apps, service.depends_on.clone(), templates.render("service/service.yaml.hbs", &component, &ctx)?);
+        let compose = resolve_env(config, name, Mode::Compose, secrets)?;
+        compose_service_env.insert(name.clone(), env_file(&compose.all()));
+    }
+
+    let kustomization = {
+        let mut k = String::from("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n");
+        for m in &manifests {
+            k.push_str(&format!("- {}\n", m.file));
+        }
+        k
+    };
+    Ok(Plan { kind_config, manifests, kustomization, compose_env: compose_env(config, images), compose_service_env })
+}
+
+/// `KEY=value` lines in the syntax docker compose reads; values quoted when they need it.
+fn env_file(entries: &BTreeMap<&str, &str>) -> String {
+    let mut out = String::from("# generated by kind-parity; do not edit (change kind-parity.yaml instead)\n");
+    for (k, v) in entries {
+        let needs_quotes = v.is_empty() || v.chars().any(|c| c.is_whitespace() || matches!(c, '#' | '"' | '\'' | '$' | '\\' | '`'));
+        if needs_quotes {
+            // Single quotes: compose takes the value literally, with no interpolation.
+            out.push_str(&format!("{k}='{}'\n", v.replace('\'', "'\\''")));
+        } else {
+            out.push_str(&format!("{k}={v}\n"));
+        }
+    }
+    out
+}
+
+fn compose_env(config: &Config, images: &ImageRefs) -> String {
+    let mut entries: BTreeMap<String, String> = BTreeMap::new();
+    let mut component = |name: &str, enabled: bool, image: &str, port: u16| {
+        if enabled {
+            let upper = name.to_ascii_uppercase();
+            entries.insert(format!("KP_{upper}_IMAGE"), image.to_owned());
+            entries.insert(format!("KP_{upper}_PORT"), port.to_string());
+        }
+    };
+    component("postgres", config.postgres.enabled, &config.postgres.image, config.postgres.compose_port);
+    component("redis", config.redis.enabled, &config.redis.image, config.redis.compose_port);
+    component("keycloak", config.keycloak.enabled, &config.keycloak.image, config.keycloak.compose_port);
+    component("nats", config.nats.enabled, &config.nats.image, config.nats.compose_port);
+    component("temporal", config.temporal.enabled, &config.temporal.image, config.temporal.compose_port);
+    component("vault", config.vault.enabled, &config.vault.image, config.vault.compose_port);
+    for (name, service) in &config.services {
+        let upper = name.to_ascii_uppercase().replace('-', "_");
+        if let Some(image) = images.0.get(name) {
+            entries.insert(format!("KP_{upper}_IMAGE"), image.clone());
+        }
+        entries.insert(format!("KP_{upper}_PORT"), service.compose_port().to_string());
+    }
+    entries.insert("KP_KEYCLOAK_REALM".into(), config.keycloak.realm.clone());
+    entries.insert("COMPOSE_PROJECT_NAME".into(), config.name.clone());
+    env_file(&entries.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect())
+}

@@ -1,0 +1,210 @@
+//! Generated secrets and the local CA of one environment.
+//!
+//! Generated once by the caller (randomness and clocks stay out of `render`), stored in the
+//! environment's state folder with mode 0600, and passed to `render`, which stays deterministic.
+//! [`Secrets::ensure`] only adds what is missing: passwords never rotate behind a running
+//! database's back, and the CA the user trusted stays the same; only the leaf certificate is
+//! re-issued when the hosts change or it nears expiry.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+/// A leaf certificate is re-issued when it would expire within this time.
+const RENEW_BEFORE: Duration = Duration::days(30);
+
+/// The secrets of one environment. `Debug` never shows values.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Secrets {
+    /// Generated values by name.
+    pub values: BTreeMap<String, String>,
+    /// The local CA and the ingress certificate.
+    pub tls: Option<TlsMaterial>,
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Secrets")
+            .field("values", &self.values.keys().collect::<Vec<_>>())
+            .field("tls", &self.tls.as_ref().map(|t| &t.hosts))
+            .finish()
+    }
+}
+
+/// The local CA and the certificate the ingress serves for every browser-facing host.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsMaterial {
+    /// CA certificate, PEM: what users trust.
+    pub ca_cert: String,
+    /// CA private key, PEM.
+    pub ca_key: String,
+    /// Leaf certificate, PEM.
+    pub cert: String,
+    /// Leaf private key, PEM.
+    pub key: String,
+    /// The host names the leaf covers.
+    pub hosts: Vec<String>,
+    /// When the leaf expires, as a Unix timestamp.
+    pub not_after: i64,
+}
+
+/// What [`Secrets::ensure`] changed, for the caller to report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Names of newly generated values.
+    pub generated: Vec<String>,
+    /// Whether a CA was created.
+    pub created_ca: bool,
+    /// Why the leaf was (re-)issued, when it was.
+    pub issued_cert: Option<String>,
+}
+
+impl Changes {
+    /// Whether anything changed.
+    pub fn is_empty(&self) -> bool {
+        self.generated.is_empty() && !self.created_ca && self.issued_cert.is_none()
+    }
+}
+
+impl Secrets {
+    /// Parses the stored form.
+    pub fn from_json(text: &str) -> Result<Self> {
+        serde_json::from_str(text).map_err(Error::SecretsFormat)
+    }
+
+    /// The stored form.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("secrets serialize")
+    }
+
+    /// A value by name.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    /// Adds every secret the config needs and does not have yet, and a CA and leaf certificate
+    /// covering the config's hosts. Values already present are kept.
+    pub fn ensure(&mut self, config: &Config, rng: &mut impl Rng, now: OffsetDateTime) -> Result<Changes> {
+        let mut changes = Changes::default();
+        for (name, length) in config.secret_specs() {
+            if !self.values.contains_key(&name) {
+                let value: String = (&mut *rng).sample_iter(Alphanumeric).take(length).map(char::from).collect();
+                self.values.insert(name.clone(), value);
+                changes.generated.push(name);
+            }
+        }
+        let mut hosts = config.browser_hosts();
+        hosts.push(config.domain.clone());
+        hosts.push(format!("*.{}", config.domain));
+        hosts.sort();
+        hosts.dedup();
+        let reason = match &self.tls {
+            None => Some("new environment".to_owned()),
+            Some(t) if hosts.iter().any(|h| !t.hosts.contains(h)) => Some("the hosts changed".to_owned()),
+            Some(t) if t.not_after - (now + RENEW_BEFORE).unix_timestamp() < 0 => Some("it expires within 30 days".to_owned()),
+            Some(_) => None,
+        };
+        if let Some(reason) = reason {
+            let (ca_cert, ca_key) = match self.tls.take() {
+                Some(t) => (t.ca_cert, t.ca_key),
+                None => {
+                    changes.created_ca = true;
+                    new_ca(&config.name, now)?
+                }
+            };
+            let (cert, key, not_after) = issue_leaf(&ca_cert, &ca_key, &hosts, now)?;
+            self.tls = Some(TlsMaterial { ca_cert, ca_key, cert, key, hosts, not_after });
+            changes.issued_cert = Some(reason);
+        }
+        Ok(changes)
+    }
+}
+
+fn new_ca(environment: &str, now: OffsetDateTime) -> Result<(String, String)> {
+    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(Error::Certificate)?;
+    params.distinguished_name.push(DnType::CommonName, format!("kind-parity {environment} local CA"));
+    params.distinguished_name.push(DnType::OrganizationName, "kind-parity");
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    params.not_before = now - Duration::hours(1);
+    params.not_after = now + Duration::days(3650);
+    let key = KeyPair::generate().map_err(Error::Certificate)?;
+    let cert = params.self_signed(&key).map_err(Error::Certificate)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+fn issue_leaf(ca_cert: &str, ca_key: &str, hosts: &[String], now: OffsetDateTime) -> Result<(String, String, i64)> {
+    let ca_key = KeyPair::from_pem(ca_key).map_err(Error::Certificate)?;
+    let issuer = Issuer::from_ca_cert_pem(ca_cert, ca_key).map_err(Error::Certificate)?;
+    let mut params = CertificateParams::new(hosts.to_vec()).map_err(Error::Certificate)?;
+    params.distinguished_name.push(DnType::CommonName, hosts.first().cloned().unwrap_or_default());
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.not_before = now - Duration::hours(1);
+    // Browsers reject leaf certificates valid for more than 398 days.
+    let not_after = now + Duration::days(397);
+    params.not_after = not_after;
+    let key = KeyPair::generate().map_err(Error::Certificate)?;
+    let cert = params.signed_by(&key, &issuer).map_err(Error::Certificate)?;
+    Ok((cert.pem(), key.serialize_pem(), not_after.unix_timestamp()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn config() -> Config {
+        crate::config::load(&crate::config::LoadOptions::default()).expect("demo loads").config
+    }
+
+    #[test]
+    fn ensure_generates_once_and_keeps_values() {
+        let config = config();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let now = OffsetDateTime::now_utc();
+        let mut secrets = Secrets::default();
+        let first = secrets.ensure(&config, &mut rng, now).unwrap();
+        assert!(first.created_ca);
+        assert!(first.generated.contains(&"postgres-app-password".to_owned()), "{first:?}");
+        let before = secrets.clone();
+        let second = secrets.ensure(&config, &mut rng, now).unwrap();
+        assert!(second.is_empty(), "{second:?}");
+        assert_eq!(before, secrets);
+    }
+
+    #[test]
+    fn leaf_is_reissued_with_the_same_ca_when_hosts_change() {
+        let mut config = config();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+        let now = OffsetDateTime::now_utc();
+        let mut secrets = Secrets::default();
+        secrets.ensure(&config, &mut rng, now).unwrap();
+        let ca = secrets.tls.as_ref().unwrap().ca_cert.clone();
+        config.domain = "example.test".into();
+        let changes = secrets.ensure(&config, &mut rng, now).unwrap();
+        assert_eq!(changes.issued_cert.as_deref(), Some("the hosts changed"));
+        assert!(!changes.created_ca);
+        assert_eq!(secrets.tls.as_ref().unwrap().ca_cert, ca);
+        assert!(secrets.tls.as_ref().unwrap().hosts.contains(&"*.example.test".to_owned()));
+        let later = now + Duration::days(380);
+        let changes = secrets.ensure(&config, &mut rng, later).unwrap();
+        assert_eq!(changes.issued_cert.as_deref(), Some("it expires within 30 days"));
+    }
+
+    #[test]
+    fn debug_never_shows_values() {
+        let mut secrets = Secrets::default();
+        secrets.values.insert("redis-password".into(), "hunter2hunter2".into());
+        let shown = format!("{secrets:?}");
+        assert!(shown.contains("redis-password") && !shown.contains("hunter2"), "{shown}");
+    }
+}

@@ -1,0 +1,149 @@
+//! Render snapshots of the demo stack and of each component toggle, and determinism.
+
+mod common;
+
+use common::*;
+
+fn snapshot_of(overrides: &[(&str, &str)]) -> String {
+    let loaded = load_demo(overrides);
+    let mut secrets = secrets_for(&loaded);
+    fixed_tls(&mut secrets);
+    plan_text(&render_loaded(&loaded, &secrets))
+}
+
+#[test]
+fn demo_stack() {
+    insta::assert_snapshot!(snapshot_of(&[]));
+}
+
+#[test]
+fn ingress_nginx_on_non_default_ports() {
+    let text = snapshot_of(&[("ingress.controller", "ingress-nginx"), ("ports.http", "8080"), ("ports.https", "8443")]);
+    // The issuer and every browser-facing URL carry the port: the bug class this tool exists for.
+    assert!(text.contains("https://auth.localtest.me:8443"), "{text}");
+    assert!(text.contains("OIDC_ISSUER: \"https://auth.localtest.me:8443/realms/dev\""), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn phase_two_and_three_components() {
+    insta::assert_snapshot!(snapshot_of(&[
+        ("nats.enabled", "true"),
+        ("nats.streams", "[orders]"),
+        ("temporal.enabled", "true"),
+        ("temporal.ui", "true"),
+        ("registry.enabled", "true"),
+        ("vault.enabled", "true"),
+        ("vault.paths.secret/app.session", "session-key"),
+        ("cluster.workers", "2"),
+    ]));
+}
+
+#[test]
+fn platform_components_off() {
+    let loaded = common::load_demo(&[
+        ("redis.enabled", "false"),
+        ("keycloak.enabled", "false"),
+        ("services.api.env", "{}"),
+        ("services.api.depends_on", "[postgres]"),
+        ("services.web.env.OIDC_ISSUER", "none"),
+    ]);
+    let mut secrets = secrets_for(&loaded);
+    fixed_tls(&mut secrets);
+    let plan = render_loaded(&loaded, &secrets);
+    let files: Vec<String> = plan.files().into_iter().map(|(p, _)| p).collect();
+    assert!(!files.iter().any(|f| f.contains("redis") || f.contains("keycloak")), "{files:?}");
+    insta::assert_snapshot!(plan_text(&plan));
+}
+
+#[test]
+fn rendering_twice_gives_identical_bytes() {
+    let loaded = load_demo(&[("nats.enabled", "true"), ("temporal.enabled", "true"), ("vault.enabled", "true")]);
+    let secrets = secrets_for(&loaded);
+    let first = render_loaded(&loaded, &secrets);
+    let second = render_loaded(&load_demo(&[("nats.enabled", "true"), ("temporal.enabled", "true"), ("vault.enabled", "true")]), &secrets);
+    assert_eq!(plan_text(&first), plan_text(&second));
+}
+
+#[test]
+fn manifests_are_in_apply_order_with_phases() {
+    let loaded = load_demo(&[]);
+    let plan = render_loaded(&loaded, &secrets_for(&loaded));
+    let order: Vec<(&str, kind_parity_render::Phase)> = plan.manifests.iter().map(|m| (m.file.as_str(), m.phase)).collect();
+    use kind_parity_render::Phase::*;
+    assert_eq!(
+        order,
+        vec![
+            ("00-namespace.yaml", Foundation),
+            ("10-traefik.yaml", Platform),
+            ("20-postgres.yaml", Platform),
+            ("21-redis.yaml", Platform),
+            ("30-keycloak.yaml", Platform),
+            ("50-app-api.yaml", Apps),
+            ("51-app-web.yaml", Apps),
+        ]
+    );
+    assert!(plan.kustomization.contains("- 00-namespace.yaml\n- 10-traefik.yaml\n"));
+}
+
+#[test]
+fn secrets_go_to_secrets_and_never_to_config_maps() {
+    let loaded = load_demo(&[]);
+    let secrets = secrets_for(&loaded);
+    let plan = render_loaded(&loaded, &secrets);
+    let password = secrets.get("postgres-app-password").unwrap();
+    for m in &plan.manifests {
+        assert!(!m.content.contains(password), "{} holds a password in clear text", m.file);
+    }
+    let api = plan.manifests.iter().find(|m| m.component == "app-api").unwrap();
+    assert!(api.content.contains("  DATABASE_URL: "), "DATABASE_URL is in the api's Secret");
+    assert!(api.content.contains("  OIDC_ISSUER: \"https://auth.localtest.me/realms/dev\""));
+}
+
+#[test]
+fn compose_env_resolves_the_same_contract_to_localhost() {
+    let loaded = load_demo(&[]);
+    let secrets = secrets_for(&loaded);
+    let plan = render_loaded(&loaded, &secrets);
+    let web = &plan.compose_service_env["web"];
+    assert!(web.contains("API_URL=http://localhost:8080\n"), "{web}");
+    assert!(web.contains("OIDC_ISSUER=http://localhost:8081/realms/dev\n"), "{web}");
+    let api = &plan.compose_service_env["api"];
+    let password = secrets.get("postgres-app-password").unwrap();
+    assert!(api.contains(&format!("DATABASE_URL=postgres://app:{password}@localhost:5432/app\n")), "{api}");
+    assert!(plan.compose_env.contains("KP_POSTGRES_IMAGE=docker.io/library/postgres:17.6\n"));
+}
+
+#[test]
+fn drift_is_empty_for_the_demo_and_names_overrides_that_change_meaning() {
+    let loaded = load_demo(&[]);
+    assert!(kind_parity_render::drift(&loaded.config).unwrap().is_empty());
+
+    let loaded = load_demo(&[
+        ("services.web.compose.env.OIDC_ISSUER", "http://localhost:8081/auth/realms/dev"),
+        ("services.web.kind.env.FEATURE_X", "on"),
+        ("services.api.compose.env.WEB_ORIGIN", "http://localhost:3000"),
+    ]);
+    let report = kind_parity_render::drift(&loaded.config).unwrap();
+    insta::assert_snapshot!(report.to_string(), @r"
+    web:
+      FEATURE_X: set in kind only
+      OIDC_ISSUER: differs beyond scheme/host/port
+        compose: http://localhost:8081/auth/realms/dev
+        kind:    https://auth.localtest.me/realms/dev
+    ");
+}
+
+#[test]
+fn embedded_demo_matches_the_repository_copy() {
+    let embedded = kind_parity_render::load(&kind_parity_render::LoadOptions {
+        dir: std::env::temp_dir().join("kind-parity-no-config-here"),
+        ..Default::default()
+    })
+    .expect("embedded demo loads");
+    assert_eq!(embedded.inputs, kind_parity_render::Inputs::Embedded);
+    let on_disk = load_demo(&[]);
+    assert_eq!(embedded.config, on_disk.config);
+    let secrets = secrets_for(&on_disk);
+    assert_eq!(plan_text(&render_loaded(&embedded, &secrets)), plan_text(&render_loaded(&on_disk, &secrets)));
+}
