@@ -233,7 +233,7 @@ pub fn load(options: &LoadOptions) -> Result<Loaded> {
         Ok(c) => c,
         Err(e) => {
             let path = Path::from(e.path());
-            let message = e.inner().to_string();
+            let message = strip_position(&e.inner().to_string());
             let mut d = type_diagnostic(&message, &path);
             let at = d.0.clone();
             d.1.origin = origins.describe(&at);
@@ -346,10 +346,15 @@ fn type_diagnostic(message: &str, path: &Path) -> (Path, Diagnostic) {
 }
 
 /// serde_yaml_ng appends " at line L column C" to its messages; the diagnostic shows the position itself.
+/// serde_yaml_ng also starts messages of nested values with their path (`services.api: …`).
 fn strip_position(message: &str) -> String {
-    match message.find(" at line ") {
-        Some(i) => message[..i].to_owned(),
-        None => message.to_owned(),
+    let message = match message.find(" at line ") {
+        Some(i) => &message[..i],
+        None => message,
+    };
+    match message.split_once(": ") {
+        Some((head, rest)) if !head.contains(char::is_whitespace) && !head.contains('`') => rest.to_owned(),
+        _ => message.to_owned(),
     }
 }
 

@@ -58,7 +58,7 @@ impl Path {
                 Some(i) => (&part[..i], &part[i..]),
                 None => (part, ""),
             };
-            if key.is_empty() && segs.is_empty() {
+            if key.is_empty() && (segs.is_empty() || rest.is_empty()) {
                 return None;
             }
             if !key.is_empty() {

@@ -1,0 +1,172 @@
+//! Every class of bad input gets a message that says what is wrong, where, and what to write.
+
+use std::fs;
+
+use kind_parity_render::{LoadOptions, Override, load};
+
+/// Loads `yaml` as kind-parity.yaml in a fresh folder that also holds `app/Dockerfile`, and
+/// returns the error text with the folder replaced by `<dir>`.
+fn error_of(yaml: &str, env: &[(&str, &str)], flags: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("app")).unwrap();
+    fs::write(dir.path().join("app/Dockerfile"), "FROM scratch\n").unwrap();
+    fs::write(dir.path().join("kind-parity.yaml"), yaml).unwrap();
+    let options = LoadOptions {
+        config: None,
+        dir: dir.path().to_path_buf(),
+        env: env.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
+        overrides: flags
+            .iter()
+            .map(|(p, v)| Override { flag: format!("--set {p}={v}"), path: (*p).into(), value: (*v).into() })
+            .collect(),
+    };
+    match load(&options) {
+        Ok(_) => panic!("expected an error for:\n{yaml}"),
+        Err(e) => e.to_string().replace(&dir.path().display().to_string(), "<dir>"),
+    }
+}
+
+fn check(yaml: &str, expected: &str) {
+    assert_eq!(error_of(yaml, &[], &[]), expected.trim_end(), "for config:\n{yaml}");
+}
+
+const API: &str = "services:\n  api:\n    build: { context: app }\n";
+
+#[test]
+fn unknown_keys_suggest_the_closest() {
+    check("nmae: demo\n", "invalid config: <dir>/kind-parity.yaml:1:1: unknown key `nmae`\n    help: did you mean `name`?");
+    check(
+        &format!("{API}    prot: 8080\n"),
+        "invalid config: <dir>/kind-parity.yaml:4:5: services.api: unknown key `prot`\n    help: did you mean `port`?",
+    );
+    check("tls:\n  mode: self-signed\n", "invalid config: <dir>/kind-parity.yaml:2:3: tls.mode: unknown value `self-signed`\n    help: expected one of: local-ca");
+}
+
+#[test]
+fn wrong_types_and_syntax_name_the_line() {
+    check(
+        &format!("{API}    replicas: many\n"),
+        "invalid config: <dir>/kind-parity.yaml:4:5: services.api.replicas: invalid type: string \"many\", expected u32",
+    );
+    check("name: [unclosed\n", "invalid config: <dir>/kind-parity.yaml:2:1: not valid YAML: did not find expected ',' or ']'");
+}
+
+#[test]
+fn duplicate_hosts_and_ports() {
+    check(
+        &format!("{API}    ingress: {{ host: auth }}\n"),
+        "invalid config: <dir>/kind-parity.yaml:4:16: services.api.ingress.host: host `auth.localtest.me` is already used by keycloak.host\n    help: give each browser-facing host its own name",
+    );
+    check(
+        &format!("{API}    port: 5432\n"),
+        "invalid config: <dir>/kind-parity.yaml:4:5: services.api.port: host port 5432 is already used by postgres.compose_port\n    help: give each published port its own number",
+    );
+    check(
+        "ports: { http: 8080, https: 8080 }\n",
+        "invalid config: <dir>/kind-parity.yaml:1:22: ports.https: http and https both use host port 8080\n    help: give them different ports, e.g. 8080 and 8443",
+    );
+}
+
+#[test]
+fn dependency_cycles_and_unknown_targets() {
+    check(
+        "services:\n  a:\n    image: x/a:1\n    port: 1\n    depends_on: [b]\n  b:\n    image: x/b:1\n    port: 2\n    depends_on: [a]\n",
+        "invalid config: <dir>/kind-parity.yaml:5:5: services.a.depends_on: dependency cycle: a → b → a\n    help: remove one of these dependencies; startup order must be a chain, not a loop",
+    );
+    check(
+        &format!("{API}    depends_on: [postgress]\n"),
+        "invalid config: <dir>/kind-parity.yaml:4:18: services.api.depends_on[0]: `postgress` is not a service or a component\n    help: did you mean `postgres`?",
+    );
+    check(
+        &format!("redis: {{ enabled: false }}\n{API}    depends_on: [redis]\n"),
+        "invalid config: <dir>/kind-parity.yaml:5:18: services.api.depends_on[0]: `redis` is disabled\n    help: set `redis.enabled: true` or remove the dependency",
+    );
+}
+
+#[test]
+fn undefined_references() {
+    check(
+        &format!("{API}    env:\n      ISSUER: \"{{{{ keycloak.isuer }}}}\"\n"),
+        "invalid config: <dir>/kind-parity.yaml:5:7: services.api.env.ISSUER: `keycloak.isuer` is not a contract value\n    help: did you mean `keycloak.issuer`?",
+    );
+    check(
+        &format!("{API}    env:\n      DB: '{{{{ postgres.url \"orders\" }}}}'\n"),
+        "invalid config: <dir>/kind-parity.yaml:5:7: services.api.env.DB: database `orders` is not declared\n    help: declare it under `postgres.databases` (declared: keycloak)",
+    );
+    check(
+        &format!("secrets: {{ session-key: {{}} }}\n{API}    env:\n      KEY: '{{{{ secret \"sesion-key\" }}}}'\n"),
+        "invalid config: <dir>/kind-parity.yaml:6:7: services.api.env.KEY: secret `sesion-key` is not defined\n    help: did you mean `session-key`?",
+    );
+    check(
+        &format!("{API}    env:\n      WEB: \"{{{{ service.web.url }}}}\"\n"),
+        "invalid config: <dir>/kind-parity.yaml:5:7: services.api.env.WEB: service `web` is not defined\n    help: services are: api",
+    );
+    check(
+        &format!("{API}    env:\n      SELF: \"{{{{ service.api.url }}}}\"\n"),
+        "invalid config: <dir>/kind-parity.yaml:5:7: services.api.env.SELF: service `api` has no ingress, so it has no browser-facing url\n    help: use `{{ service.api.internal_url }}` or give it an `ingress.host`",
+    );
+    check(
+        &format!("nats: {{ enabled: false }}\n{API}    env:\n      NATS: \"{{{{ nats.url }}}}\"\n"),
+        "invalid config: <dir>/kind-parity.yaml:6:7: services.api.env.NATS: `nats.url` refers to nats, which is disabled\n    help: set `nats.enabled: true` or remove the reference",
+    );
+}
+
+#[test]
+fn invalid_names() {
+    check("name: My_Env\n", "invalid config: <dir>/kind-parity.yaml:1:1: name: `My_Env` is not a valid environment name\n    help: use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit");
+    check(
+        &format!("{API}    ingress: {{ host: -api }}\n"),
+        "invalid config: <dir>/kind-parity.yaml:4:16: services.api.ingress.host: `-api` is not a valid host label\n    help: use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit",
+    );
+}
+
+#[test]
+fn services_need_an_image_source_that_exists() {
+    check(
+        "services:\n  api:\n    port: 8080\n",
+        "invalid config: <dir>/kind-parity.yaml:2:3: services.api: the service has neither `build` nor `image`\n    help: add `build: { context: path/to/app }` to build it, or `image: registry/app:1.2.3` to run a prebuilt one",
+    );
+    check(
+        "services:\n  api:\n    build: { context: missing }\n",
+        "invalid config: <dir>/kind-parity.yaml:3:14: services.api.build.context: build context `missing` does not exist\n    help: give a folder relative to the config file",
+    );
+    check(
+        "services:\n  api:\n    image: ghcr.io/acme/api\n",
+        "invalid config: <dir>/kind-parity.yaml:3:5: services.api.image: image `ghcr.io/acme/api` is not pinned\n    help: add a version tag or a digest, e.g. `ghcr.io/acme/api:1.2.3`",
+    );
+    check(
+        "keycloak:\n  realm_file: realm.json\n",
+        "invalid config: <dir>/kind-parity.yaml:2:3: keycloak.realm_file: realm file `realm.json` does not exist\n    help: give a path relative to the config file, or remove `realm_file` to start with an empty realm",
+    );
+}
+
+#[test]
+fn every_problem_is_listed_at_once() {
+    let text = error_of("name: Bad\nservices:\n  api:\n    port: 8080\n", &[], &[]);
+    assert!(text.starts_with("invalid config: 2 problems\n"), "{text}");
+    assert!(text.contains("name: `Bad`") && text.contains("services.api: the service has neither"), "{text}");
+}
+
+#[test]
+fn variables_and_flags_are_named_as_the_origin() {
+    assert_eq!(
+        error_of(API, &[("KIND_PARITY_POSTGRES__ENABLD", "false")], &[]),
+        "invalid config: env KIND_PARITY_POSTGRES__ENABLD: postgres: unknown key `enabld`\n    help: did you mean `enabled`?"
+    );
+    assert_eq!(
+        error_of(API, &[], &[("services.api.replicas", "-1")]),
+        "invalid config: flag --set services.api.replicas=-1: services.api.replicas: invalid value: integer `-1`, expected u32"
+    );
+    assert_eq!(
+        error_of(API, &[], &[("services..api", "1")]),
+        "invalid config: flag --set services..api=1: `services..api` is not a config path\n    help: write a dotted path such as services.api.replicas=2"
+    );
+    // The test bed's own variables are not config values.
+    let dir = tempfile::tempdir().unwrap();
+    let ok = load(&LoadOptions {
+        dir: dir.path().into(),
+        env: vec![("KIND_PARITY_TEST_KUBECONFIG".into(), "/x".into()), ("KIND_PARITY_TESTBED_DIR".into(), "/y".into())],
+        ..Default::default()
+    });
+    assert!(ok.is_ok(), "{:?}", ok.err());
+}
