@@ -1,1 +1,247 @@
-//! placeholder
+//! kind-parity: the `kind-parity` binary's library, for the binary, `cargo xtask` and embedders.
+//!
+//! [`run`] executes parsed arguments and returns the exit code; the binary and xtask both call
+//! it. This crate is the only one that prints: results go to stdout (YAML, JSON, reports),
+//! messages for people go to stderr.
+//!
+//! Exit codes: 0 success; 1 the command failed (or `render --drift` found drift);
+//! 2 bad arguments or an invalid config; 3 the command is not available yet.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod args;
+pub mod state;
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, bail};
+pub use args::{Cli, ColorChoice, Command, GlobalArgs, OutputFormat};
+use kind_parity_render::{ImageRefs, LoadOptions, Loaded, Override, Templates};
+use state::State;
+
+/// Exit code: bad arguments or an invalid config.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code: the command is not available in this version.
+pub const EXIT_UNAVAILABLE: u8 = 3;
+
+/// An error that carries its own exit code.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Exit {
+    /// What to tell the user.
+    pub message: String,
+    /// What to do next.
+    pub help: Option<String>,
+    /// The process exit code.
+    pub code: u8,
+}
+
+/// Sets up logging to stderr; `-v` shows debug, `-vv` trace, `-q` only errors.
+pub fn init_logging(global: &GlobalArgs) {
+    let level = match (global.quiet, global.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let ours = ["kind_parity", "kind_parity_render", "kind_parity_images", "kind_parity_cluster", "kind_parity_probes"];
+    let default = std::iter::once("warn".to_owned()).chain(ours.iter().map(|c| format!("{c}={level}"))).collect::<Vec<_>>().join(",");
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KIND_PARITY_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // handlebars logs every value it renders at debug level, secrets included: never let it.
+    let filter = filter.add_directive("handlebars=warn".parse().expect("a valid directive"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(use_color(global.color))
+        .without_time()
+        .try_init();
+}
+
+fn use_color(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    }
+}
+
+/// Runs a parsed command line and returns the exit code, printing errors with their causes.
+pub fn run(cli: Cli) -> ExitCode {
+    let color = use_color(cli.global.color);
+    match execute(&cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            let (red, bold, reset) = if color { ("\x1b[31m", "\x1b[1m", "\x1b[0m") } else { ("", "", "") };
+            eprintln!("{red}{bold}error{reset}{bold}:{reset} {error}");
+            for cause in error.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            let code = match error.downcast_ref::<Exit>() {
+                Some(exit) => {
+                    if let Some(help) = &exit.help {
+                        eprintln!("  next: {help}");
+                    }
+                    exit.code
+                }
+                None if is_config_error(&error) => EXIT_USAGE,
+                None => 1,
+            };
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn is_config_error(error: &anyhow::Error) -> bool {
+    error.chain().any(|e| matches!(e.downcast_ref::<kind_parity_render::Error>(), Some(kind_parity_render::Error::Config(_))))
+}
+
+fn execute(cli: &Cli) -> Result<u8> {
+    let global = &cli.global;
+    match &cli.command {
+        Command::Render(args) => render(global, args),
+        Command::Config(args) => config(global, args),
+        Command::Up => up(global),
+        Command::Status | Command::Validate | Command::Down | Command::Reset => Err(Exit {
+            message: format!("`{}` is not available yet: it needs the cluster and probe layers", command_name(&cli.command)),
+            help: Some("use `kind-parity render` and apply the manifests with `kubectl apply -k` meanwhile".into()),
+            code: EXIT_UNAVAILABLE,
+        }
+        .into()),
+    }
+}
+
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Render(_) => "render",
+        Command::Config(_) => "config",
+        Command::Up => "up",
+        Command::Status => "status",
+        Command::Validate => "validate",
+        Command::Down => "down",
+        Command::Reset => "reset",
+    }
+}
+
+/// Loads the layered config the way every command does: flags on top of everything.
+pub fn load_config(global: &GlobalArgs) -> Result<Loaded> {
+    let mut overrides = Vec::new();
+    if let Some(name) = &global.name {
+        overrides.push(Override { flag: format!("--name {name}"), path: "name".into(), value: name.clone() });
+    }
+    for set in &global.set {
+        let (path, value) = set.split_once('=').ok_or_else(|| Exit {
+            message: format!("`--set {set}` has no value"),
+            help: Some("write `--set path=value`, e.g. `--set services.api.replicas=2`".into()),
+            code: EXIT_USAGE,
+        })?;
+        overrides.push(Override { flag: format!("--set {set}"), path: path.trim().into(), value: value.into() });
+    }
+    let cwd = std::env::current_dir().context("reading the working directory")?;
+    let options = LoadOptions::from_process(global.config.clone(), cwd, overrides);
+    let loaded = kind_parity_render::load(&options)?;
+    if loaded.files.is_empty() && !global.quiet {
+        eprintln!("warning: no kind-parity.yaml here: using the embedded demo stack (examples/demo)");
+    }
+    Ok(loaded)
+}
+
+/// The result of rendering into a folder.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The folder written.
+    pub out: PathBuf,
+    /// The files written, relative to it.
+    pub files: Vec<String>,
+    /// The environment's state.
+    pub state: State,
+}
+
+/// Loads, ensures secrets and renders into `out` (the state folder's `rendered/` by default).
+pub fn render_to(global: &GlobalArgs, out: Option<&Path>, templates: Option<&Path>) -> Result<(Loaded, Rendered)> {
+    let loaded = load_config(global)?;
+    let state = State::new(&global.state_dir, &loaded.config.name);
+    let (secrets, changes) = state.ensure_secrets(&loaded.config)?;
+    if !changes.generated.is_empty() {
+        tracing::info!(count = changes.generated.len(), "generated secrets (stored in {}, mode 0600)", state.secrets_file().display());
+    }
+    if let Some(reason) = &changes.issued_cert {
+        tracing::info!("issued the ingress certificate ({reason})");
+    }
+    let templates = match templates {
+        Some(dir) => Templates::with_overrides(dir).with_context(|| format!("loading templates from {}", dir.display()))?,
+        None => Templates::embedded()?,
+    };
+    let images = ImageRefs::from_config(&loaded.config);
+    let plan = kind_parity_render::render(&loaded.config, &loaded.inputs, &secrets, &images, &templates)?;
+    let out = out.map_or_else(|| state.rendered(), Path::to_path_buf);
+    let files = state::write_plan(&plan, &out)?;
+    Ok((loaded, Rendered { out, files, state }))
+}
+
+fn source_text(loaded: &Loaded) -> String {
+    match loaded.files.first() {
+        Some(file) => file.display().to_string(),
+        None => "the embedded demo stack".into(),
+    }
+}
+
+fn render(global: &GlobalArgs, args: &args::RenderArgs) -> Result<u8> {
+    if args.drift {
+        let loaded = load_config(global)?;
+        let report = kind_parity_render::drift(&loaded.config)?;
+        match global.output {
+            OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+            OutputFormat::Human => print!("{report}"),
+        }
+        return Ok(u8::from(!report.is_empty()));
+    }
+    let (loaded, rendered) = render_to(global, args.out.as_deref(), args.templates.as_deref())?;
+    match global.output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "environment": loaded.config.name,
+                "out": rendered.out,
+                "files": rendered.files,
+                "ca": rendered.state.ca_file(),
+            }))?
+        ),
+        OutputFormat::Human if !global.quiet => {
+            eprintln!("rendered {} files from {} into {}", rendered.files.len(), source_text(&loaded), rendered.out.display());
+            for file in &rendered.files {
+                eprintln!("  {file}");
+            }
+            eprintln!("local CA: {} (trust it to open https://*.{} without warnings)", rendered.state.ca_file().display(), loaded.config.domain);
+        }
+        OutputFormat::Human => {}
+    }
+    Ok(0)
+}
+
+fn config(global: &GlobalArgs, args: &args::ConfigArgs) -> Result<u8> {
+    let loaded = load_config(global)?;
+    match (global.output, args.explain) {
+        (OutputFormat::Json, _) => println!("{}", serde_json::to_string_pretty(&loaded.config)?),
+        (OutputFormat::Human, true) => {
+            println!("# effective config of {}: each value with where it came from", source_text(&loaded));
+            print!("{}", kind_parity_render::explain(&loaded));
+        }
+        (OutputFormat::Human, false) => print!("{}", serde_yaml_ng::to_string(&loaded.config)?),
+    }
+    Ok(0)
+}
+
+fn up(global: &GlobalArgs) -> Result<u8> {
+    let (loaded, rendered) = render_to(global, None, None)?;
+    eprintln!("rendered {} into {}", loaded.config.name, rendered.out.display());
+    bail!(Exit {
+        message: "`up` stops after rendering: creating the kind cluster, loading images and applying are not available yet".into(),
+        help: Some(format!(
+            "with a cluster of your own: kubectl apply -k {}",
+            rendered.out.join("manifests").display()
+        )),
+        code: EXIT_UNAVAILABLE,
+    })
+}

@@ -112,6 +112,12 @@ impl Origins {
         }
     }
 
+    /// Where exactly `path` was set; `Source::Default` when no layer set it (even when a layer
+    /// set the mapping around it).
+    pub fn exact(&self, path: &Path) -> Source {
+        self.0.get(path).cloned().unwrap_or(Source::Default)
+    }
+
     /// Where `path` was set, as text for a diagnostic; `None` for defaults.
     pub fn describe(&self, path: &Path) -> Option<String> {
         match self.source(path) {
@@ -464,10 +470,10 @@ fn explain_value(value: &Value, path: &Path, indent: usize, origins: &Origins, o
                         explain_value(v, &child, indent + 1, origins, out);
                     }
                     Value::Sequence(s) if !s.is_empty() => {
-                        out.push_str(&format!("{pad}{key}:  # {}\n", origins.source(&child)));
+                        out.push_str(&format!("{pad}{key}:  # {}\n", origins.exact(&child)));
                         explain_value(v, &child, indent + 1, origins, out);
                     }
-                    _ => out.push_str(&format!("{pad}{key}: {}  # {}\n", yaml_scalar(v), origins.source(&child))),
+                    _ => out.push_str(&format!("{pad}{key}: {}  # {}\n", yaml_scalar(v), origins.exact(&child))),
                 }
             }
         }

@@ -1,0 +1,107 @@
+//! Command-line arguments, parsed by clap and resolved into one struct before any library runs.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// A production-shaped local environment on kind: one config, rendered for compose and kind.
+#[derive(Debug, Parser)]
+#[command(name = "kind-parity", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Options every command takes.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// The config file [default: ./kind-parity.yaml, else the embedded demo stack]
+    #[arg(long, global = true, env = "KIND_PARITY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The environment's name (overrides `name` in the config)
+    #[arg(long, global = true, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Set a config value, e.g. `--set services.api.replicas=2` (repeatable; wins over everything)
+    #[arg(long = "set", global = true, value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
+    /// Where environments keep their state
+    #[arg(long, global = true, default_value = ".kind-parity", value_name = "DIR")]
+    pub state_dir: PathBuf,
+    /// Output format of results on stdout
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+    /// When to use colors on stderr
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// More detail (-v: debug, -vv: trace)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Only errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Text for people, on stderr.
+    Human,
+    /// JSON on stdout, for tools.
+    Json,
+}
+
+/// Color choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colors when stderr is a terminal and NO_COLOR is unset.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render the kind config, the manifests and the compose env files
+    Render(RenderArgs),
+    /// Show the effective config
+    Config(ConfigArgs),
+    /// Create and bootstrap the environment
+    Up,
+    /// Show the environment's state and endpoints
+    Status,
+    /// Run the parity suite
+    Validate,
+    /// Delete the environment and what was created for it
+    Down,
+    /// Delete and recreate the environment from zero
+    Reset,
+}
+
+/// `render` options.
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The output folder [default: .kind-parity/<name>/rendered]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Templates that replace the embedded ones, file by file (same layout as templates/)
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+    /// Report the drift between the compose and kind modes instead of writing files; exits 1 on drift
+    #[arg(long)]
+    pub drift: bool,
+}
+
+/// `config` options.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Show where each value came from (default, file:line, variable, flag)
+    #[arg(long)]
+    pub explain: bool,
+}

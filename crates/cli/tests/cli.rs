@@ -1,0 +1,191 @@
+//! The `kind-parity` binary: arguments, output, exit codes, and what it writes.
+
+use std::fs;
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+/// The binary, run in `dir` with no inherited `KIND_PARITY_*` config variables.
+fn kind_parity(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("kind-parity").unwrap();
+    cmd.current_dir(dir);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("KIND_PARITY_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
+fn demo_config() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/demo/kind-parity.yaml")
+}
+
+fn read_tree(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.strip_prefix(dir).unwrap().display().to_string(), fs::read_to_string(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn render_on_a_fresh_folder_uses_the_embedded_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    kind_parity(dir.path())
+        .arg("render")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("warning: no kind-parity.yaml here: using the embedded demo stack"))
+        .stderr(predicate::str::contains("rendered 12 files from the embedded demo stack"));
+    let root = dir.path().join(".kind-parity/kp-demo");
+    for file in ["rendered/kind-config.yaml", "rendered/manifests/kustomization.yaml", "rendered/compose/api.env", "secrets.json", "ca.crt"] {
+        assert!(root.join(file).is_file(), "{file} missing");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &str| fs::metadata(root.join(p)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode("secrets.json"), 0o600);
+        assert_eq!(mode("rendered/manifests/20-postgres.yaml"), 0o600);
+        assert_eq!(mode("rendered"), 0o700);
+    }
+}
+
+#[test]
+fn rendering_again_keeps_secrets_and_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    kind_parity(dir.path()).args(["render", "-q"]).assert().success();
+    let first = read_tree(&dir.path().join(".kind-parity/kp-demo"));
+    kind_parity(dir.path()).args(["render", "-q"]).assert().success();
+    let second = read_tree(&dir.path().join(".kind-parity/kp-demo"));
+    assert_eq!(first, second);
+}
+
+#[test]
+fn a_failed_render_leaves_the_output_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    kind_parity(dir.path()).args(["render", "-q", "--out"]).arg(&out).assert().success();
+    let before = read_tree(&out);
+    kind_parity(dir.path())
+        .args(["render", "--set", "services.api.depends_on=[nope]", "--out"])
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("services.api.depends_on[0]: `nope` is not a service or a component"));
+    // A template error happens after secrets and loading succeeded, right before writing.
+    let templates = dir.path().join("templates/postgres");
+    fs::create_dir_all(&templates).unwrap();
+    fs::write(templates.join("postgres.yaml.hbs"), "kind: [broken\n").unwrap();
+    kind_parity(dir.path())
+        .args(["render", "--templates"])
+        .arg(dir.path().join("templates"))
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("template postgres/postgres.yaml.hbs produced invalid YAML for postgres"));
+    assert_eq!(read_tree(&out), before);
+    let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(!leftovers.iter().any(|n| n.to_string_lossy().starts_with(".rendered")), "{leftovers:?}");
+}
+
+#[test]
+fn templates_can_be_overridden_file_by_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = dir.path().join("templates/redis");
+    fs::create_dir_all(&templates).unwrap();
+    fs::write(templates.join("redis.yaml.hbs"), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: team-redis\n  namespace: {{env.namespace}}\n").unwrap();
+    kind_parity(dir.path()).args(["render", "-q", "--templates"]).arg(dir.path().join("templates")).assert().success();
+    let redis = fs::read_to_string(dir.path().join(".kind-parity/kp-demo/rendered/manifests/21-redis.yaml")).unwrap();
+    assert_eq!(redis, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: team-redis\n  namespace: kp-demo\n");
+}
+
+#[test]
+fn config_explain_names_every_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::copy(demo_config(), dir.path().join("kind-parity.yaml")).unwrap();
+    for sub in ["api", "web", "keycloak"] {
+        let from = demo_config().parent().unwrap().join(sub);
+        fs::create_dir(dir.path().join(sub)).unwrap();
+        for f in fs::read_dir(from).unwrap() {
+            let f = f.unwrap();
+            fs::copy(f.path(), dir.path().join(sub).join(f.file_name())).unwrap();
+        }
+    }
+    fs::write(dir.path().join("kind-parity.local.yaml"), "services:\n  api:\n    replicas: 2\n").unwrap();
+    kind_parity(dir.path())
+        .env("KIND_PARITY_PORTS__HTTPS", "8443")
+        .args(["config", "--explain", "--name", "mine"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("name: mine  # flag --name mine"))
+        .stdout(predicate::str::contains("https: 8443  # env KIND_PARITY_PORTS__HTTPS"))
+        .stdout(predicate::str::contains("replicas: 2  # kind-parity.local.yaml:3:5").or(predicate::str::contains("kind-parity.local.yaml:3:5")))
+        .stdout(predicate::str::contains("domain: localtest.me  # ").and(predicate::str::contains("kind-parity.yaml:6:1")))
+        .stdout(predicate::str::contains("http: 80  # default"));
+}
+
+#[test]
+fn config_prints_json_for_tools() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kind_parity(dir.path()).args(["config", "--output", "json"]).assert().success().get_output().stdout.clone();
+    let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(json["name"], "kp-demo");
+    assert_eq!(json["services"]["api"]["ingress"]["host"], "api");
+}
+
+#[test]
+fn drift_exits_non_zero_when_modes_disagree() {
+    let dir = tempfile::tempdir().unwrap();
+    kind_parity(dir.path()).args(["render", "--drift"]).assert().success().stdout("no drift: every service's environment means the same in compose and kind\n");
+    kind_parity(dir.path())
+        .args(["render", "--drift", "--set", "services.api.kind.env.LOG_LEVEL=debug"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("api:\n  LOG_LEVEL: differs beyond scheme/host/port"));
+}
+
+#[test]
+fn usage_errors_and_unavailable_commands_have_their_own_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    kind_parity(dir.path()).args(["render", "--set", "nope"]).assert().code(2).stderr(predicate::str::contains("error: `--set nope` has no value"));
+    kind_parity(dir.path()).args(["frobnicate"]).assert().code(2);
+    kind_parity(dir.path())
+        .args(["--config", "missing.yaml", "render"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("error: reading missing.yaml\n  caused by: No such file or directory"));
+    for cmd in ["status", "validate", "down", "reset"] {
+        kind_parity(dir.path()).arg(cmd).assert().code(3).stderr(predicate::str::contains("is not available yet"));
+    }
+    kind_parity(dir.path())
+        .arg("up")
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("next: with a cluster of your own: kubectl apply -k .kind-parity/kp-demo/rendered/manifests"));
+}
+
+#[test]
+fn secrets_are_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let assert = kind_parity(dir.path()).args(["render", "-v"]).assert().success();
+    let secrets: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.path().join(".kind-parity/kp-demo/secrets.json")).unwrap()).unwrap();
+    let output = format!("{}{}", String::from_utf8_lossy(&assert.get_output().stdout), String::from_utf8_lossy(&assert.get_output().stderr));
+    for (name, value) in secrets["values"].as_object().unwrap() {
+        assert!(!output.contains(value.as_str().unwrap()), "{name} was printed");
+    }
+}
