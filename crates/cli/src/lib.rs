@@ -47,8 +47,12 @@ pub fn init_logging(global: &GlobalArgs) {
         (false, _) => "trace",
     };
     let ours = ["kind_parity", "kind_parity_render", "kind_parity_images", "kind_parity_cluster", "kind_parity_probes"];
-    let default = std::iter::once("warn".to_owned()).chain(ours.iter().map(|c| format!("{c}={level}"))).collect::<Vec<_>>().join(",");
-    let filter = tracing_subscriber::EnvFilter::try_from_env("KIND_PARITY_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let default = std::iter::once("warn".to_owned())
+        .chain(ours.iter().map(|c| format!("{c}={level}")))
+        .collect::<Vec<_>>()
+        .join(",");
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KIND_PARITY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // handlebars logs every value it renders at debug level, secrets included: never let it.
     let filter = filter.add_directive("handlebars=warn".parse().expect("a valid directive"));
     let _ = tracing_subscriber::fmt()
@@ -94,7 +98,9 @@ pub fn run(cli: Cli) -> ExitCode {
 }
 
 fn is_config_error(error: &anyhow::Error) -> bool {
-    error.chain().any(|e| matches!(e.downcast_ref::<kind_parity_render::Error>(), Some(kind_parity_render::Error::Config(_))))
+    error
+        .chain()
+        .any(|e| matches!(e.downcast_ref::<kind_parity_render::Error>(), Some(kind_parity_render::Error::Config(_))))
 }
 
 fn execute(cli: &Cli) -> Result<u8> {
@@ -104,7 +110,10 @@ fn execute(cli: &Cli) -> Result<u8> {
         Command::Config(args) => config(global, args),
         Command::Up => up(global),
         Command::Status | Command::Validate | Command::Down | Command::Reset => Err(Exit {
-            message: format!("`{}` is not available yet: it needs the cluster and probe layers", command_name(&cli.command)),
+            message: format!(
+                "`{}` is not available yet: it needs the cluster and probe layers",
+                command_name(&cli.command)
+            ),
             help: Some("use `kind-parity render` and apply the manifests with `kubectl apply -k` meanwhile".into()),
             code: EXIT_UNAVAILABLE,
         }
@@ -164,13 +173,19 @@ pub fn render_to(global: &GlobalArgs, out: Option<&Path>, templates: Option<&Pat
     let state = State::new(&global.state_dir, &loaded.config.name);
     let (secrets, changes) = state.ensure_secrets(&loaded.config)?;
     if !changes.generated.is_empty() {
-        tracing::info!(count = changes.generated.len(), "generated secrets (stored in {}, mode 0600)", state.secrets_file().display());
+        tracing::info!(
+            count = changes.generated.len(),
+            "generated secrets (stored in {}, mode 0600)",
+            state.secrets_file().display()
+        );
     }
     if let Some(reason) = &changes.issued_cert {
         tracing::info!("issued the ingress certificate ({reason})");
     }
     let templates = match templates {
-        Some(dir) => Templates::with_overrides(dir).with_context(|| format!("loading templates from {}", dir.display()))?,
+        Some(dir) => {
+            Templates::with_overrides(dir).with_context(|| format!("loading templates from {}", dir.display()))?
+        }
         None => Templates::embedded()?,
     };
     let images = ImageRefs::from_config(&loaded.config);
@@ -209,11 +224,20 @@ fn render(global: &GlobalArgs, args: &args::RenderArgs) -> Result<u8> {
             }))?
         ),
         OutputFormat::Human if !global.quiet => {
-            eprintln!("rendered {} files from {} into {}", rendered.files.len(), source_text(&loaded), rendered.out.display());
+            eprintln!(
+                "rendered {} files from {} into {}",
+                rendered.files.len(),
+                source_text(&loaded),
+                rendered.out.display()
+            );
             for file in &rendered.files {
                 eprintln!("  {file}");
             }
-            eprintln!("local CA: {} (trust it to open https://*.{} without warnings)", rendered.state.ca_file().display(), loaded.config.domain);
+            eprintln!(
+                "local CA: {} (trust it to open https://*.{} without warnings)",
+                rendered.state.ca_file().display(),
+                loaded.config.domain
+            );
         }
         OutputFormat::Human => {}
     }
@@ -237,7 +261,9 @@ fn up(global: &GlobalArgs) -> Result<u8> {
     let (loaded, rendered) = render_to(global, None, None)?;
     eprintln!("rendered {} into {}", loaded.config.name, rendered.out.display());
     bail!(Exit {
-        message: "`up` stops after rendering: creating the kind cluster, loading images and applying are not available yet".into(),
+        message:
+            "`up` stops after rendering: creating the kind cluster, loading images and applying are not available yet"
+                .into(),
         help: Some(format!(
             "with a cluster of your own: kubectl apply -k {}",
             rendered.out.join("manifests").display()

@@ -84,7 +84,9 @@ impl State {
     pub fn ensure_secrets(&self, config: &Config) -> Result<(Secrets, kind_parity_render::Changes), StateError> {
         let path = self.secrets_file();
         let mut secrets = match fs::read_to_string(&path) {
-            Ok(text) => Secrets::from_json(&text).map_err(|source| StateError::Secrets { path: path.clone(), source })?,
+            Ok(text) => {
+                Secrets::from_json(&text).map_err(|source| StateError::Secrets { path: path.clone(), source })?
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Secrets::default(),
             Err(source) => return Err(StateError::Read { path, source }),
         };

@@ -50,7 +50,13 @@ fn render_on_a_fresh_folder_uses_the_embedded_demo() {
         .stderr(predicate::str::contains("warning: no kind-parity.yaml here: using the embedded demo stack"))
         .stderr(predicate::str::contains("rendered 12 files from the embedded demo stack"));
     let root = dir.path().join(".kind-parity/kp-demo");
-    for file in ["rendered/kind-config.yaml", "rendered/manifests/kustomization.yaml", "rendered/compose/api.env", "secrets.json", "ca.crt"] {
+    for file in [
+        "rendered/kind-config.yaml",
+        "rendered/manifests/kustomization.yaml",
+        "rendered/compose/api.env",
+        "secrets.json",
+        "ca.crt",
+    ] {
         assert!(root.join(file).is_file(), "{file} missing");
     }
     #[cfg(unix)]
@@ -107,7 +113,11 @@ fn templates_can_be_overridden_file_by_file() {
     let dir = tempfile::tempdir().unwrap();
     let templates = dir.path().join("templates/redis");
     fs::create_dir_all(&templates).unwrap();
-    fs::write(templates.join("redis.yaml.hbs"), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: team-redis\n  namespace: {{env.namespace}}\n").unwrap();
+    fs::write(
+        templates.join("redis.yaml.hbs"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: team-redis\n  namespace: {{env.namespace}}\n",
+    )
+    .unwrap();
     kind_parity(dir.path()).args(["render", "-q", "--templates"]).arg(dir.path().join("templates")).assert().success();
     let redis = fs::read_to_string(dir.path().join(".kind-parity/kp-demo/rendered/manifests/21-redis.yaml")).unwrap();
     assert_eq!(redis, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: team-redis\n  namespace: kp-demo\n");
@@ -133,15 +143,21 @@ fn config_explain_names_every_layer() {
         .success()
         .stdout(predicate::str::contains("name: mine  # flag --name mine"))
         .stdout(predicate::str::contains("https: 8443  # env KIND_PARITY_PORTS__HTTPS"))
-        .stdout(predicate::str::contains("replicas: 2  # kind-parity.local.yaml:3:5").or(predicate::str::contains("kind-parity.local.yaml:3:5")))
-        .stdout(predicate::str::contains("domain: localtest.me  # ").and(predicate::str::contains("kind-parity.yaml:6:1")))
+        .stdout(
+            predicate::str::contains("replicas: 2  # kind-parity.local.yaml:3:5")
+                .or(predicate::str::contains("kind-parity.local.yaml:3:5")),
+        )
+        .stdout(
+            predicate::str::contains("domain: localtest.me  # ").and(predicate::str::contains("kind-parity.yaml:6:1")),
+        )
         .stdout(predicate::str::contains("http: 80  # default"));
 }
 
 #[test]
 fn config_prints_json_for_tools() {
     let dir = tempfile::tempdir().unwrap();
-    let out = kind_parity(dir.path()).args(["config", "--output", "json"]).assert().success().get_output().stdout.clone();
+    let out =
+        kind_parity(dir.path()).args(["config", "--output", "json"]).assert().success().get_output().stdout.clone();
     let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(json["name"], "kp-demo");
     assert_eq!(json["services"]["api"]["ingress"]["host"], "api");
@@ -150,7 +166,11 @@ fn config_prints_json_for_tools() {
 #[test]
 fn drift_exits_non_zero_when_modes_disagree() {
     let dir = tempfile::tempdir().unwrap();
-    kind_parity(dir.path()).args(["render", "--drift"]).assert().success().stdout("no drift: every service's environment means the same in compose and kind\n");
+    kind_parity(dir.path())
+        .args(["render", "--drift"])
+        .assert()
+        .success()
+        .stdout("no drift: every service's environment means the same in compose and kind\n");
     kind_parity(dir.path())
         .args(["render", "--drift", "--set", "services.api.kind.env.LOG_LEVEL=debug"])
         .assert()
@@ -161,7 +181,11 @@ fn drift_exits_non_zero_when_modes_disagree() {
 #[test]
 fn usage_errors_and_unavailable_commands_have_their_own_codes() {
     let dir = tempfile::tempdir().unwrap();
-    kind_parity(dir.path()).args(["render", "--set", "nope"]).assert().code(2).stderr(predicate::str::contains("error: `--set nope` has no value"));
+    kind_parity(dir.path())
+        .args(["render", "--set", "nope"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("error: `--set nope` has no value"));
     kind_parity(dir.path()).args(["frobnicate"]).assert().code(2);
     kind_parity(dir.path())
         .args(["--config", "missing.yaml", "render"])
@@ -171,11 +195,9 @@ fn usage_errors_and_unavailable_commands_have_their_own_codes() {
     for cmd in ["status", "validate", "down", "reset"] {
         kind_parity(dir.path()).arg(cmd).assert().code(3).stderr(predicate::str::contains("is not available yet"));
     }
-    kind_parity(dir.path())
-        .arg("up")
-        .assert()
-        .code(3)
-        .stderr(predicate::str::contains("next: with a cluster of your own: kubectl apply -k .kind-parity/kp-demo/rendered/manifests"));
+    kind_parity(dir.path()).arg("up").assert().code(3).stderr(predicate::str::contains(
+        "next: with a cluster of your own: kubectl apply -k .kind-parity/kp-demo/rendered/manifests",
+    ));
 }
 
 #[test]
@@ -183,8 +205,13 @@ fn secrets_are_never_printed() {
     let dir = tempfile::tempdir().unwrap();
     let assert = kind_parity(dir.path()).args(["render", "-v"]).assert().success();
     let secrets: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(dir.path().join(".kind-parity/kp-demo/secrets.json")).unwrap()).unwrap();
-    let output = format!("{}{}", String::from_utf8_lossy(&assert.get_output().stdout), String::from_utf8_lossy(&assert.get_output().stderr));
+        serde_json::from_str(&fs::read_to_string(dir.path().join(".kind-parity/kp-demo/secrets.json")).unwrap())
+            .unwrap();
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&assert.get_output().stdout),
+        String::from_utf8_lossy(&assert.get_output().stderr)
+    );
     for (name, value) in secrets["values"].as_object().unwrap() {
         assert!(!output.contains(value.as_str().unwrap()), "{name} was printed");
     }

@@ -11,8 +11,8 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::render::resolve_env;
 use crate::refs::Mode;
+use crate::render::resolve_env;
 use crate::secrets::Secrets;
 
 /// The drift of a whole config.
@@ -67,7 +67,11 @@ impl fmt::Display for DriftReport {
                 writeln!(f, "  {k}: set in kind only")?;
             }
             for d in &s.differing {
-                writeln!(f, "  {}: differs beyond scheme/host/port\n    compose: {}\n    kind:    {}", d.key, d.compose, d.kind)?;
+                writeln!(
+                    f,
+                    "  {}: differs beyond scheme/host/port\n    compose: {}\n    kind:    {}",
+                    d.key, d.compose, d.kind
+                )?;
             }
         }
         Ok(())
@@ -82,7 +86,9 @@ pub fn drift(config: &Config) -> crate::Result<DriftReport> {
     }
     let mut report = DriftReport::default();
     for (name, service) in &config.services {
-        let raw = |overrides: &indexmap::IndexMap<String, String>, key: &str| overrides.get(key).or_else(|| service.env.get(key)).cloned();
+        let raw = |overrides: &indexmap::IndexMap<String, String>, key: &str| {
+            overrides.get(key).or_else(|| service.env.get(key)).cloned()
+        };
         let compose = resolve_env(config, name, Mode::Compose, &placeholders)?;
         let kind = resolve_env(config, name, Mode::Kind, &placeholders)?;
         let (compose_all, kind_all) = (compose.all(), kind.all());
@@ -95,7 +101,11 @@ pub fn drift(config: &Config) -> crate::Result<DriftReport> {
                 (Some(c), Some(k)) => {
                     let same_text = raw(&service.compose.env, key) == raw(&service.kind.env, key);
                     if !same_text && !same_meaning(c, k) {
-                        d.differing.push(ValueDrift { key: key.to_owned(), compose: (*c).to_owned(), kind: (*k).to_owned() });
+                        d.differing.push(ValueDrift {
+                            key: key.to_owned(),
+                            compose: (*c).to_owned(),
+                            kind: (*k).to_owned(),
+                        });
                     }
                 }
                 (None, None) => {}

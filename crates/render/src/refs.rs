@@ -60,7 +60,9 @@ fn parse_reference(inner: &str) -> Result<Reference, String> {
     let name = &inner[..name_end];
     let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
     if name.is_empty() || !name.chars().all(valid) || name.starts_with('.') || name.ends_with('.') {
-        return Err(format!("`{{{{ {inner} }}}}` is not a reference; write a name such as `{{{{ keycloak.issuer }}}}`"));
+        return Err(format!(
+            "`{{{{ {inner} }}}}` is not a reference; write a name such as `{{{{ keycloak.issuer }}}}`"
+        ));
     }
     let mut args = Vec::new();
     let mut rest = inner[name_end..].trim_start();
@@ -454,7 +456,10 @@ mod tests {
     #[test]
     fn rejects_malformed_references() {
         check("{{ keycloak.issuer", "error: `{{` at byte 0 is never closed with `}}`");
-        check("{{ postgres.url app }}", "error: arguments of `postgres.url` must be quoted: `{{ postgres.url \"value\" }}`");
+        check(
+            "{{ postgres.url app }}",
+            "error: arguments of `postgres.url` must be quoted: `{{ postgres.url \"value\" }}`",
+        );
         check("{{ }}", "error: `{{  }}` is not a reference; write a name such as `{{ keycloak.issuer }}`");
         check("{{ secret \"x }}", "error: an argument of `secret` is missing its closing quote");
     }

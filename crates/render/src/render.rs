@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::config::{self, Config, Inputs, IngressController};
+use crate::config::{self, Config, IngressController, Inputs};
 use crate::error::{Error, Result};
 use crate::refs::{self, Mode, Piece};
 use crate::secrets::Secrets;
@@ -126,13 +126,15 @@ impl Templates {
         let mut this = Self::embedded()?;
         let mut stack = vec![dir.to_path_buf()];
         while let Some(folder) = stack.pop() {
-            let entries = std::fs::read_dir(&folder).map_err(|source| Error::ReadInput { path: folder.clone(), source })?;
+            let entries =
+                std::fs::read_dir(&folder).map_err(|source| Error::ReadInput { path: folder.clone(), source })?;
             for entry in entries {
                 let path = entry.map_err(|source| Error::ReadInput { path: folder.clone(), source })?.path();
                 if path.is_dir() {
                     stack.push(path);
                 } else if path.extension().is_some_and(|e| e == "hbs") {
-                    let text = std::fs::read_to_string(&path).map_err(|source| Error::ReadInput { path: path.clone(), source })?;
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|source| Error::ReadInput { path: path.clone(), source })?;
                     let name = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().replace('\\', "/");
                     this.register(&name, &text)?;
                 }
@@ -300,9 +302,16 @@ pub fn start_order(config: &Config) -> Vec<String> {
 
 /// Renders the config. `secrets` must hold every secret [`Config::secret_specs`] names and TLS
 /// material ([`Secrets::ensure`] provides both).
-pub fn render(config: &Config, inputs: &Inputs, secrets: &Secrets, images: &ImageRefs, templates: &Templates) -> Result<Plan> {
+pub fn render(
+    config: &Config,
+    inputs: &Inputs,
+    secrets: &Secrets,
+    images: &ImageRefs,
+    templates: &Templates,
+) -> Result<Plan> {
     let tls = secrets.tls.as_ref().ok_or_else(|| Error::MissingSecret { name: "tls (local CA)".into() })?;
-    let need = |name: &str| secrets.get(name).map(str::to_owned).ok_or_else(|| Error::MissingSecret { name: name.to_owned() });
+    let need =
+        |name: &str| secrets.get(name).map(str::to_owned).ok_or_else(|| Error::MissingSecret { name: name.to_owned() });
     let ns = config.namespace();
     let env_ctx = json!({
         "name": config.name,
@@ -335,14 +344,27 @@ pub fn render(config: &Config, inputs: &Inputs, secrets: &Secrets, images: &Imag
         manifests.push(Manifest { file: file.to_owned(), component: component.to_owned(), phase, depends_on, content });
     };
 
-    push("00-namespace.yaml", "namespace", Phase::Foundation, vec![], templates.render("namespace/namespace.yaml.hbs", "namespace", &base(json!({})))?);
+    push(
+        "00-namespace.yaml",
+        "namespace",
+        Phase::Foundation,
+        vec![],
+        templates.render("namespace/namespace.yaml.hbs", "namespace", &base(json!({})))?,
+    );
 
     let (ingress_template, ingress_component) = match config.ingress.controller {
         IngressController::Traefik => ("traefik/traefik.yaml.hbs", "traefik"),
         IngressController::IngressNginx => ("ingress-nginx/ingress-nginx.yaml.hbs", "ingress-nginx"),
     };
-    let ingress_ctx = base(json!({ "ingress": { "image": config.ingress.image(), "redirect_https": config.ports.https == 443 } }));
-    push(&format!("10-{ingress_component}.yaml"), ingress_component, Phase::Platform, vec![], templates.render(ingress_template, ingress_component, &ingress_ctx)?);
+    let ingress_ctx =
+        base(json!({ "ingress": { "image": config.ingress.image(), "redirect_https": config.ports.https == 443 } }));
+    push(
+        &format!("10-{ingress_component}.yaml"),
+        ingress_component,
+        Phase::Platform,
+        vec![],
+        templates.render(ingress_template, ingress_component, &ingress_ctx)?,
+    );
 
     if config.postgres.enabled {
         let dbs = config.databases();
@@ -358,16 +380,31 @@ pub fn render(config: &Config, inputs: &Inputs, secrets: &Secrets, images: &Imag
             .collect::<Result<_>>()?;
         let databases: Vec<Value> = dbs.iter().map(|(name, owner)| json!({ "name": name, "owner": owner })).collect();
         let superuser = need(config::POSTGRES_SUPERUSER_PASSWORD)?;
-        let init_hash = short_hash(&[&serde_json::to_string(&roles).unwrap_or_default(), &serde_json::to_string(&databases).unwrap_or_default()]);
+        let init_hash = short_hash(&[
+            &serde_json::to_string(&roles).unwrap_or_default(),
+            &serde_json::to_string(&databases).unwrap_or_default(),
+        ]);
         let ctx = base(json!({ "postgres": {
             "image": config.postgres.image, "storage": config.postgres.storage,
             "superuser_password": superuser, "roles": roles, "databases": databases, "init_hash": init_hash,
         }}));
-        push("20-postgres.yaml", "postgres", Phase::Platform, vec![], templates.render("postgres/postgres.yaml.hbs", "postgres", &ctx)?);
+        push(
+            "20-postgres.yaml",
+            "postgres",
+            Phase::Platform,
+            vec![],
+            templates.render("postgres/postgres.yaml.hbs", "postgres", &ctx)?,
+        );
     }
     if config.redis.enabled {
         let ctx = base(json!({ "redis": { "image": config.redis.image, "password": need(config::REDIS_PASSWORD)? } }));
-        push("21-redis.yaml", "redis", Phase::Platform, vec![], templates.render("redis/redis.yaml.hbs", "redis", &ctx)?);
+        push(
+            "21-redis.yaml",
+            "redis",
+            Phase::Platform,
+            vec![],
+            templates.render("redis/redis.yaml.hbs", "redis", &ctx)?,
+        );
     }
     if config.nats.enabled {
         let ctx = base(json!({ "nats": { "image": config.nats.image, "jetstream": config.nats.jetstream } }));
@@ -376,7 +413,8 @@ pub fn render(config: &Config, inputs: &Inputs, secrets: &Secrets, images: &Imag
     if config.keycloak.enabled {
         let realm_json = match &config.keycloak.realm_file {
             Some(file) => inputs.read(file)?,
-            None => serde_json::to_string_pretty(&json!({ "realm": config.keycloak.realm, "enabled": true })).unwrap_or_default(),
+            None => serde_json::to_string_pretty(&json!({ "realm": config.keycloak.realm, "enabled": true }))
+                .unwrap_or_default(),
         };
         let db_key = Config::postgres_password_secret(&config.databases()["keycloak"]);
         let ctx = base(json!({ "keycloak": {
@@ -388,7 +426,13 @@ pub fn render(config: &Config, inputs: &Inputs, secrets: &Secrets, images: &Imag
             "admin_password": need(config::KEYCLOAK_ADMIN_PASSWORD)?,
             "db_user": config.databases()["keycloak"], "db_password": need(&db_key)?,
         }}));
-        push("30-keycloak.yaml", "keycloak", Phase::Platform, vec!["postgres".into()], templates.render("keycloak/keycloak.yaml.hbs", "keycloak", &ctx)?);
+        push(
+            "30-keycloak.yaml",
+            "keycloak",
+            Phase::Platform,
+            vec!["postgres".into()],
+            templates.render("keycloak/keycloak.yaml.hbs", "keycloak", &ctx)?,
+        );
     }
     if config.temporal.enabled {
         let owner = config.databases()["temporal"].clone();
@@ -398,7 +442,13 @@ pub fn render(config: &Config, inputs: &Inputs, secrets: &Secrets, images: &Imag
             "namespaces": config.temporal.namespaces, "db_user": owner,
             "db_password": need(&Config::postgres_password_secret(&config.databases()["temporal"]))?,
         }}));
-        push("31-temporal.yaml", "temporal", Phase::Platform, vec!["postgres".into()], templates.render("temporal/temporal.yaml.hbs", "temporal", &ctx)?);
+        push(
+            "31-temporal.yaml",
+            "temporal",
+            Phase::Platform,
+            vec!["postgres".into()],
+            templates.render("temporal/temporal.yaml.hbs", "temporal", &ctx)?,
+        );
     }
     if config.vault.enabled {
         let paths: Vec<Value> = config
@@ -406,23 +456,42 @@ pub fn render(config: &Config, inputs: &Inputs, secrets: &Secrets, images: &Imag
             .paths
             .iter()
             .map(|(path, keys)| {
-                let kv: Vec<Value> = keys.iter().map(|(k, s)| Ok(json!({ "key": k, "value": need(s)? }))).collect::<Result<_>>()?;
+                let kv: Vec<Value> =
+                    keys.iter().map(|(k, s)| Ok(json!({ "key": k, "value": need(s)? }))).collect::<Result<_>>()?;
                 Ok(json!({ "path": path, "keys": kv }))
             })
             .collect::<Result<_>>()?;
-        let ctx = base(json!({ "vault": { "image": config.vault.image, "root_token": need(config::VAULT_ROOT_TOKEN)?, "paths": paths } }));
-        push("32-vault.yaml", "vault", Phase::Platform, vec![], templates.render("vault/vault.yaml.hbs", "vault", &ctx)?);
+        let ctx = base(
+            json!({ "vault": { "image": config.vault.image, "root_token": need(config::VAULT_ROOT_TOKEN)?, "paths": paths } }),
+        );
+        push(
+            "32-vault.yaml",
+            "vault",
+            Phase::Platform,
+            vec![],
+            templates.render("vault/vault.yaml.hbs", "vault", &ctx)?,
+        );
     }
     if config.registry.enabled {
-        push("33-registry.yaml", "registry", Phase::Platform, vec![], templates.render("registry/registry.yaml.hbs", "registry", &base(json!({})))?);
+        push(
+            "33-registry.yaml",
+            "registry",
+            Phase::Platform,
+            vec![],
+            templates.render("registry/registry.yaml.hbs", "registry", &base(json!({})))?,
+        );
     }
 
     let mut compose_service_env = BTreeMap::new();
     for (i, name) in start_order(config).iter().enumerate() {
         let service = &config.services[name.as_str()];
         let kind_env = resolve_env(config, name, Mode::Kind, secrets)?;
-        let kv = |m: &BTreeMap<String, String>| m.iter().map(|(k, v)| json!({ "key": k, "value": v })).collect::<Vec<_>>();
-        let env_hash = short_hash(&[&serde_json::to_string(&kind_env.plain).unwrap_or_default(), &serde_json::to_string(&kind_env.secret).unwrap_or_default()]);
+        let kv =
+            |m: &BTreeMap<String, String>| m.iter().map(|(k, v)| json!({ "key": k, "value": v })).collect::<Vec<_>>();
+        let env_hash = short_hash(&[
+            &serde_json::to_string(&kind_env.plain).unwrap_or_default(),
+            &serde_json::to_string(&kind_env.secret).unwrap_or_default(),
+        ]);
         let ctx = base(json!({ "service": {
             "name": name, "image": images.0.get(name).cloned().unwrap_or_else(|| format!("{name}:unbuilt")),
             "port": service.port, "replicas": service.replicas, "health_path": service.health_path,
@@ -433,7 +502,13 @@ pub fn render(config: &Config, inputs: &Inputs, secrets: &Secrets, images: &Imag
         }}));
         let file = format!("{}-app-{name}.yaml", 50 + i);
         let component = format!("app-{name}");
-        push(&file, &component, Phase::Apps, service.depends_on.clone(), templates.render("service/service.yaml.hbs", &component, &ctx)?);
+        push(
+            &file,
+            &component,
+            Phase::Apps,
+            service.depends_on.clone(),
+            templates.render("service/service.yaml.hbs", &component, &ctx)?,
+        );
         let compose = resolve_env(config, name, Mode::Compose, secrets)?;
         compose_service_env.insert(name.clone(), env_file(&compose.all()));
     }
@@ -452,7 +527,8 @@ pub fn render(config: &Config, inputs: &Inputs, secrets: &Secrets, images: &Imag
 fn env_file(entries: &BTreeMap<&str, &str>) -> String {
     let mut out = String::from("# generated by kind-parity; do not edit (change kind-parity.yaml instead)\n");
     for (k, v) in entries {
-        let needs_quotes = v.is_empty() || v.chars().any(|c| c.is_whitespace() || matches!(c, '#' | '"' | '\'' | '$' | '\\' | '`'));
+        let needs_quotes =
+            v.is_empty() || v.chars().any(|c| c.is_whitespace() || matches!(c, '#' | '"' | '\'' | '$' | '\\' | '`'));
         if needs_quotes {
             // Single quotes: compose takes the value literally, with no interpolation.
             out.push_str(&format!("{k}='{}'\n", v.replace('\'', "'\\''")));

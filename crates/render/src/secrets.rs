@@ -11,7 +11,9 @@ use std::fmt;
 
 use rand::Rng;
 use rand::distr::Alphanumeric;
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
@@ -109,7 +111,9 @@ impl Secrets {
         let reason = match &self.tls {
             None => Some("new environment".to_owned()),
             Some(t) if hosts.iter().any(|h| !t.hosts.contains(h)) => Some("the hosts changed".to_owned()),
-            Some(t) if t.not_after - (now + RENEW_BEFORE).unix_timestamp() < 0 => Some("it expires within 30 days".to_owned()),
+            Some(t) if t.not_after - (now + RENEW_BEFORE).unix_timestamp() < 0 => {
+                Some("it expires within 30 days".to_owned())
+            }
             Some(_) => None,
         };
         if let Some(reason) = reason {

@@ -34,12 +34,18 @@ const API: &str = "services:\n  api:\n    build: { context: app }\n";
 
 #[test]
 fn unknown_keys_suggest_the_closest() {
-    check("nmae: demo\n", "invalid config: <dir>/kind-parity.yaml:1:1: unknown key `nmae`\n    help: did you mean `name`?");
+    check(
+        "nmae: demo\n",
+        "invalid config: <dir>/kind-parity.yaml:1:1: unknown key `nmae`\n    help: did you mean `name`?",
+    );
     check(
         &format!("{API}    prot: 8080\n"),
         "invalid config: <dir>/kind-parity.yaml:4:5: services.api: unknown key `prot`\n    help: did you mean `port`?",
     );
-    check("tls:\n  mode: self-signed\n", "invalid config: <dir>/kind-parity.yaml:2:3: tls.mode: unknown value `self-signed`\n    help: expected one of: local-ca");
+    check(
+        "tls:\n  mode: self-signed\n",
+        "invalid config: <dir>/kind-parity.yaml:2:3: tls.mode: unknown value `self-signed`\n    help: expected one of: local-ca",
+    );
 }
 
 #[test]
@@ -48,7 +54,10 @@ fn wrong_types_and_syntax_name_the_line() {
         &format!("{API}    replicas: many\n"),
         "invalid config: <dir>/kind-parity.yaml:4:5: services.api.replicas: invalid type: string \"many\", expected u32",
     );
-    check("name: [unclosed\n", "invalid config: <dir>/kind-parity.yaml:2:1: not valid YAML: did not find expected ',' or ']'");
+    check(
+        "name: [unclosed\n",
+        "invalid config: <dir>/kind-parity.yaml:2:1: not valid YAML: did not find expected ',' or ']'",
+    );
 }
 
 #[test]
@@ -113,7 +122,10 @@ fn undefined_references() {
 
 #[test]
 fn invalid_names() {
-    check("name: My_Env\n", "invalid config: <dir>/kind-parity.yaml:1:1: name: `My_Env` is not a valid environment name\n    help: use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit");
+    check(
+        "name: My_Env\n",
+        "invalid config: <dir>/kind-parity.yaml:1:1: name: `My_Env` is not a valid environment name\n    help: use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit",
+    );
     check(
         &format!("{API}    ingress: {{ host: -api }}\n"),
         "invalid config: <dir>/kind-parity.yaml:4:16: services.api.ingress.host: `-api` is not a valid host label\n    help: use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit",

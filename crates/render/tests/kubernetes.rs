@@ -93,7 +93,9 @@ async fn the_api_server_accepts_every_object() {
     use kube::core::GroupVersionKind;
     use kube::discovery::{Discovery, Scope};
 
-    let Some(path) = kind_parity_testkit::require(kind_parity_testkit::KUBECONFIG, "the_api_server_accepts_every_object") else {
+    let Some(path) =
+        kind_parity_testkit::require(kind_parity_testkit::KUBECONFIG, "the_api_server_accepts_every_object")
+    else {
         return;
     };
     let kubeconfig = kube::config::Kubeconfig::read_from(&path).expect("test bed kubeconfig");
@@ -118,9 +120,12 @@ async fn the_api_server_accepts_every_object() {
             let obj: DynamicObject = serde_json::from_value(doc.clone()).unwrap();
             let types = obj.types.clone().unwrap();
             let gvk = GroupVersionKind::try_from(&types).unwrap();
-            let (resource, caps) = discovery.resolve_gvk(&gvk).unwrap_or_else(|| panic!("{file}: the API server does not serve {gvk:?}"));
+            let (resource, caps) =
+                discovery.resolve_gvk(&gvk).unwrap_or_else(|| panic!("{file}: the API server does not serve {gvk:?}"));
             let api: Api<DynamicObject> = match caps.scope {
-                Scope::Namespaced => Api::namespaced_with(client.clone(), obj.metadata.namespace.as_deref().unwrap(), &resource),
+                Scope::Namespaced => {
+                    Api::namespaced_with(client.clone(), obj.metadata.namespace.as_deref().unwrap(), &resource)
+                }
                 Scope::Cluster => Api::all_with(client.clone(), &resource),
             };
             let name = obj.metadata.name.clone().unwrap();

@@ -61,7 +61,10 @@ fn rendering_twice_gives_identical_bytes() {
     let loaded = load_demo(&[("nats.enabled", "true"), ("temporal.enabled", "true"), ("vault.enabled", "true")]);
     let secrets = secrets_for(&loaded);
     let first = render_loaded(&loaded, &secrets);
-    let second = render_loaded(&load_demo(&[("nats.enabled", "true"), ("temporal.enabled", "true"), ("vault.enabled", "true")]), &secrets);
+    let second = render_loaded(
+        &load_demo(&[("nats.enabled", "true"), ("temporal.enabled", "true"), ("vault.enabled", "true")]),
+        &secrets,
+    );
     assert_eq!(plan_text(&first), plan_text(&second));
 }
 
@@ -69,7 +72,8 @@ fn rendering_twice_gives_identical_bytes() {
 fn manifests_are_in_apply_order_with_phases() {
     let loaded = load_demo(&[]);
     let plan = render_loaded(&loaded, &secrets_for(&loaded));
-    let order: Vec<(&str, kind_parity_render::Phase)> = plan.manifests.iter().map(|m| (m.file.as_str(), m.phase)).collect();
+    let order: Vec<(&str, kind_parity_render::Phase)> =
+        plan.manifests.iter().map(|m| (m.file.as_str(), m.phase)).collect();
     use kind_parity_render::Phase::*;
     assert_eq!(
         order,

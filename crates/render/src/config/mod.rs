@@ -11,7 +11,9 @@ use std::path::{Path as FsPath, PathBuf};
 use include_dir::{Dir, include_dir};
 use indexmap::IndexMap;
 
-pub use load::{CONFIG_FILE, EMBEDDED_CONFIG, ENV_PREFIX, LOCAL_FILE, LoadOptions, Loaded, Origins, Override, Source, explain, load};
+pub use load::{
+    CONFIG_FILE, EMBEDDED_CONFIG, ENV_PREFIX, LOCAL_FILE, LoadOptions, Loaded, Origins, Override, Source, explain, load,
+};
 pub use model::*;
 pub use path::{Path, Seg};
 
@@ -45,14 +47,12 @@ impl Inputs {
                 let path = base.join(rel);
                 std::fs::read_to_string(&path).map_err(|source| Error::ReadInput { path, source })
             }
-            Self::Embedded => DEMO
-                .get_file(rel)
-                .and_then(|f| f.contents_utf8())
-                .map(str::to_owned)
-                .ok_or_else(|| Error::ReadInput {
+            Self::Embedded => {
+                DEMO.get_file(rel).and_then(|f| f.contents_utf8()).map(str::to_owned).ok_or_else(|| Error::ReadInput {
                     path: rel.to_path_buf(),
                     source: std::io::Error::new(std::io::ErrorKind::NotFound, "not in the embedded demo stack"),
-                }),
+                })
+            }
         }
     }
 

@@ -165,11 +165,7 @@ pub struct Ingress {
 
 impl Default for Ingress {
     fn default() -> Self {
-        Self {
-            controller: IngressController::default(),
-            image: None,
-            cluster_ip: IpAddr::from([10, 96, 0, 200]),
-        }
+        Self { controller: IngressController::default(), image: None, cluster_ip: IpAddr::from([10, 96, 0, 200]) }
     }
 }
 

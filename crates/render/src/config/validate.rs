@@ -44,7 +44,8 @@ impl Checker<'_> {
 
     fn pinned(&mut self, path: &Path, image: &str) {
         let last = image.rsplit('/').next().unwrap_or(image);
-        let pinned = image.contains('@') || last.split_once(':').is_some_and(|(_, tag)| !tag.is_empty() && tag != "latest");
+        let pinned =
+            image.contains('@') || last.split_once(':').is_some_and(|(_, tag)| !tag.is_empty() && tag != "latest");
         if !pinned {
             self.report(
                 path,
@@ -159,11 +160,19 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
     for (db, spec) in &config.postgres.databases {
         let path = root.key("postgres").key("databases").key(db);
         if !is_sql_identifier(db) {
-            c.report(&path, format!("`{db}` is not a valid database name"), "use lowercase letters, digits and '_', starting with a letter");
+            c.report(
+                &path,
+                format!("`{db}` is not a valid database name"),
+                "use lowercase letters, digits and '_', starting with a letter",
+            );
         }
         if let Some(owner) = &spec.owner {
             if !is_sql_identifier(owner) {
-                c.report(&path.key("owner"), format!("`{owner}` is not a valid role name"), "use lowercase letters, digits and '_', starting with a letter");
+                c.report(
+                    &path.key("owner"),
+                    format!("`{owner}` is not a valid role name"),
+                    "use lowercase letters, digits and '_', starting with a letter",
+                );
             }
         }
     }
@@ -180,13 +189,21 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
                     "give a path relative to the config file, or remove `realm_file` to start with an empty realm",
                 ),
                 Ok(text) => match serde_json::from_str::<serde_json::Value>(&text) {
-                    Err(e) => c.report(&path, format!("realm file `{}` is not valid JSON: {e}", file.display()), "export the realm again from Keycloak (Realm settings → Action → Partial export)"),
+                    Err(e) => c.report(
+                        &path,
+                        format!("realm file `{}` is not valid JSON: {e}", file.display()),
+                        "export the realm again from Keycloak (Realm settings → Action → Partial export)",
+                    ),
                     Ok(json) => {
                         let realm = json.get("realm").and_then(|r| r.as_str()).unwrap_or_default();
                         if realm != config.keycloak.realm {
                             c.report(
                                 &root.key("keycloak").key("realm"),
-                                format!("realm file `{}` defines realm `{realm}`, not `{}`", file.display(), config.keycloak.realm),
+                                format!(
+                                    "realm file `{}` defines realm `{realm}`, not `{}`",
+                                    file.display(),
+                                    config.keycloak.realm
+                                ),
                                 format!("set `keycloak.realm: {realm}` or import the right file"),
                             );
                         }
@@ -205,7 +222,11 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
         let path = root.key("temporal").key("ui_host");
         if let Some(first) = hosts.get(&config.temporal.ui_host) {
             let first = first.to_string();
-            c.report(&path, format!("host `{}` is already used by {first}", config.temporal.ui_host), "give each browser-facing host its own name");
+            c.report(
+                &path,
+                format!("host `{}` is already used by {first}", config.temporal.ui_host),
+                "give each browser-facing host its own name",
+            );
         } else {
             hosts.insert(config.temporal.ui_host.clone(), path);
         }
@@ -214,7 +235,11 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
     let secret_names = config.secret_names();
     for name in config.secrets.keys() {
         if !is_secret_name(name) {
-            c.report(&root.key("secrets").key(name), format!("`{name}` is not a valid secret name"), "use lowercase letters, digits, '-' and '_'");
+            c.report(
+                &root.key("secrets").key(name),
+                format!("`{name}` is not a valid secret name"),
+                "use lowercase letters, digits, '-' and '_'",
+            );
         }
     }
     let known_targets: Vec<&str> =
@@ -259,14 +284,22 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
         }
         if let Some(path) = &service.health_path {
             if !path.starts_with('/') {
-                c.report(&sp.key("health_path"), format!("`{path}` does not start with '/'"), format!("write `/{path}`"));
+                c.report(
+                    &sp.key("health_path"),
+                    format!("`{path}` does not start with '/'"),
+                    format!("write `/{path}`"),
+                );
             }
         }
         if let Some(ingress) = &service.ingress {
             let ip = sp.key("ingress");
             c.dns_label(&ip.key("host"), &ingress.host, "host label");
             if !ingress.path.starts_with('/') {
-                c.report(&ip.key("path"), format!("`{}` does not start with '/'", ingress.path), format!("write `/{}`", ingress.path));
+                c.report(
+                    &ip.key("path"),
+                    format!("`{}` does not start with '/'", ingress.path),
+                    format!("write `/{}`", ingress.path),
+                );
             }
             if let Some(first) = hosts.get(&ingress.host) {
                 let first = first.to_string();
@@ -281,7 +314,11 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
         }
         for (key, value) in [("cpu", &service.resources.cpu), ("memory", &service.resources.memory)] {
             if !is_quantity(value) {
-                c.report(&sp.key("resources").key(key), format!("`{value}` is not a Kubernetes quantity"), "write e.g. `100m` for CPU or `256Mi` for memory");
+                c.report(
+                    &sp.key("resources").key(key),
+                    format!("`{value}` is not a Kubernetes quantity"),
+                    "write e.g. `100m` for CPU or `256Mi` for memory",
+                );
             }
         }
         for (i, target) in service.depends_on.iter().enumerate() {
@@ -290,7 +327,11 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
                 c.report(&dp, format!("`{name}` depends on itself"), "remove the entry");
             } else if let Some((_, enabled)) = components(config).into_iter().find(|(n, _)| n == target) {
                 if !enabled {
-                    c.report(&dp, format!("`{target}` is disabled"), format!("set `{target}.enabled: true` or remove the dependency"));
+                    c.report(
+                        &dp,
+                        format!("`{target}` is disabled"),
+                        format!("set `{target}.enabled: true` or remove the dependency"),
+                    );
                 }
             } else if !config.services.contains_key(target) {
                 let help = match did_you_mean(target, known_targets.iter().copied()) {
@@ -300,12 +341,20 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
                 c.report(&dp, format!("`{target}` is not a service or a component"), help);
             }
         }
-        let envs = [(sp.key("env"), &service.env), (sp.key("compose").key("env"), &service.compose.env), (sp.key("kind").key("env"), &service.kind.env)];
+        let envs = [
+            (sp.key("env"), &service.env),
+            (sp.key("compose").key("env"), &service.compose.env),
+            (sp.key("kind").key("env"), &service.kind.env),
+        ];
         for (ep, env) in envs {
             for (key, value) in env {
                 let kp = ep.key(key);
                 if !is_env_key(key) {
-                    c.report(&kp, format!("`{key}` is not a valid environment variable name"), "use letters, digits and '_', not starting with a digit");
+                    c.report(
+                        &kp,
+                        format!("`{key}` is not a valid environment variable name"),
+                        "use letters, digits and '_', not starting with a digit",
+                    );
                 }
                 match refs::parse(value) {
                     Err(message) => c.report(&kp, message, "see the reference list in docs/config.md"),
@@ -313,7 +362,8 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
                         for piece in pieces {
                             if let Piece::Ref(r) = piece {
                                 if let Err(e) = refs::classify(&r, config, &secret_names) {
-                                    let help = e.help.unwrap_or_else(|| "see the reference list in docs/config.md".into());
+                                    let help =
+                                        e.help.unwrap_or_else(|| "see the reference list in docs/config.md".into());
                                     c.report(&kp, e.message, help);
                                 }
                             }
@@ -326,14 +376,22 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
     for (vpath, keys) in &config.vault.paths {
         for (key, secret) in keys {
             if !secret_names.contains(secret) {
-                c.report(&root.key("vault").key("paths").key(vpath).key(key), format!("secret `{secret}` is not defined"), "declare it under `secrets:`");
+                c.report(
+                    &root.key("vault").key("paths").key(vpath).key(key),
+                    format!("secret `{secret}` is not defined"),
+                    "declare it under `secrets:`",
+                );
             }
         }
     }
 
     if let Some(cycle) = find_cycle(config) {
         let path = root.key("services").key(&cycle[0]).key("depends_on");
-        c.report(&path, format!("dependency cycle: {}", cycle.join(" → ")), "remove one of these dependencies; startup order must be a chain, not a loop");
+        c.report(
+            &path,
+            format!("dependency cycle: {}", cycle.join(" → ")),
+            "remove one of these dependencies; startup order must be a chain, not a loop",
+        );
     }
 
     c.out.sort_by_key(|d| d.origin.clone());
@@ -342,7 +400,12 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
 
 /// The first `depends_on` cycle among services, as names from start back to start.
 pub(crate) fn find_cycle(config: &Config) -> Option<Vec<String>> {
-    fn visit<'a>(node: &'a str, config: &'a Config, stack: &mut Vec<&'a str>, done: &mut HashSet<&'a str>) -> Option<Vec<String>> {
+    fn visit<'a>(
+        node: &'a str,
+        config: &'a Config,
+        stack: &mut Vec<&'a str>,
+        done: &mut HashSet<&'a str>,
+    ) -> Option<Vec<String>> {
         if let Some(i) = stack.iter().position(|n| *n == node) {
             let mut cycle: Vec<String> = stack[i..].iter().map(|s| (*s).to_owned()).collect();
             cycle.push(node.to_owned());
@@ -386,12 +449,15 @@ fn is_sql_identifier(s: &str) -> bool {
 }
 
 fn is_secret_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 63 && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    !s.is_empty()
+        && s.len() <= 63
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
 fn is_env_key(s: &str) -> bool {
     let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn is_quantity(s: &str) -> bool {

@@ -48,7 +48,8 @@ pub fn fixed_tls(secrets: &mut Secrets) {
 /// Renders a loaded config with the embedded templates.
 pub fn render_loaded(loaded: &Loaded, secrets: &Secrets) -> Plan {
     let images = ImageRefs::from_config(&loaded.config);
-    render(&loaded.config, &loaded.inputs, secrets, &images, &Templates::embedded().expect("templates")).expect("render")
+    render(&loaded.config, &loaded.inputs, secrets, &images, &Templates::embedded().expect("templates"))
+        .expect("render")
 }
 
 /// All files of a plan concatenated with headers, for one snapshot.
