@@ -23,7 +23,9 @@ fn make_targets_call_cargo_xtask() {
     }
     let help = Command::new("make").current_dir(&root).arg("help").output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
-    for target in ["kind-parity-up", "kind-parity-status", "kind-parity-validate", "kind-parity-down", "kind-parity-reset"] {
+    for target in
+        ["kind-parity-up", "kind-parity-status", "kind-parity-validate", "kind-parity-down", "kind-parity-reset"]
+    {
         assert!(help.contains(target), "make help does not list {target}:\n{help}");
     }
     let alias = std::fs::read_to_string(root.join(".cargo/config.toml")).unwrap();
