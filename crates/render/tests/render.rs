@@ -42,17 +42,19 @@ fn phase_two_and_three_components() {
 #[test]
 fn platform_components_off() {
     let loaded = common::load_demo(&[
+        ("postgres.enabled", "false"),
         ("redis.enabled", "false"),
         ("keycloak.enabled", "false"),
         ("services.api.env", "{}"),
-        ("services.api.depends_on", "[postgres]"),
+        ("services.api.depends_on", "[]"),
         ("services.web.env.OIDC_ISSUER", "none"),
     ]);
     let mut secrets = secrets_for(&loaded);
     fixed_tls(&mut secrets);
     let plan = render_loaded(&loaded, &secrets);
     let files: Vec<String> = plan.files().into_iter().map(|(p, _)| p).collect();
-    assert!(!files.iter().any(|f| f.contains("redis") || f.contains("keycloak")), "{files:?}");
+    assert!(!files.iter().any(|f| ["postgres", "redis", "keycloak"].iter().any(|c| f.contains(c))), "{files:?}");
+    assert!(secrets.get("postgres-app-password").is_none() && secrets.get("redis-password").is_none());
     insta::assert_snapshot!(plan_text(&plan));
 }
 
