@@ -1,14 +1,96 @@
 //! kind-parity-cluster: the kind lifecycle, kubeconfig safety, server-side apply in phases,
 //! and readiness waits that fail closed.
 //!
-//! Planned surface (not implemented yet): detect `kind` and its version, create the cluster from
-//! the rendered `kind-config.yaml` with its own kubeconfig in the state folder (the user's
-//! `~/.kube/config` is never touched unless asked), refuse to reuse a cluster whose kind config
-//! drifted, apply the rendered manifests phase by phase (`kind_parity_render::Phase`) with
-//! server-side apply and prune, and wait for readiness with kubectl's rollout rules, stopping
-//! early with a diagnosis on ErrImageNeverPull, CrashLoopBackOff and the like.
+//! - [`kind::Kind`] drives the `kind` binary (the one place external programs run is
+//!   [`command`]); every call writes the environment's own kubeconfig, never `~/.kube/config`.
+//! - [`connect`] opens a client for a kubeconfig context and [`check_allowed`] refuses to
+//!   change a cluster whose context is not allowed.
+//! - [`apply::apply`] applies rendered manifests with server-side apply (field manager
+//!   `kind-parity`): CRDs and namespaces first, then the render phases in order, objects of a
+//!   phase concurrently; it prunes what an earlier apply created and this one no longer renders.
+//! - [`readiness`] holds kubectl's rollout rules; [`wait::wait_ready`] waits for every workload
+//!   under one deadline, and stops early with a [`diagnose::Diagnosis`] when a pod is stuck.
+
+pub mod apply;
+pub mod command;
+pub mod diagnose;
+mod error;
+pub mod kind;
+pub mod readiness;
+pub mod wait;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use error::{Error, Result};
 
 /// The field manager of every server-side apply this tool makes.
 pub const FIELD_MANAGER: &str = "kind-parity";
 /// The label that marks objects this tool applied, valued with the environment's name.
 pub const ENVIRONMENT_LABEL: &str = "kind-parity.dev/environment";
+
+/// Identifies one Kubernetes object.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ObjectRef {
+    /// `apps/v1`, `v1`.
+    pub api_version: String,
+    /// `Deployment`.
+    pub kind: String,
+    /// The namespace, for namespaced objects.
+    pub namespace: Option<String>,
+    /// The name.
+    pub name: String,
+}
+
+impl fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{} {ns}/{}", self.kind, self.name),
+            None => write!(f, "{} {}", self.kind, self.name),
+        }
+    }
+}
+
+/// A kubeconfig context to talk to.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    /// The kubeconfig file; the default chain (`KUBECONFIG`, `~/.kube/config`) when unset.
+    pub kubeconfig: Option<PathBuf>,
+    /// The context; the kubeconfig's current context when unset.
+    pub context: Option<String>,
+}
+
+/// Opens a client for the target and returns it with the name of the context it uses.
+pub async fn connect(target: &Target) -> Result<(kube::Client, String)> {
+    let kubeconfig_error = |path: Option<&Path>, source: Box<dyn std::error::Error + Send + Sync>| Error::Kubeconfig {
+        path: path.map(Path::to_path_buf).unwrap_or_default(),
+        source,
+    };
+    let kubeconfig = match &target.kubeconfig {
+        Some(path) => {
+            kube::config::Kubeconfig::read_from(path).map_err(|e| kubeconfig_error(Some(path), Box::new(e)))?
+        }
+        None => kube::config::Kubeconfig::read().map_err(|e| kubeconfig_error(None, Box::new(e)))?,
+    };
+    let context = target.context.clone().or_else(|| kubeconfig.current_context.clone()).unwrap_or_default();
+    let options = kube::config::KubeConfigOptions { context: Some(context.clone()), ..Default::default() };
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .map_err(|e| kubeconfig_error(target.kubeconfig.as_deref(), Box::new(e)))?;
+    let client = kube::Client::try_from(config)
+        .map_err(|source| Error::Api { action: format!("connecting to context {context}"), source })?;
+    Ok((client, context))
+}
+
+/// Refuses a context that is not in `allowed` for a command that changes the cluster, so the
+/// parity stack never lands in a shared cluster by accident. `kind-<name>` contexts the tool
+/// created itself are allowed by the caller adding them.
+pub fn check_allowed(context: &str, allowed: &[String]) -> Result<()> {
+    if allowed.iter().any(|a| a == context) {
+        Ok(())
+    } else {
+        Err(Error::ContextNotAllowed { context: context.to_owned() })
+    }
+}

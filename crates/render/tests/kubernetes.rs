@@ -103,7 +103,8 @@ async fn the_api_server_accepts_every_object() {
     let client = kube::Client::try_from(config).expect("client");
     let discovery = Discovery::new(client.clone()).run().await.expect("discovery");
     let namespace = format!("kp-dry-run-{}", std::process::id());
-    let params = PatchParams::apply("kind-parity-test").force();
+    // The field manager the cluster layer uses, so this test never owns a field another apply then conflicts on.
+    let params = PatchParams::apply("kind-parity").force();
 
     for overrides in SCENARIOS {
         let mut with_ns = overrides.to_vec();

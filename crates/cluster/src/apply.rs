@@ -1,0 +1,318 @@
+//! Server-side apply of rendered manifests, in phases, with prune.
+//!
+//! Order: CustomResourceDefinitions and Namespaces first (then wait for the CRDs to be
+//! Established and run discovery again, so custom resources of the same render resolve), then
+//! the render phases in order. Objects of one step are applied concurrently.
+//!
+//! Change detection: a server-side apply that changes nothing is not written, so the object's
+//! resourceVersion stays. Each object's metadata alone is read just before its apply (a small
+//! request), and the versions before and after say created / configured / unchanged. (Neither
+//! `managedFields` timestamps, with their one-second resolution, nor versions remembered from the
+//! previous apply, which controllers' status writes move, can say it exactly.)
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt as _, TryStreamExt as _};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kind_parity_render::{Manifest, Phase};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::{ENVIRONMENT_LABEL, FIELD_MANAGER, ObjectRef};
+
+/// How many objects of one step are applied at once.
+const CONCURRENCY: usize = 16;
+/// How long CRDs may take to become Established.
+const CRD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What the previous apply left: every object it applied, with the resourceVersion it got.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inventory {
+    /// The environment the objects belong to.
+    pub environment: String,
+    /// Applied objects and their resourceVersion after the apply.
+    pub objects: BTreeMap<ObjectRef, String>,
+}
+
+/// What an apply did to one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Change {
+    /// It did not exist in the inventory.
+    Created,
+    /// It existed and changed.
+    Configured,
+    /// It existed and nothing changed.
+    Unchanged,
+}
+
+/// The outcome of one apply.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyReport {
+    /// Every applied object with what happened to it, in apply order.
+    pub applied: Vec<(ObjectRef, Change)>,
+    /// Objects deleted because they are no longer rendered.
+    pub pruned: Vec<ObjectRef>,
+    /// The inventory to store for the next apply.
+    pub inventory: Inventory,
+}
+
+impl ApplyReport {
+    /// How many objects had each kind of change.
+    pub fn count(&self, change: Change) -> usize {
+        self.applied.iter().filter(|(_, c)| *c == change).count()
+    }
+}
+
+/// Options of an apply.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// The environment's name (its objects carry it in [`ENVIRONMENT_LABEL`]).
+    pub environment: String,
+    /// Take ownership of fields another manager owns.
+    pub force: bool,
+    /// Delete objects of the previous inventory that are no longer rendered.
+    pub prune: bool,
+}
+
+/// One object to apply, with the step it belongs to.
+#[derive(Debug, Clone)]
+pub struct PlannedObject {
+    /// 0 for CRDs and namespaces, then 1 + the render phase.
+    pub step: usize,
+    /// The object.
+    pub object: DynamicObject,
+    /// Its reference.
+    pub reference: ObjectRef,
+    /// The manifest file it came from.
+    pub file: String,
+}
+
+/// Parses manifests into objects, each with its apply step.
+pub fn plan(manifests: &[Manifest]) -> Result<Vec<PlannedObject>> {
+    let mut out = Vec::new();
+    for m in manifests {
+        for doc in serde_yaml_ng::Deserializer::from_str(&m.content) {
+            let value: serde_json::Value = serde::Deserialize::deserialize(doc)
+                .map_err(|source| Error::Manifest { file: m.file.clone(), source })?;
+            if value.is_null() {
+                continue;
+            }
+            let object: DynamicObject = serde_json::from_value(value).map_err(|e| Error::Manifest {
+                file: m.file.clone(),
+                source: serde::de::Error::custom(e.to_string()),
+            })?;
+            let types = object.types.clone().unwrap_or_default();
+            let first = matches!(types.kind.as_str(), "CustomResourceDefinition" | "Namespace");
+            let step = if first {
+                0
+            } else {
+                1 + match m.phase {
+                    Phase::Foundation => 0,
+                    Phase::Platform => 1,
+                    Phase::Apps => 2,
+                }
+            };
+            let reference = ObjectRef {
+                api_version: types.api_version,
+                kind: types.kind,
+                namespace: object.metadata.namespace.clone(),
+                name: object.metadata.name.clone().unwrap_or_default(),
+            };
+            out.push(PlannedObject { step, object, reference, file: m.file.clone() });
+        }
+    }
+    out.sort_by_key(|p| p.step);
+    Ok(out)
+}
+
+/// Applies the manifests step by step and prunes, returning what changed.
+pub async fn apply(
+    client: &kube::Client,
+    manifests: &[Manifest],
+    previous: &Inventory,
+    options: &ApplyOptions,
+) -> Result<ApplyReport> {
+    let planned = plan(manifests)?;
+    let groups: BTreeSet<String> = planned
+        .iter()
+        .map(|p| &p.reference)
+        .chain(previous.objects.keys())
+        .map(|r| group_of(&r.api_version).to_owned())
+        .collect();
+    let mut discovery = discover(client, &groups).await?;
+    let mut params = PatchParams::apply(FIELD_MANAGER);
+    params.force = options.force;
+    let mut report = ApplyReport {
+        inventory: Inventory { environment: options.environment.clone(), ..Inventory::default() },
+        ..ApplyReport::default()
+    };
+
+    let steps: BTreeSet<usize> = planned.iter().map(|p| p.step).collect();
+    for step in steps {
+        let batch: Vec<&PlannedObject> = planned.iter().filter(|p| p.step == step).collect();
+        let started = Instant::now();
+        let results: Vec<(ObjectRef, String, Change)> =
+            futures::stream::iter(batch.iter().map(|p| apply_one(client, &discovery, p, &params)))
+                .buffered(CONCURRENCY)
+                .try_collect()
+                .await?;
+        tracing::debug!(step, objects = results.len(), elapsed = ?started.elapsed(), "applied step");
+        for (reference, version, change) in results {
+            report.applied.push((reference.clone(), change));
+            report.inventory.objects.insert(reference, version);
+        }
+        let crds: Vec<&PlannedObject> =
+            batch.iter().copied().filter(|p| p.reference.kind == "CustomResourceDefinition").collect();
+        if !crds.is_empty() {
+            for crd in &crds {
+                wait_established(client, &crd.reference.name).await?;
+            }
+            discovery = discover(client, &groups).await?;
+        }
+    }
+
+    if options.prune {
+        // Order does not matter: deleting a namespace takes what is in it along.
+        let stale: Vec<&ObjectRef> =
+            previous.objects.keys().filter(|r| !report.inventory.objects.contains_key(*r)).collect();
+        for reference in stale {
+            if prune_one(client, &discovery, reference, &options.environment).await? {
+                report.pruned.push(reference.clone());
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Discovers only the API groups the apply needs: fewer requests, and a group that another
+/// client removes meanwhile (an operator's CRD) cannot fail the apply.
+async fn discover(client: &kube::Client, groups: &BTreeSet<String>) -> Result<Discovery> {
+    let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
+    Discovery::new(client.clone())
+        .filter(&groups)
+        .run()
+        .await
+        .map_err(|source| Error::Api { action: "discovering the API server's resources".into(), source })
+}
+
+fn group_of(api_version: &str) -> &str {
+    api_version.split_once('/').map_or("", |(group, _)| group)
+}
+
+fn resolve(discovery: &Discovery, reference: &ObjectRef) -> Result<(ApiResource, ApiCapabilities)> {
+    let (group, version) = match reference.api_version.split_once('/') {
+        Some((g, v)) => (g, v),
+        None => ("", reference.api_version.as_str()),
+    };
+    discovery.resolve_gvk(&GroupVersionKind::gvk(group, version, &reference.kind)).ok_or_else(|| Error::UnknownKind {
+        object: reference.to_string(),
+        api_version: reference.api_version.clone(),
+        kind: reference.kind.clone(),
+    })
+}
+
+fn api_for(
+    client: &kube::Client,
+    resource: &ApiResource,
+    caps: &ApiCapabilities,
+    namespace: Option<&str>,
+) -> Api<DynamicObject> {
+    match (caps.scope.clone(), namespace) {
+        (Scope::Namespaced, Some(ns)) => Api::namespaced_with(client.clone(), ns, resource),
+        _ => Api::all_with(client.clone(), resource),
+    }
+}
+
+async fn apply_one(
+    client: &kube::Client,
+    discovery: &Discovery,
+    planned: &PlannedObject,
+    params: &PatchParams,
+) -> Result<(ObjectRef, String, Change)> {
+    let reference = &planned.reference;
+    let (resource, caps) = resolve(discovery, reference)?;
+    let api = api_for(client, &resource, &caps, reference.namespace.as_deref());
+    let before = api
+        .get_metadata_opt(&reference.name)
+        .await
+        .map_err(|source| Error::Api { action: format!("reading {reference} before applying it"), source })?
+        .map(|m| m.metadata);
+    match api.patch(&reference.name, params, &Patch::Apply(&planned.object)).await {
+        Ok(applied) => {
+            let after = &applied.metadata;
+            let change = match &before {
+                None => Change::Created,
+                Some(b) if b.resource_version == after.resource_version => Change::Unchanged,
+                // Objects with a generation: controllers write their status, and the API server may
+                // rewrite field ownership without a change (1.20 does for StatefulSets); the spec
+                // changed only if the generation did, the metadata only if labels or annotations did.
+                Some(b)
+                    if b.generation.is_some()
+                        && b.generation == after.generation
+                        && b.labels == after.labels
+                        && b.annotations == after.annotations =>
+                {
+                    Change::Unchanged
+                }
+                Some(_) => Change::Configured,
+            };
+            Ok((reference.clone(), after.resource_version.clone().unwrap_or_default(), change))
+        }
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            Err(Error::Conflict { object: reference.clone(), message: status.message })
+        }
+        Err(source) => Err(Error::Api { action: format!("applying {reference} from {}", planned.file), source }),
+    }
+}
+
+/// Deletes an object of the previous apply, unless it is gone or no longer carries our label
+/// (then someone else owns it now, and it is left alone). Returns whether it was deleted.
+async fn prune_one(
+    client: &kube::Client,
+    discovery: &Discovery,
+    reference: &ObjectRef,
+    environment: &str,
+) -> Result<bool> {
+    let Ok((resource, caps)) = resolve(discovery, reference) else {
+        tracing::warn!("not pruning {reference}: the API server no longer serves its kind");
+        return Ok(false);
+    };
+    let api = api_for(client, &resource, &caps, reference.namespace.as_deref());
+    let current = api
+        .get_opt(&reference.name)
+        .await
+        .map_err(|source| Error::Api { action: format!("reading {reference} before pruning it"), source })?;
+    let Some(current) = current else { return Ok(false) };
+    if current.metadata.labels.as_ref().and_then(|l| l.get(ENVIRONMENT_LABEL)).map(String::as_str) != Some(environment)
+    {
+        tracing::warn!("not pruning {reference}: it no longer carries {ENVIRONMENT_LABEL}={environment}");
+        return Ok(false);
+    }
+    match api.delete(&reference.name, &DeleteParams::background()).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
+        Err(source) => Err(Error::Api { action: format!("pruning {reference}"), source }),
+    }
+}
+
+async fn wait_established(client: &kube::Client, name: &str) -> Result<()> {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let established = |crd: Option<&CustomResourceDefinition>| {
+        crd.and_then(|c| c.status.as_ref())
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"))
+    };
+    let condition = move |crd: Option<&CustomResourceDefinition>| established(crd);
+    match tokio::time::timeout(CRD_TIMEOUT, kube::runtime::wait::await_condition(api, name, condition)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => {
+            Err(Error::Api { action: format!("waiting for CRD {name}"), source: kube::Error::Service(Box::new(e)) })
+        }
+        Err(_) => Err(Error::CrdNotEstablished { name: name.to_owned(), timeout: CRD_TIMEOUT }),
+    }
+}

@@ -1,0 +1,143 @@
+//! The cluster crate's error type.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::ObjectRef;
+use crate::diagnose::Diagnosis;
+
+/// A result whose error defaults to this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong while managing a cluster.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An external program could not be started.
+    #[error("running `{command}`")]
+    Spawn {
+        /// The command line.
+        command: String,
+        /// Why it could not start.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An external program exited with a failure.
+    #[error("`{command}` failed ({status}): {stderr}")]
+    Command {
+        /// The command line.
+        command: String,
+        /// Its exit status, as text (`exit status 1`, `signal 9`).
+        status: String,
+        /// The last lines of what it wrote to stderr.
+        stderr: String,
+    },
+    /// `kind` is not on PATH.
+    #[error(
+        "kind is not installed (not found on PATH); install kind {minimum} or newer: https://kind.sigs.k8s.io/docs/user/quick-start/#installation"
+    )]
+    KindMissing {
+        /// The minimum supported version.
+        minimum: String,
+    },
+    /// `kind` is older than supported.
+    #[error(
+        "kind {found} is too old; install kind {minimum} or newer: https://kind.sigs.k8s.io/docs/user/quick-start/#installation"
+    )]
+    KindTooOld {
+        /// The version found.
+        found: String,
+        /// The minimum supported version.
+        minimum: String,
+    },
+    /// `kind version` printed something we do not understand.
+    #[error("cannot read the version of kind from `{output}`")]
+    KindVersion {
+        /// What `kind version` printed.
+        output: String,
+    },
+    /// A kubeconfig could not be read or used.
+    #[error("loading kubeconfig {path}")]
+    Kubeconfig {
+        /// The kubeconfig file (empty for the default chain).
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The command would change a cluster whose context is not allowed.
+    #[error(
+        "context `{context}` is not allowed for commands that change the cluster; add it to `cluster.allowed_contexts` or pass `--allow-context {context}`"
+    )]
+    ContextNotAllowed {
+        /// The context.
+        context: String,
+    },
+    /// A call to the Kubernetes API failed.
+    #[error("{action}")]
+    Api {
+        /// What was being done (`applying apps/v1 Deployment kp-demo/api`).
+        action: String,
+        /// The API's answer.
+        #[source]
+        source: kube::Error,
+    },
+    /// A rendered manifest does not parse as Kubernetes objects.
+    #[error("manifest {file} is not a list of Kubernetes objects")]
+    Manifest {
+        /// The manifest file.
+        file: String,
+        /// Why.
+        #[source]
+        source: serde_yaml_ng::Error,
+    },
+    /// An object names a kind the API server does not serve.
+    #[error(
+        "{object}: the API server does not serve {api_version} {kind}; is its CRD applied, or the cluster too old?"
+    )]
+    UnknownKind {
+        /// The object.
+        object: String,
+        /// Its apiVersion.
+        api_version: String,
+        /// Its kind.
+        kind: String,
+    },
+    /// Another field manager owns fields this apply sets.
+    #[error("{object}: {message}; rerun with --force to take ownership of these fields")]
+    Conflict {
+        /// The object.
+        object: ObjectRef,
+        /// The API server's message, naming the fields and their managers.
+        message: String,
+    },
+    /// A CRD did not become Established in time.
+    #[error("CRD {name} was not Established within {timeout:?}")]
+    CrdNotEstablished {
+        /// The CRD.
+        name: String,
+        /// How long we waited.
+        timeout: Duration,
+    },
+    /// An object did not become ready within its budget or the deadline.
+    #[error("{object} was not ready after {waited:?}: {last}")]
+    Timeout {
+        /// The object.
+        object: ObjectRef,
+        /// How long we waited.
+        waited: Duration,
+        /// Its last known state.
+        last: String,
+    },
+    /// An object reached a state it cannot recover from by waiting.
+    #[error("{object} failed: {reason}")]
+    Failed {
+        /// The object.
+        object: ObjectRef,
+        /// Why.
+        reason: String,
+    },
+    /// A pod of an object is stuck for a reason waiting will not fix.
+    #[error("{}", .0)]
+    Stuck(Box<Diagnosis>),
+}
