@@ -72,8 +72,10 @@ pub enum Command {
     Render(RenderArgs),
     /// Show the effective config
     Config(ConfigArgs),
+    /// Render, apply phase by phase, prune and wait: the apply step of `up`
+    Apply(ClusterArgs),
     /// Create and bootstrap the environment
-    Up,
+    Up(ClusterArgs),
     /// Show the environment's state and endpoints
     Status,
     /// Run the parity suite
@@ -82,6 +84,56 @@ pub enum Command {
     Down,
     /// Delete and recreate the environment from zero
     Reset,
+}
+
+/// Which cluster to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClusterKind {
+    /// A kind cluster named after the environment, created when missing.
+    Kind,
+    /// A cluster reachable through a kubeconfig context (k3d, a dev cluster, …).
+    Existing,
+}
+
+/// Options of the commands that change a cluster.
+#[derive(Debug, Clone, Args)]
+pub struct ClusterArgs {
+    /// Which cluster to use
+    #[arg(long, value_enum, default_value_t = ClusterKind::Kind)]
+    pub cluster: ClusterKind,
+    /// The kubeconfig of an existing cluster [default: KUBECONFIG, then ~/.kube/config]
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The context of an existing cluster [default: the kubeconfig's current context]
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Allow changing this context, besides `cluster.allowed_contexts` (repeatable)
+    #[arg(long = "allow-context", value_name = "NAME")]
+    pub allow_context: Vec<String>,
+    /// How long to wait for everything to be ready, e.g. 10m, 90s
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+    /// How long pods may stay unschedulable before that is an error
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub unschedulable_grace: std::time::Duration,
+    /// Take ownership of fields another field manager owns
+    #[arg(long)]
+    pub force: bool,
+    /// Apply without waiting for readiness
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: u64 = number.parse().map_err(|_| format!("`{text}` is not a duration; write e.g. 90s, 10m or 1h"))?;
+    let seconds = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("`{text}` has an unknown unit; use s, m or h")),
+    };
+    Ok(std::time::Duration::from_secs(seconds))
 }
 
 /// `render` options.

@@ -10,13 +10,14 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod args;
+mod cluster;
 pub mod state;
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 pub use args::{Cli, ColorChoice, Command, GlobalArgs, OutputFormat};
 use kind_parity_render::{ImageRefs, LoadOptions, Loaded, Override, Templates};
 use state::State;
@@ -108,7 +109,8 @@ fn execute(cli: &Cli) -> Result<u8> {
     match &cli.command {
         Command::Render(args) => render(global, args),
         Command::Config(args) => config(global, args),
-        Command::Up => up(global),
+        Command::Apply(args) => runtime()?.block_on(cluster::apply(global, args)).map(|()| 0),
+        Command::Up(args) => runtime()?.block_on(cluster::up(global, args)).map(|()| 0),
         Command::Status | Command::Validate | Command::Down | Command::Reset => Err(Exit {
             message: format!(
                 "`{}` is not available yet: it needs the cluster and probe layers",
@@ -125,7 +127,8 @@ fn command_name(command: &Command) -> &'static str {
     match command {
         Command::Render(_) => "render",
         Command::Config(_) => "config",
-        Command::Up => "up",
+        Command::Apply(_) => "apply",
+        Command::Up(_) => "up",
         Command::Status => "status",
         Command::Validate => "validate",
         Command::Down => "down",
@@ -165,6 +168,8 @@ pub struct Rendered {
     pub files: Vec<String>,
     /// The environment's state.
     pub state: State,
+    /// What was rendered.
+    pub plan: kind_parity_render::Plan,
 }
 
 /// Loads, ensures secrets and renders into `out` (the state folder's `rendered/` by default).
@@ -192,7 +197,7 @@ pub fn render_to(global: &GlobalArgs, out: Option<&Path>, templates: Option<&Pat
     let plan = kind_parity_render::render(&loaded.config, &loaded.inputs, &secrets, &images, &templates)?;
     let out = out.map_or_else(|| state.rendered(), Path::to_path_buf);
     let files = state::write_plan(&plan, &out)?;
-    Ok((loaded, Rendered { out, files, state }))
+    Ok((loaded, Rendered { out, files, state, plan }))
 }
 
 fn source_text(loaded: &Loaded) -> String {
@@ -257,17 +262,6 @@ fn config(global: &GlobalArgs, args: &args::ConfigArgs) -> Result<u8> {
     Ok(0)
 }
 
-fn up(global: &GlobalArgs) -> Result<u8> {
-    let (loaded, rendered) = render_to(global, None, None)?;
-    eprintln!("rendered {} into {}", loaded.config.name, rendered.out.display());
-    bail!(Exit {
-        message:
-            "`up` stops after rendering: creating the kind cluster, loading images and applying are not available yet"
-                .into(),
-        help: Some(format!(
-            "with a cluster of your own: kubectl apply -k {}",
-            rendered.out.join("manifests").display()
-        )),
-        code: EXIT_UNAVAILABLE,
-    })
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
 }

@@ -168,6 +168,11 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateError> {
     file.write_all(bytes).map_err(|source| StateError::Write { path: path.to_path_buf(), source })
 }
 
+/// Writes `path` atomically with the given mode (for the inventory and other state files).
+pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateError> {
+    write_atomic(path, bytes, mode)
+}
+
 /// Writes `path` through a temporary file beside it, so readers never see half a file.
 fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateError> {
     let dir = path.parent().unwrap_or(Path::new("."));

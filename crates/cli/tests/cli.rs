@@ -195,8 +195,9 @@ fn usage_errors_and_unavailable_commands_have_their_own_codes() {
     for cmd in ["status", "validate", "down", "reset"] {
         kind_parity(dir.path()).arg(cmd).assert().code(3).stderr(predicate::str::contains("is not available yet"));
     }
-    kind_parity(dir.path()).arg("up").assert().code(3).stderr(predicate::str::contains(
-        "next: with a cluster of your own: kubectl apply -k .kind-parity/kp-demo/rendered/manifests",
+    // The default provider is kind; without it on PATH, `up` says how to install it.
+    kind_parity(dir.path()).arg("up").env("PATH", dir.path()).assert().code(1).stderr(predicate::str::contains(
+        "error: kind is not installed (not found on PATH); install kind v0.20.0 or newer",
     ));
 }
 

@@ -35,7 +35,34 @@ pub struct Inventory {
     /// The environment the objects belong to.
     pub environment: String,
     /// Applied objects and their resourceVersion after the apply.
+    #[serde(with = "entries")]
     pub objects: BTreeMap<ObjectRef, String>,
+}
+
+/// JSON maps need string keys: the inventory is stored as a list of entries.
+mod entries {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize as _, Deserializer, Serialize as _, Serializer};
+
+    use crate::ObjectRef;
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Entry {
+        #[serde(flatten)]
+        object: ObjectRef,
+        resource_version: String,
+    }
+
+    pub fn serialize<S: Serializer>(map: &BTreeMap<ObjectRef, String>, s: S) -> Result<S::Ok, S::Error> {
+        let entries: Vec<Entry> =
+            map.iter().map(|(o, v)| Entry { object: o.clone(), resource_version: v.clone() }).collect();
+        entries.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<ObjectRef, String>, D::Error> {
+        Ok(Vec::<Entry>::deserialize(d)?.into_iter().map(|e| (e.object, e.resource_version)).collect())
+    }
 }
 
 /// What an apply did to one object.
@@ -314,5 +341,28 @@ async fn wait_established(client: &kube::Client, name: &str) -> Result<()> {
             Err(Error::Api { action: format!("waiting for CRD {name}"), source: kube::Error::Service(Box::new(e)) })
         }
         Err(_) => Err(Error::CrdNotEstablished { name: name.to_owned(), timeout: CRD_TIMEOUT }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_inventory_round_trips_through_json() {
+        let mut inventory = Inventory { environment: "e".into(), ..Inventory::default() };
+        let reference = ObjectRef {
+            api_version: "v1".into(),
+            kind: "Secret".into(),
+            namespace: Some("n".into()),
+            name: "s".into(),
+        };
+        inventory.objects.insert(reference, "42".into());
+        let text = serde_json::to_string(&inventory).unwrap();
+        assert_eq!(
+            text,
+            r#"{"environment":"e","objects":[{"api_version":"v1","kind":"Secret","namespace":"n","name":"s","resource_version":"42"}]}"#
+        );
+        assert_eq!(serde_json::from_str::<Inventory>(&text).unwrap(), inventory);
     }
 }

@@ -143,19 +143,20 @@ pub async fn explain(client: &kube::Client, object: &ObjectRef, pod: &Pod, findi
         Ok(list) => {
             let mut items = list.items;
             items.sort_by_key(|e| e.last_timestamp.clone().map(|t| t.0));
-            let n = items.len();
-            items
-                .into_iter()
-                .skip(n.saturating_sub(5))
-                .map(|e| {
-                    format!(
-                        "{} {}: {}",
-                        e.type_.unwrap_or_default(),
-                        e.reason.unwrap_or_default(),
-                        e.message.unwrap_or_default()
-                    )
-                })
-                .collect()
+            let lines = items.into_iter().map(|e| {
+                let message = e.message.unwrap_or_default();
+                format!("{} {}: {}", e.type_.unwrap_or_default(), e.reason.unwrap_or_default(), message.trim())
+            });
+            // The same event repeated is one line with a count, so the last five say five things.
+            let mut collapsed: Vec<(String, usize)> = Vec::new();
+            for line in lines {
+                match collapsed.last_mut() {
+                    Some((last, n)) if *last == line => *n += 1,
+                    _ => collapsed.push((line, 1)),
+                }
+            }
+            let skip = collapsed.len().saturating_sub(5);
+            collapsed.into_iter().skip(skip).map(|(l, n)| if n > 1 { format!("{l} (x{n})") } else { l }).collect()
         }
         Err(e) => vec![format!("events unavailable: {e}")],
     };

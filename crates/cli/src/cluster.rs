@@ -1,0 +1,172 @@
+//! `apply` and `up`: render, reach the cluster (a kind cluster of the environment's name, or an
+//! allowed existing context), apply phase by phase with prune, wait for readiness.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use kind_parity_cluster::apply::{self, ApplyOptions, Change, Inventory};
+use kind_parity_cluster::kind::Kind;
+use kind_parity_cluster::readiness::Readiness;
+use kind_parity_cluster::wait::{self, WaitOptions};
+use kind_parity_cluster::{ObjectRef, Target};
+
+use crate::args::{ClusterArgs, ClusterKind, GlobalArgs};
+use crate::state::State;
+use crate::{Exit, Rendered, render_to};
+
+/// How long `kind create cluster --wait` may take.
+const KIND_WAIT: Duration = Duration::from_secs(180);
+
+pub(crate) async fn up(global: &GlobalArgs, args: &ClusterArgs) -> Result<()> {
+    // The image steps (build, load) land with the images layer; until then `up` is `apply`.
+    apply(global, args).await
+}
+
+pub(crate) async fn apply(global: &GlobalArgs, args: &ClusterArgs) -> Result<()> {
+    let (loaded, rendered) = render_to(global, None, None)?;
+    let config = &loaded.config;
+    say(global, &format!("rendered {} into {}", config.name, rendered.out.display()));
+    let (target, mut allowed) = match args.cluster {
+        ClusterKind::Existing => {
+            (Target { kubeconfig: args.kubeconfig.clone(), context: args.context.clone() }, Vec::new())
+        }
+        ClusterKind::Kind => {
+            ensure_kind(global, &rendered).await?;
+            let context = format!("kind-{}", config.name);
+            // The tool created this cluster for this environment: changing it is allowed.
+            (Target { kubeconfig: Some(rendered.state.kubeconfig()), context: Some(context.clone()) }, vec![context])
+        }
+    };
+    allowed.extend(config.cluster.allowed_contexts.iter().cloned());
+    allowed.extend(args.allow_context.iter().cloned());
+    let (client, context) = kind_parity_cluster::connect(&target).await?;
+    kind_parity_cluster::check_allowed(&context, &allowed)?;
+
+    let previous = load_inventory(&rendered.state)?;
+    let options = ApplyOptions { environment: config.name.clone(), force: args.force, prune: true };
+    say(global, &format!("applying to context {context}"));
+    let report = apply::apply(&client, &rendered.plan.manifests, &previous, &options).await?;
+    save_inventory(&rendered.state, &report.inventory)?;
+    say(
+        global,
+        &format!(
+            "applied {} objects: {} created, {} configured, {} unchanged; pruned {}",
+            report.applied.len(),
+            report.count(Change::Created),
+            report.count(Change::Configured),
+            report.count(Change::Unchanged),
+            report.pruned.len()
+        ),
+    );
+    for pruned in &report.pruned {
+        say(global, &format!("  pruned {pruned}"));
+    }
+    if args.no_wait {
+        return Ok(());
+    }
+    let objects: Vec<ObjectRef> = report.applied.iter().map(|(r, _)| r.clone()).collect();
+    let workloads = objects.iter().filter(|r| wait::is_workload(r)).count();
+    say(global, &format!("waiting up to {:?} for {workloads} workloads to be ready", args.timeout));
+    let quiet = global.quiet;
+    let progress = move |object: &ObjectRef, state: &Readiness| {
+        if !quiet {
+            match state {
+                Readiness::Ready => eprintln!("  ready: {object}"),
+                Readiness::Waiting(why) => eprintln!("  waiting: {object}: {why}"),
+                Readiness::Failed(why) => eprintln!("  failed: {object}: {why}"),
+            }
+        }
+    };
+    let wait_options = WaitOptions {
+        deadline: args.timeout,
+        per_object: args.timeout,
+        unschedulable_grace: args.unschedulable_grace,
+        ..WaitOptions::default()
+    };
+    wait::wait_ready(&client, &objects, wait_options, &progress).await?;
+    say(global, &format!("{} is ready", config.name));
+    Ok(())
+}
+
+/// Creates the environment's kind cluster when it does not exist; refuses one whose kind config
+/// differs from the rendered one.
+async fn ensure_kind(global: &GlobalArgs, rendered: &Rendered) -> Result<()> {
+    let kind = Kind::detect().await?;
+    let loaded_config = rendered.plan.kind_config.clone();
+    let name = name_of(&loaded_config);
+    let applied_config = rendered.state.root().join("kind-config.applied.yaml");
+    if kind.clusters().await?.iter().any(|c| *c == name) {
+        if let Ok(previous) = std::fs::read_to_string(&applied_config) {
+            if previous != loaded_config {
+                let differences: Vec<String> = diff_lines(&previous, &loaded_config);
+                return Err(Exit {
+                    message: format!(
+                        "kind cluster {name} was created from a different kind config:\n{}",
+                        differences.join("\n")
+                    ),
+                    help: Some("run `kind-parity reset` to recreate it from the current config".into()),
+                    code: 1,
+                }
+                .into());
+            }
+        }
+        say(global, &format!("kind cluster {name} exists"));
+        return Ok(());
+    }
+    say(global, &format!("creating kind cluster {name} (kind {})", kind.version()));
+    let node_image = node_image(&loaded_config);
+    let result = kind
+        .create(&name, &rendered.out.join("kind-config.yaml"), &node_image, &rendered.state.kubeconfig(), KIND_WAIT)
+        .await;
+    if let Err(e) = result {
+        let logs = rendered.state.root().join("logs");
+        if kind.export_logs(&name, &logs).await.is_ok() {
+            eprintln!("kind's logs are in {}", logs.display());
+        }
+        return Err(e.into());
+    }
+    std::fs::write(&applied_config, &loaded_config).with_context(|| format!("writing {}", applied_config.display()))?;
+    Ok(())
+}
+
+fn name_of(kind_config: &str) -> String {
+    kind_config.lines().find_map(|l| l.strip_prefix("name: ")).unwrap_or_default().trim().to_owned()
+}
+
+fn node_image(kind_config: &str) -> String {
+    kind_config
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("image: "))
+        .unwrap_or_default()
+        .trim()
+        .trim_matches('"')
+        .to_owned()
+}
+
+fn diff_lines(old: &str, new: &str) -> Vec<String> {
+    let mut out: Vec<String> =
+        old.lines().filter(|l| !new.lines().any(|n| n == *l)).map(|l| format!("  - {}", l.trim())).collect();
+    out.extend(new.lines().filter(|l| !old.lines().any(|o| o == *l)).map(|l| format!("  + {}", l.trim())));
+    out
+}
+
+fn load_inventory(state: &State) -> Result<Inventory> {
+    let path = state.root().join("inventory.json");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text).with_context(|| format!("reading {}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Inventory::default()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+fn save_inventory(state: &State, inventory: &Inventory) -> Result<()> {
+    let path = state.root().join("inventory.json");
+    let text = serde_json::to_string_pretty(inventory)?;
+    crate::state::write_file(&path, text.as_bytes(), 0o600).with_context(|| format!("writing {}", path.display()))
+}
+
+fn say(global: &GlobalArgs, line: &str) {
+    if !global.quiet {
+        eprintln!("{line}");
+    }
+}

@@ -1,0 +1,80 @@
+//! `kind-parity up|apply --cluster existing` against the test bed's real API server. It has no
+//! nodes, so `up` must get through render and apply, then stop at the readiness step with the
+//! "unschedulable" diagnosis instead of hanging.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+/// `kind-parity <command> --cluster existing --kubeconfig K <args…>` in `dir`, without inherited
+/// `KIND_PARITY_*` config variables.
+fn kind_parity(dir: &Path, command: &str, kubeconfig: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::cargo_bin("kind-parity").unwrap();
+    cmd.current_dir(dir).env("NO_COLOR", "1");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("KIND_PARITY_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.args([command, "--cluster", "existing", "--kubeconfig", kubeconfig]).args(args);
+    cmd.timeout(std::time::Duration::from_secs(150));
+    cmd
+}
+
+#[test]
+fn changing_a_context_that_is_not_allowed_is_refused() {
+    let test = "changing_a_context_that_is_not_allowed_is_refused";
+    let Some(kubeconfig) = kind_parity_testkit::require(kind_parity_testkit::KUBECONFIG, test) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    kind_parity(dir.path(), "apply", &kubeconfig, &[]).assert().code(1).stderr(predicate::str::contains(
+        "error: context `kind-parity-testbed` is not allowed for commands that change the cluster; add it to `cluster.allowed_contexts` or pass `--allow-context kind-parity-testbed`",
+    ));
+}
+
+#[test]
+fn up_on_an_existing_cluster_without_nodes_stops_with_a_diagnosis() {
+    let test = "up_on_an_existing_cluster_without_nodes_stops_with_a_diagnosis";
+    let Some(kubeconfig) = kind_parity_testkit::require(kind_parity_testkit::KUBECONFIG, test) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let namespace = format!("namespace=kp-cli-{}", std::process::id());
+    let common = ["--name", "kp-test", "--allow-context", "kind-parity-testbed", "--set", namespace.as_str()];
+
+    let up_args: Vec<&str> =
+        common.iter().copied().chain(["--unschedulable-grace", "2s", "--timeout", "90s"]).collect();
+    kind_parity(dir.path(), "up", &kubeconfig, &up_args)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("applying to context kind-parity-testbed"))
+        .stderr(
+            predicate::str::is_match(r"applied \d+ objects: \d+ created, \d+ configured, \d+ unchanged; pruned 0")
+                .unwrap(),
+        )
+        .stderr(predicate::str::contains("is Unschedulable: no nodes available to schedule pods"))
+        .stderr(predicate::str::contains("check: no node can run the pod"));
+    let inventory: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join(".kind-parity/kp-test/inventory.json")).unwrap())
+            .unwrap();
+    let ours =
+        inventory["objects"].as_array().unwrap().iter().filter(|o| o["namespace"] == namespace["namespace=".len()..]);
+    assert!(ours.count() > 20, "{inventory}");
+
+    // Applying again changes nothing.
+    let again: Vec<&str> = common.iter().copied().chain(["--no-wait"]).collect();
+    kind_parity(dir.path(), "apply", &kubeconfig, &again).assert().success().stderr(
+        predicate::str::is_match(r"applied \d+ objects: 0 created, 0 configured, \d+ unchanged; pruned 0").unwrap(),
+    );
+
+    // Turning a component off prunes it.
+    let off: Vec<&str> = common
+        .iter()
+        .copied()
+        .chain(["--no-wait", "--set", "redis.enabled=false", "--set", "services.api.env.REDIS_URL=none"])
+        .chain(["--set", "services.api.depends_on=[postgres, keycloak]"])
+        .collect();
+    kind_parity(dir.path(), "apply", &kubeconfig, &off)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("pruned 3"))
+        .stderr(predicate::str::contains("  pruned Deployment kp-cli-"));
+}
