@@ -5,7 +5,7 @@ use std::process::Command;
 
 use anyhow::{Context as _, Result, bail};
 
-const BENCHES: &[(&str, &str)] = &[("render", "kind-parity-render")];
+const BENCHES: &[(&str, &str)] = &[("render", "kind-parity-render"), ("apply", "kind-parity-cluster")];
 
 pub fn run(rest: &[String]) -> Result<()> {
     let wanted: Vec<&str> = rest.iter().map(String::as_str).collect();
