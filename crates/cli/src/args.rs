@@ -76,6 +76,8 @@ pub enum Command {
     Apply(ClusterArgs),
     /// Create and bootstrap the environment
     Up(ClusterArgs),
+    /// Check the prerequisites: Docker, kind, free ports, disk, inotify, cluster drift
+    Doctor,
     /// Show the environment's state and endpoints
     Status,
     /// Run the parity suite

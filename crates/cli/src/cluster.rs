@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use kind_parity_cluster::apply::{self, ApplyOptions, Change, Inventory};
+use kind_parity_cluster::docker::Docker;
 use kind_parity_cluster::kind::Kind;
+use kind_parity_cluster::preflight;
 use kind_parity_cluster::readiness::Readiness;
 use kind_parity_cluster::wait::{self, WaitOptions};
 use kind_parity_cluster::{ObjectRef, Target};
@@ -14,12 +16,66 @@ use crate::args::{ClusterArgs, ClusterKind, GlobalArgs};
 use crate::state::State;
 use crate::{Exit, Rendered, render_to};
 
+/// The kind config the environment's cluster was created from, in its state folder.
+const APPLIED_KIND_CONFIG: &str = "kind-config.applied.yaml";
+
 /// How long `kind create cluster --wait` may take.
 const KIND_WAIT: Duration = Duration::from_secs(180);
 
 pub(crate) async fn up(global: &GlobalArgs, args: &ClusterArgs) -> Result<()> {
+    if args.cluster == ClusterKind::Kind {
+        let failed = preflight(global).await?;
+        if failed > 0 {
+            return Err(Exit {
+                message: format!("{failed} preflight check(s) failed"),
+                help: Some("fix what the lines above say, then run `kind-parity up` again".into()),
+                code: 1,
+            }
+            .into());
+        }
+    }
     // The image steps (build, load) land with the images layer; until then `up` is `apply`.
     apply(global, args).await
+}
+
+/// `kind-parity doctor`: every preflight check, one line each; exit 1 when one failed.
+pub(crate) async fn doctor(global: &GlobalArgs) -> Result<u8> {
+    Ok(u8::from(preflight(global).await? > 0))
+}
+
+/// Runs the preflight checks, prints one line each, returns how many failed.
+async fn preflight(global: &GlobalArgs) -> Result<usize> {
+    let loaded = crate::load_config(global)?;
+    let config = &loaded.config;
+    let state = State::new(&global.state_dir, &config.name);
+    let templates = kind_parity_render::Templates::embedded()?;
+    let (secrets, _) = state.ensure_secrets(config)?;
+    let images = kind_parity_render::ImageRefs::from_config(config);
+    let plan = kind_parity_render::render(config, &loaded.inputs, &secrets, &images, &templates)?;
+    let applied = std::fs::read_to_string(state.root().join(APPLIED_KIND_CONFIG)).ok();
+    let cwd = std::env::current_dir()?;
+    let inputs = preflight::Inputs {
+        cluster: &config.name,
+        listen_address: config.listen_address,
+        ports: vec![config.ports.http, config.ports.https],
+        disk_path: &cwd,
+        applied_kind_config: applied.as_deref(),
+        rendered_kind_config: &plan.kind_config,
+    };
+    let checks = preflight::run(&inputs).await;
+    for check in &checks {
+        match (&check.fix, check.ok) {
+            (_, true) => say(global, &format!("ok    {}: {}", check.name, check.found)),
+            (fix, false) => eprintln!(
+                "fail  {}: {}
+      fix: {}",
+                check.name,
+                check.found,
+                fix.as_deref().unwrap_or("")
+            ),
+        }
+    }
+    Ok(checks.iter().filter(|c| !c.ok).count())
 }
 
 pub(crate) async fn apply(global: &GlobalArgs, args: &ClusterArgs) -> Result<()> {
@@ -94,11 +150,12 @@ async fn ensure_kind(global: &GlobalArgs, rendered: &Rendered) -> Result<()> {
     let kind = Kind::detect().await?;
     let loaded_config = rendered.plan.kind_config.clone();
     let name = name_of(&loaded_config);
-    let applied_config = rendered.state.root().join("kind-config.applied.yaml");
+    let applied_config = rendered.state.root().join(APPLIED_KIND_CONFIG);
     if kind.clusters().await?.iter().any(|c| *c == name) {
         if let Ok(previous) = std::fs::read_to_string(&applied_config) {
             if previous != loaded_config {
-                let differences: Vec<String> = diff_lines(&previous, &loaded_config);
+                let differences: Vec<String> =
+                    preflight::diff(&previous, &loaded_config).into_iter().map(|l| format!("  {l}")).collect();
                 return Err(Exit {
                     message: format!(
                         "kind cluster {name} was created from a different kind config:\n{}",
@@ -112,6 +169,20 @@ async fn ensure_kind(global: &GlobalArgs, rendered: &Rendered) -> Result<()> {
         }
         say(global, &format!("kind cluster {name} exists"));
         return Ok(());
+    }
+    // A create killed half-way leaves node containers kind no longer lists; they block a new one.
+    let (docker, _) = Docker::connect().await?;
+    let leftovers = docker.node_containers(&name).await?;
+    if !leftovers.is_empty() {
+        say(
+            global,
+            &format!(
+                "removing {} node container(s) of a half-created cluster {name}: {}",
+                leftovers.len(),
+                leftovers.join(", ")
+            ),
+        );
+        docker.remove_containers(&leftovers).await?;
     }
     say(global, &format!("creating kind cluster {name} (kind {})", kind.version()));
     let node_image = node_image(&loaded_config);
@@ -141,13 +212,6 @@ fn node_image(kind_config: &str) -> String {
         .trim()
         .trim_matches('"')
         .to_owned()
-}
-
-fn diff_lines(old: &str, new: &str) -> Vec<String> {
-    let mut out: Vec<String> =
-        old.lines().filter(|l| !new.lines().any(|n| n == *l)).map(|l| format!("  - {}", l.trim())).collect();
-    out.extend(new.lines().filter(|l| !old.lines().any(|o| o == *l)).map(|l| format!("  + {}", l.trim())));
-    out
 }
 
 fn load_inventory(state: &State) -> Result<Inventory> {

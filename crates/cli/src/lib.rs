@@ -111,6 +111,7 @@ fn execute(cli: &Cli) -> Result<u8> {
         Command::Config(args) => config(global, args),
         Command::Apply(args) => runtime()?.block_on(cluster::apply(global, args)).map(|()| 0),
         Command::Up(args) => runtime()?.block_on(cluster::up(global, args)).map(|()| 0),
+        Command::Doctor => runtime()?.block_on(cluster::doctor(global)),
         Command::Status | Command::Validate | Command::Down | Command::Reset => Err(Exit {
             message: format!(
                 "`{}` is not available yet: it needs the cluster and probe layers",
@@ -129,6 +130,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Config(_) => "config",
         Command::Apply(_) => "apply",
         Command::Up(_) => "up",
+        Command::Doctor => "doctor",
         Command::Status => "status",
         Command::Validate => "validate",
         Command::Down => "down",

@@ -137,6 +137,15 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The Docker Engine could not be reached or refused a call.
+    #[error("{action}: is Docker running? (`docker version` should answer)")]
+    Docker {
+        /// What was being done.
+        action: String,
+        /// The engine's answer.
+        #[source]
+        source: bollard::errors::Error,
+    },
     /// A pod of an object is stuck for a reason waiting will not fix.
     #[error("{}", .0)]
     Stuck(Box<Diagnosis>),

@@ -14,8 +14,10 @@
 pub mod apply;
 pub mod command;
 pub mod diagnose;
+pub mod docker;
 mod error;
 pub mod kind;
+pub mod preflight;
 pub mod readiness;
 pub mod wait;
 

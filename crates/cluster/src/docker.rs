@@ -1,0 +1,79 @@
+//! What the cluster layer asks of the Docker Engine (through its API, never the CLI): its
+//! version, the node containers of a cluster by kind's labels, and the `kind` network.
+
+use std::collections::HashMap;
+
+use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder};
+
+use crate::error::{Error, Result};
+
+/// The Docker label kind puts on every node container, valued with the cluster's name.
+pub const CLUSTER_LABEL: &str = "io.x-k8s.kind.cluster";
+/// The network kind attaches its nodes to.
+pub const KIND_NETWORK: &str = "kind";
+
+/// A connection to the local Docker Engine.
+#[derive(Debug, Clone)]
+pub struct Docker(bollard::Docker);
+
+impl Docker {
+    /// Connects with the local defaults (`DOCKER_HOST`, else the local socket) and returns the
+    /// engine's version.
+    pub async fn connect() -> Result<(Self, String)> {
+        let docker = bollard::Docker::connect_with_local_defaults()
+            .map_err(|source| Error::Docker { action: "connecting to the Docker Engine".into(), source })?;
+        let version = docker
+            .version()
+            .await
+            .map_err(|source| Error::Docker { action: "asking the Docker Engine for its version".into(), source })?;
+        Ok((Self(docker), version.version.unwrap_or_default()))
+    }
+
+    /// The names of the node containers of `cluster`, running or not.
+    pub async fn node_containers(&self, cluster: &str) -> Result<Vec<String>> {
+        let filters = HashMap::from([("label", vec![format!("{CLUSTER_LABEL}={cluster}")])]);
+        let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        let containers = self
+            .0
+            .list_containers(Some(options))
+            .await
+            .map_err(|source| Error::Docker { action: format!("listing the node containers of {cluster}"), source })?;
+        let mut names: Vec<String> = containers
+            .into_iter()
+            .filter_map(|c| c.names.and_then(|n| n.into_iter().next()))
+            .map(|n| n.trim_start_matches('/').to_owned())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Force-removes containers (and their anonymous volumes).
+    pub async fn remove_containers(&self, names: &[String]) -> Result<()> {
+        for name in names {
+            let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+            self.0
+                .remove_container(name, Some(options))
+                .await
+                .map_err(|source| Error::Docker { action: format!("removing container {name}"), source })?;
+        }
+        Ok(())
+    }
+
+    /// Removes the `kind` network when no container is attached to it any more; returns whether
+    /// it was removed. Other clusters and containers on it keep it alive.
+    pub async fn remove_kind_network_if_unused(&self) -> Result<bool> {
+        let network = match self.0.inspect_network(KIND_NETWORK, None).await {
+            Ok(n) => n,
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => return Ok(false),
+            Err(source) => return Err(Error::Docker { action: "inspecting the kind network".into(), source }),
+        };
+        if network.containers.is_some_and(|c| !c.is_empty()) {
+            return Ok(false);
+        }
+        self.0
+            .remove_network(KIND_NETWORK)
+            .await
+            .map_err(|source| Error::Docker { action: "removing the kind network".into(), source })?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,201 @@
+//! Preflight checks (`kind-parity doctor`, and the first step of `up`): each says what was
+//! found and, when it fails, the one thing to do.
+
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::path::Path;
+
+use crate::docker::Docker;
+use crate::kind::Kind;
+
+/// Free disk below which node images and volumes tend to run out (kind's nodes are ~1 GB, the
+/// stack's images several more).
+pub const MIN_FREE_DISK: u64 = 10 * 1024 * 1024 * 1024;
+/// kind's documented minimum for `fs.inotify.max_user_watches`.
+pub const MIN_INOTIFY_WATCHES: u64 = 524_288;
+/// kind's documented minimum for `fs.inotify.max_user_instances`.
+pub const MIN_INOTIFY_INSTANCES: u64 = 512;
+
+/// The result of one check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// What was checked (`docker`, `kind`, `port 443`).
+    pub name: String,
+    /// Whether it passed.
+    pub ok: bool,
+    /// What was found.
+    pub found: String,
+    /// What to do when it failed.
+    pub fix: Option<String>,
+}
+
+impl Check {
+    fn pass(name: impl Into<String>, found: impl Into<String>) -> Self {
+        Self { name: name.into(), ok: true, found: found.into(), fix: None }
+    }
+
+    fn fail(name: impl Into<String>, found: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self { name: name.into(), ok: false, found: found.into(), fix: Some(fix.into()) }
+    }
+}
+
+/// What the checks need to know.
+#[derive(Debug, Clone)]
+pub struct Inputs<'a> {
+    /// The environment (kind cluster) name.
+    pub cluster: &'a str,
+    /// The address the ingress ports bind to.
+    pub listen_address: IpAddr,
+    /// The host ports to bind.
+    pub ports: Vec<u16>,
+    /// Where state and images' disk usage is measured.
+    pub disk_path: &'a Path,
+    /// The kind config the cluster was created from, when it exists.
+    pub applied_kind_config: Option<&'a str>,
+    /// The kind config rendered now.
+    pub rendered_kind_config: &'a str,
+}
+
+/// Runs every check; none stops the others.
+pub async fn run(inputs: &Inputs<'_>) -> Vec<Check> {
+    let mut checks = Vec::new();
+    match Docker::connect().await {
+        Ok((_, version)) => checks.push(Check::pass("docker", format!("Docker Engine {version}"))),
+        Err(e) => checks.push(Check::fail(
+            "docker",
+            e.to_string(),
+            "start Docker (Docker Desktop, or `sudo systemctl start docker`)",
+        )),
+    }
+    let mut cluster_exists = false;
+    match Kind::detect().await {
+        Ok(kind) => {
+            checks.push(Check::pass("kind", format!("kind {}", kind.version())));
+            cluster_exists = kind.clusters().await.map(|c| c.iter().any(|n| n == inputs.cluster)).unwrap_or(false);
+        }
+        Err(e) => checks.push(Check::fail(
+            "kind",
+            e.to_string(),
+            "install kind: https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
+        )),
+    }
+    for port in &inputs.ports {
+        checks.push(port_check(inputs.listen_address, *port, cluster_exists, inputs.cluster));
+    }
+    checks.push(disk_check(inputs.disk_path));
+    if cfg!(target_os = "linux") {
+        checks.extend(inotify_checks());
+    }
+    if cluster_exists {
+        checks.push(drift_check(inputs));
+    }
+    checks
+}
+
+/// Whether `address:port` can be bound; a port held by the environment's own cluster is fine.
+pub fn port_check(address: IpAddr, port: u16, cluster_exists: bool, cluster: &str) -> Check {
+    let name = format!("port {address}:{port}");
+    match TcpListener::bind(SocketAddr::new(address, port)) {
+        Ok(_) => Check::pass(name, "free"),
+        Err(_) if cluster_exists => Check::pass(name, format!("in use (by kind cluster {cluster})")),
+        Err(e) => Check::fail(
+            name,
+            format!("in use or not bindable: {e}"),
+            format!(
+                "stop what listens on {port} (`sudo ss -ltnp 'sport = :{port}'`), or set `ports` in kind-parity.yaml"
+            ),
+        ),
+    }
+}
+
+fn disk_check(path: &Path) -> Check {
+    let existing = path.ancestors().find(|p| p.exists()).unwrap_or(Path::new("."));
+    match fs4::available_space(existing) {
+        Ok(free) if free >= MIN_FREE_DISK => Check::pass("disk", format!("{} GiB free", free >> 30)),
+        Ok(free) => Check::fail(
+            "disk",
+            format!("{} GiB free", free >> 30),
+            "free at least 10 GiB (`docker system prune` removes unused images)",
+        ),
+        Err(e) => Check::fail(
+            "disk",
+            format!("cannot measure free space: {e}"),
+            "check that the working directory is readable",
+        ),
+    }
+}
+
+fn inotify_checks() -> Vec<Check> {
+    let read = |file: &str| {
+        std::fs::read_to_string(format!("/proc/sys/fs/inotify/{file}")).ok().and_then(|t| t.trim().parse::<u64>().ok())
+    };
+    let mut checks = Vec::new();
+    for (file, min) in [("max_user_watches", MIN_INOTIFY_WATCHES), ("max_user_instances", MIN_INOTIFY_INSTANCES)] {
+        let name = format!("inotify {file}");
+        checks.push(match read(file) {
+            Some(v) if v >= min => Check::pass(name, v.to_string()),
+            Some(v) => Check::fail(
+                name,
+                v.to_string(),
+                format!("sudo sysctl fs.inotify.{file}={min} (kind's pods fail with \"too many open files\" below it)"),
+            ),
+            None => Check::pass(name, "not readable here; skipped"),
+        });
+    }
+    checks
+}
+
+/// Compares the kind config the cluster was created from with the rendered one.
+pub fn drift_check(inputs: &Inputs<'_>) -> Check {
+    match inputs.applied_kind_config {
+        None => Check::pass("cluster drift", "unknown (the cluster was not created by this tool)"),
+        Some(applied) if applied == inputs.rendered_kind_config => Check::pass("cluster drift", "none"),
+        Some(applied) => {
+            let changed: Vec<String> = diff(applied, inputs.rendered_kind_config);
+            Check::fail(
+                "cluster drift",
+                format!("the kind config changed: {}", changed.join("; ")),
+                "kind-parity reset",
+            )
+        }
+    }
+}
+
+/// Lines removed (`-`) and added (`+`) between two texts, trimmed.
+pub fn diff(old: &str, new: &str) -> Vec<String> {
+    let mut out: Vec<String> =
+        old.lines().filter(|l| !new.lines().any(|n| n == *l)).map(|l| format!("- {}", l.trim())).collect();
+    out.extend(new.lines().filter(|l| !old.lines().any(|o| o == *l)).map(|l| format!("+ {}", l.trim())));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_taken_port_fails_unless_the_cluster_holds_it() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let address = IpAddr::from([127, 0, 0, 1]);
+        let taken = port_check(address, port, false, "kp-demo");
+        assert!(!taken.ok && taken.fix.as_deref().unwrap().contains(&format!("sport = :{port}")), "{taken:?}");
+        assert!(port_check(address, port, true, "kp-demo").ok);
+        drop(listener);
+        assert_eq!(port_check(address, port, false, "kp-demo").found, "free");
+    }
+
+    #[test]
+    fn drift_lists_changed_lines() {
+        let inputs = Inputs {
+            cluster: "c",
+            listen_address: IpAddr::from([127, 0, 0, 1]),
+            ports: vec![],
+            disk_path: Path::new("."),
+            applied_kind_config: Some("name: c\n  hostPort: 80\n"),
+            rendered_kind_config: "name: c\n  hostPort: 8080\n",
+        };
+        let check = drift_check(&inputs);
+        assert!(!check.ok);
+        assert_eq!(check.found, "the kind config changed: - hostPort: 80; + hostPort: 8080");
+    }
+}
