@@ -124,6 +124,9 @@ pub struct ClusterArgs {
     /// Apply without waiting for readiness
     #[arg(long)]
     pub no_wait: bool,
+    /// Also merge the kind cluster's context into your own kubeconfig (it is never touched otherwise)
+    #[arg(long)]
+    pub export_kubeconfig: bool,
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {

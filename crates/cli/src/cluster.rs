@@ -87,7 +87,7 @@ pub(crate) async fn apply(global: &GlobalArgs, args: &ClusterArgs) -> Result<()>
             (Target { kubeconfig: args.kubeconfig.clone(), context: args.context.clone() }, Vec::new())
         }
         ClusterKind::Kind => {
-            ensure_kind(global, &rendered).await?;
+            ensure_kind(global, &rendered, args.export_kubeconfig).await?;
             let context = format!("kind-{}", config.name);
             // The tool created this cluster for this environment: changing it is allowed.
             (Target { kubeconfig: Some(rendered.state.kubeconfig()), context: Some(context.clone()) }, vec![context])
@@ -139,15 +139,40 @@ pub(crate) async fn apply(global: &GlobalArgs, args: &ClusterArgs) -> Result<()>
         unschedulable_grace: args.unschedulable_grace,
         ..WaitOptions::default()
     };
-    wait::wait_ready(&client, &objects, wait_options, &progress).await?;
+    if let Err(e) = wait::wait_ready(&client, &objects, wait_options, &progress).await {
+        if args.cluster == ClusterKind::Kind {
+            export_logs(&config.name, &rendered.state).await;
+        }
+        return Err(e.into());
+    }
     say(global, &format!("{} is ready", config.name));
     Ok(())
 }
 
 /// Creates the environment's kind cluster when it does not exist; refuses one whose kind config
 /// differs from the rendered one.
-async fn ensure_kind(global: &GlobalArgs, rendered: &Rendered) -> Result<()> {
+async fn ensure_kind(global: &GlobalArgs, rendered: &Rendered, export_kubeconfig: bool) -> Result<()> {
     let kind = Kind::detect().await?;
+    let result = create_if_missing(global, rendered, &kind).await;
+    if result.is_ok() && export_kubeconfig {
+        let name = name_of(&rendered.plan.kind_config);
+        kind.export_kubeconfig(&name).await?;
+        say(global, &format!("merged context kind-{name} into your kubeconfig (as asked by --export-kubeconfig)"));
+    }
+    result
+}
+
+/// Writes `kind export logs` into the state folder after a failure, and says where.
+async fn export_logs(name: &str, state: &State) {
+    let Ok(kind) = Kind::detect().await else { return };
+    let logs = state.root().join("logs");
+    match kind.export_logs(name, &logs).await {
+        Ok(()) => eprintln!("kind's logs of {name} are in {}", logs.display()),
+        Err(e) => eprintln!("warning: exporting kind's logs failed: {e}"),
+    }
+}
+
+async fn create_if_missing(global: &GlobalArgs, rendered: &Rendered, kind: &Kind) -> Result<()> {
     let loaded_config = rendered.plan.kind_config.clone();
     let name = name_of(&loaded_config);
     let applied_config = rendered.state.root().join(APPLIED_KIND_CONFIG);
@@ -190,10 +215,7 @@ async fn ensure_kind(global: &GlobalArgs, rendered: &Rendered) -> Result<()> {
         .create(&name, &rendered.out.join("kind-config.yaml"), &node_image, &rendered.state.kubeconfig(), KIND_WAIT)
         .await;
     if let Err(e) = result {
-        let logs = rendered.state.root().join("logs");
-        if kind.export_logs(&name, &logs).await.is_ok() {
-            eprintln!("kind's logs are in {}", logs.display());
-        }
+        export_logs(&name, &rendered.state).await;
         return Err(e.into());
     }
     std::fs::write(&applied_config, &loaded_config).with_context(|| format!("writing {}", applied_config.display()))?;

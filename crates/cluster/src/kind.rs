@@ -129,6 +129,13 @@ impl Kind {
         command::run(&self.program, &args).await.map(drop)
     }
 
+    /// Merges the cluster's context into the user's kubeconfig (`KUBECONFIG`, else
+    /// `~/.kube/config`): only when the user asks for it (`--export-kubeconfig`).
+    pub async fn export_kubeconfig(&self, name: &str) -> Result<()> {
+        let args: [&OsStr; 4] = ["export".as_ref(), "kubeconfig".as_ref(), "--name".as_ref(), name.as_ref()];
+        command::run(&self.program, &args).await.map(drop)
+    }
+
     /// Writes the cluster's logs (`kind export logs`) into `dir`, for a failed create or up.
     pub async fn export_logs(&self, name: &str, dir: &Path) -> Result<()> {
         let args: [&OsStr; 5] = ["export".as_ref(), "logs".as_ref(), dir.as_os_str(), "--name".as_ref(), name.as_ref()];

@@ -28,7 +28,7 @@ const GOOD: &str = r#"case "$1" in
   get) echo "kp-demo"; echo "other" ;;
   create) echo "Creating cluster \"$3\" ..." >&2 ;;
   delete) echo "Deleting cluster \"$3\" ..." >&2 ;;
-  export) mkdir -p "$3" ;;
+  export) if [ "$2" = logs ]; then mkdir -p "$3"; fi ;;
 esac"#;
 
 async fn detects_kind_and_lists_clusters() {
@@ -56,6 +56,7 @@ async fn create_uses_the_environments_own_kubeconfig() {
     .unwrap();
     kind.delete("kp-demo", &state.join("kubeconfig")).await.unwrap();
     kind.export_logs("kp-demo", &state.join("logs")).await.unwrap();
+    kind.export_kubeconfig("kp-demo").await.unwrap();
     let s = state.display();
     assert_eq!(
         calls(dir.path())[1..],
@@ -65,6 +66,7 @@ async fn create_uses_the_environments_own_kubeconfig() {
             ),
             format!("delete cluster --name kp-demo --kubeconfig {s}/kubeconfig"),
             format!("export logs {s}/logs --name kp-demo"),
+            "export kubeconfig --name kp-demo".to_owned(),
         ]
     );
 }
