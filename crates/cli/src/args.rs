@@ -83,9 +83,9 @@ pub enum Command {
     /// Run the parity suite
     Validate,
     /// Delete the environment and what was created for it
-    Down,
+    Down(DownArgs),
     /// Delete and recreate the environment from zero
-    Reset,
+    Reset(DownArgs),
 }
 
 /// Which cluster to use.
@@ -139,6 +139,17 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         _ => return Err(format!("`{text}` has an unknown unit; use s, m or h")),
     };
     Ok(std::time::Duration::from_secs(seconds))
+}
+
+/// Options of `down` and `reset`.
+#[derive(Debug, Clone, Args)]
+pub struct DownArgs {
+    /// The cluster to use, as for `up`
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Do not ask for confirmation
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 /// `render` options.

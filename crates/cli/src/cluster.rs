@@ -12,7 +12,7 @@ use kind_parity_cluster::readiness::Readiness;
 use kind_parity_cluster::wait::{self, WaitOptions};
 use kind_parity_cluster::{ObjectRef, Target};
 
-use crate::args::{ClusterArgs, ClusterKind, GlobalArgs};
+use crate::args::{ClusterArgs, ClusterKind, DownArgs, GlobalArgs};
 use crate::state::State;
 use crate::{Exit, Rendered, render_to};
 
@@ -255,4 +255,81 @@ fn say(global: &GlobalArgs, line: &str) {
     if !global.quiet {
         eprintln!("{line}");
     }
+}
+
+/// `kind-parity down`: deletes the cluster (kind) or every object the tool applied (existing),
+/// the `kind` network when nothing else uses it, and the environment's state folder. Nothing
+/// else: other clusters, the user's kubeconfig and images stay.
+pub(crate) async fn down(global: &GlobalArgs, args: &DownArgs) -> Result<()> {
+    let loaded = crate::load_config(global)?;
+    let name = loaded.config.name.clone();
+    let state = State::new(&global.state_dir, &name);
+    let what = match args.cluster.cluster {
+        ClusterKind::Kind => format!("kind cluster {name} and {}", state.root().display()),
+        ClusterKind::Existing => format!("every object kind-parity applied for {name}, and {}", state.root().display()),
+    };
+    if !args.yes && !confirm(&format!("delete {what}?"))? {
+        return Err(Exit {
+            message: "nothing deleted".into(),
+            help: Some("pass --yes to skip the question".into()),
+            code: 1,
+        }
+        .into());
+    }
+    match args.cluster.cluster {
+        ClusterKind::Kind => {
+            let kind = Kind::detect().await?;
+            if kind.clusters().await?.iter().any(|c| *c == name) {
+                say(global, &format!("deleting kind cluster {name}"));
+                kind.delete(&name, &state.kubeconfig()).await?;
+            } else {
+                say(global, &format!("kind cluster {name} does not exist"));
+            }
+            let (docker, _) = Docker::connect().await?;
+            let leftovers = docker.node_containers(&name).await?;
+            if !leftovers.is_empty() {
+                say(global, &format!("removing leftover node containers: {}", leftovers.join(", ")));
+                docker.remove_containers(&leftovers).await?;
+            }
+            if docker.remove_kind_network_if_unused().await? {
+                say(global, "removed the kind network (nothing else used it)");
+            }
+        }
+        ClusterKind::Existing => {
+            let previous = load_inventory(&state)?;
+            let target = Target { kubeconfig: args.cluster.kubeconfig.clone(), context: args.cluster.context.clone() };
+            let (client, context) = kind_parity_cluster::connect(&target).await?;
+            let mut allowed = loaded.config.cluster.allowed_contexts.clone();
+            allowed.extend(args.cluster.allow_context.iter().cloned());
+            kind_parity_cluster::check_allowed(&context, &allowed)?;
+            let options = ApplyOptions { environment: name.clone(), force: false, prune: true };
+            let report = apply::apply(&client, &[], &previous, &options).await?;
+            say(global, &format!("deleted {} objects from context {context}", report.pruned.len()));
+        }
+    }
+    match std::fs::remove_dir_all(state.root()) {
+        Ok(()) => say(global, &format!("removed {}", state.root().display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("removing {}", state.root().display())),
+    }
+    Ok(())
+}
+
+/// `kind-parity reset`: `down`, then `up` from zero.
+pub(crate) async fn reset(global: &GlobalArgs, args: &DownArgs) -> Result<()> {
+    down(global, args).await?;
+    up(global, &args.cluster).await
+}
+
+/// Asks on the terminal; without one (CI, pipes) there is nobody to ask, and the answer is yes.
+fn confirm(question: &str) -> Result<bool> {
+    use std::io::{BufRead as _, IsTerminal as _, Write as _};
+    if !std::io::stdin().is_terminal() {
+        return Ok(true);
+    }
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }

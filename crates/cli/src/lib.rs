@@ -112,7 +112,9 @@ fn execute(cli: &Cli) -> Result<u8> {
         Command::Apply(args) => runtime()?.block_on(cluster::apply(global, args)).map(|()| 0),
         Command::Up(args) => runtime()?.block_on(cluster::up(global, args)).map(|()| 0),
         Command::Doctor => runtime()?.block_on(cluster::doctor(global)),
-        Command::Status | Command::Validate | Command::Down | Command::Reset => Err(Exit {
+        Command::Down(args) => runtime()?.block_on(cluster::down(global, args)).map(|()| 0),
+        Command::Reset(args) => runtime()?.block_on(cluster::reset(global, args)).map(|()| 0),
+        Command::Status | Command::Validate => Err(Exit {
             message: format!(
                 "`{}` is not available yet: it needs the cluster and probe layers",
                 command_name(&cli.command)
@@ -133,8 +135,8 @@ fn command_name(command: &Command) -> &'static str {
         Command::Doctor => "doctor",
         Command::Status => "status",
         Command::Validate => "validate",
-        Command::Down => "down",
-        Command::Reset => "reset",
+        Command::Down(_) => "down",
+        Command::Reset(_) => "reset",
     }
 }
 

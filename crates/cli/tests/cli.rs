@@ -192,13 +192,20 @@ fn usage_errors_and_unavailable_commands_have_their_own_codes() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("error: reading missing.yaml\n  caused by: No such file or directory"));
-    for cmd in ["status", "validate", "down", "reset"] {
+    for cmd in ["status", "validate"] {
         kind_parity(dir.path()).arg(cmd).assert().code(3).stderr(predicate::str::contains("is not available yet"));
     }
     // The default provider is kind; without it on PATH, `up` says how to install it.
-    kind_parity(dir.path()).arg("up").env("PATH", dir.path()).assert().code(1).stderr(predicate::str::contains(
-        "error: kind is not installed (not found on PATH); install kind v0.20.0 or newer",
-    ));
+    kind_parity(dir.path())
+        .arg("up")
+        .env("PATH", dir.path())
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("fail  kind: not found on PATH\n      fix: install kind v0.20.0 or newer"))
+        .stderr(
+            predicate::str::is_match(r"error: \d+ preflight check\(s\) failed\n  next: fix what the lines above say")
+                .unwrap(),
+        );
 }
 
 #[test]

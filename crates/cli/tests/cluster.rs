@@ -77,4 +77,13 @@ fn up_on_an_existing_cluster_without_nodes_stops_with_a_diagnosis() {
         .success()
         .stderr(predicate::str::contains("pruned 3"))
         .stderr(predicate::str::contains("  pruned Deployment kp-cli-"));
+
+    // `down` on an existing cluster deletes what the tool applied, then its state folder.
+    let down: Vec<&str> = vec!["--name", "kp-test", "--allow-context", "kind-parity-testbed", "--yes"];
+    kind_parity(dir.path(), "down", &kubeconfig, &down)
+        .assert()
+        .success()
+        .stderr(predicate::str::is_match(r"deleted \d+ objects from context kind-parity-testbed").unwrap())
+        .stderr(predicate::str::contains("removed .kind-parity/kp-test"));
+    assert!(!dir.path().join(".kind-parity/kp-test").exists());
 }

@@ -72,11 +72,18 @@ pub async fn run(inputs: &Inputs<'_>) -> Vec<Check> {
             checks.push(Check::pass("kind", format!("kind {}", kind.version())));
             cluster_exists = kind.clusters().await.map(|c| c.iter().any(|n| n == inputs.cluster)).unwrap_or(false);
         }
-        Err(e) => checks.push(Check::fail(
-            "kind",
-            e.to_string(),
-            "install kind: https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
-        )),
+        Err(e) => {
+            let found = match &e {
+                crate::Error::KindMissing { .. } => "not found on PATH".to_owned(),
+                crate::Error::KindTooOld { found, minimum } => format!("{found}, older than {minimum}"),
+                other => other.to_string(),
+            };
+            let fix = format!(
+                "install kind {} or newer: https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
+                crate::kind::MINIMUM
+            );
+            checks.push(Check::fail("kind", found, fix));
+        }
     }
     for port in &inputs.ports {
         checks.push(port_check(inputs.listen_address, *port, cluster_exists, inputs.cluster));
