@@ -212,8 +212,43 @@ pub async fn apply(
                 report.pruned.push(reference.clone());
             }
         }
+        // A namespace takes a while to go (its contents first); an apply right after (`reset`)
+        // would be refused while it terminates, so return only once pruned namespaces are gone.
+        for namespace in report.pruned.iter().filter(|r| r.kind == "Namespace" && r.namespace.is_none()) {
+            wait_gone(client, &namespace.name).await?;
+        }
     }
     Ok(report)
+}
+
+/// How long a pruned namespace may take to disappear.
+const NAMESPACE_GONE_TIMEOUT: Duration = Duration::from_secs(180);
+
+async fn wait_gone(client: &kube::Client, name: &str) -> Result<()> {
+    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let started = Instant::now();
+    loop {
+        let current = api
+            .get_metadata_opt(name)
+            .await
+            .map_err(|source| Error::Api { action: format!("waiting for namespace {name} to be deleted"), source })?;
+        if current.is_none() {
+            return Ok(());
+        }
+        if started.elapsed() > NAMESPACE_GONE_TIMEOUT {
+            return Err(Error::Timeout {
+                object: ObjectRef {
+                    api_version: "v1".into(),
+                    kind: "Namespace".into(),
+                    namespace: None,
+                    name: name.into(),
+                },
+                waited: started.elapsed(),
+                last: "still terminating; `kubectl get namespace NAME -o yaml` shows what holds it (finalizers)".into(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// Discovers only the API groups the apply needs: fewer requests, and a group that another
