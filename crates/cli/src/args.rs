@@ -79,7 +79,7 @@ pub enum Command {
     /// Check the prerequisites: Docker, kind, free ports, disk, inotify, cluster drift
     Doctor,
     /// Show the environment's state and endpoints
-    Status,
+    Status(ClusterArgs),
     /// Run the parity suite
     Validate,
     /// Delete the environment and what was created for it

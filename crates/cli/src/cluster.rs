@@ -333,3 +333,58 @@ fn confirm(question: &str) -> Result<bool> {
     std::io::stdin().lock().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
+
+/// `kind-parity status`: the cluster's nodes, each workload's readiness, the endpoints. Read-only,
+/// so any context will do. Exit 0 when everything is ready, 1 otherwise.
+pub(crate) async fn status(global: &GlobalArgs, args: &ClusterArgs) -> Result<u8> {
+    let loaded = crate::load_config(global)?;
+    let config = &loaded.config;
+    let state = State::new(&global.state_dir, &config.name);
+    let target = match args.cluster {
+        ClusterKind::Existing => Target { kubeconfig: args.kubeconfig.clone(), context: args.context.clone() },
+        ClusterKind::Kind => {
+            Target { kubeconfig: Some(state.kubeconfig()), context: Some(format!("kind-{}", config.name)) }
+        }
+    };
+    let inventory = load_inventory(&state)?;
+    let endpoints: Vec<String> =
+        config.browser_hosts().iter().map(|h| config.kind_origin(h.split('.').next().unwrap_or(h))).collect();
+    let (client, context) = kind_parity_cluster::connect(&target).await?;
+    let objects: Vec<ObjectRef> = inventory.objects.keys().cloned().collect();
+    let status = kind_parity_cluster::status::collect(&client, &objects).await?;
+    match global.output {
+        crate::OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "environment": config.name, "context": context, "ready": status.all_ready(),
+                "nodes": status.nodes, "workloads": status.workloads, "endpoints": endpoints,
+                "ca": state.ca_file(),
+            }))?
+        ),
+        crate::OutputFormat::Human => {
+            println!("environment {} on context {context}", config.name);
+            if status.nodes.is_empty() {
+                println!("nodes: none (pods cannot run)");
+            }
+            for n in &status.nodes {
+                println!("node {:<40} {} {}", n.name, if n.ready { "Ready" } else { "NotReady" }, n.version);
+            }
+            if inventory.objects.is_empty() {
+                println!("nothing applied yet: run `kind-parity up`");
+            }
+            for w in &status.workloads {
+                println!(
+                    "{:<8} {}{}",
+                    w.state,
+                    w.object,
+                    if w.detail.is_empty() { String::new() } else { format!(": {}", w.detail) }
+                );
+            }
+            for e in &endpoints {
+                println!("endpoint {e}");
+            }
+            println!("local CA {} (trust it to open the endpoints without warnings)", state.ca_file().display());
+        }
+    }
+    Ok(u8::from(!status.all_ready()))
+}

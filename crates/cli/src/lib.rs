@@ -114,7 +114,8 @@ fn execute(cli: &Cli) -> Result<u8> {
         Command::Doctor => runtime()?.block_on(cluster::doctor(global)),
         Command::Down(args) => runtime()?.block_on(cluster::down(global, args)).map(|()| 0),
         Command::Reset(args) => runtime()?.block_on(cluster::reset(global, args)).map(|()| 0),
-        Command::Status | Command::Validate => Err(Exit {
+        Command::Status(args) => runtime()?.block_on(cluster::status(global, args)),
+        Command::Validate => Err(Exit {
             message: format!(
                 "`{}` is not available yet: it needs the cluster and probe layers",
                 command_name(&cli.command)
@@ -133,7 +134,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Apply(_) => "apply",
         Command::Up(_) => "up",
         Command::Doctor => "doctor",
-        Command::Status => "status",
+        Command::Status(_) => "status",
         Command::Validate => "validate",
         Command::Down(_) => "down",
         Command::Reset(_) => "reset",

@@ -192,7 +192,7 @@ fn usage_errors_and_unavailable_commands_have_their_own_codes() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("error: reading missing.yaml\n  caused by: No such file or directory"));
-    for cmd in ["status", "validate"] {
+    for cmd in ["validate"] {
         kind_parity(dir.path()).arg(cmd).assert().code(3).stderr(predicate::str::contains("is not available yet"));
     }
     // The default provider is kind; without it on PATH, `up` says how to install it.

@@ -59,6 +59,23 @@ fn up_on_an_existing_cluster_without_nodes_stops_with_a_diagnosis() {
         inventory["objects"].as_array().unwrap().iter().filter(|o| o["namespace"] == namespace["namespace=".len()..]);
     assert!(ours.count() > 20, "{inventory}");
 
+    // Status reads the same state: no nodes, workloads waiting, the endpoints.
+    kind_parity(dir.path(), "status", &kubeconfig, &["--name", "kp-test"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("environment kp-test on context kind-parity-testbed"))
+        .stdout(predicate::str::contains("nodes: none (pods cannot run)"))
+        .stdout(
+            predicate::str::is_match(r"waiting  Deployment kp-cli-\d+/api: 0 of 1 updated replicas available").unwrap(),
+        )
+        .stdout(predicate::str::contains("endpoint https://api.localtest.me\n"))
+        .stdout(predicate::str::contains("endpoint https://auth.localtest.me\n"));
+    let json =
+        kind_parity(dir.path(), "status", &kubeconfig, &["--name", "kp-test", "--output", "json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["ready"], false);
+    assert!(json["workloads"].as_array().unwrap().len() >= 6, "{json}");
+
     // Applying again changes nothing.
     let again: Vec<&str> = common.iter().copied().chain(["--no-wait"]).collect();
     kind_parity(dir.path(), "apply", &kubeconfig, &again).assert().success().stderr(

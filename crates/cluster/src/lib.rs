@@ -19,6 +19,7 @@ mod error;
 pub mod kind;
 pub mod preflight;
 pub mod readiness;
+pub mod status;
 pub mod wait;
 
 use std::fmt;
