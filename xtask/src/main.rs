@@ -7,6 +7,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
+mod e2e;
 mod parity;
 mod test;
 
@@ -25,6 +26,7 @@ fn main() -> ExitCode {
         }
         "test" => test::run(rest),
         "bench" => bench::run(rest),
+        "e2e" => e2e::run(rest),
         "help" | "--help" | "-h" => {
             println!("{}", HELP);
             Ok(())
@@ -49,7 +51,8 @@ tasks:
   parity-down      delete the environment (kind-parity down)
   parity-reset     rebuild it from zero (kind-parity reset)
   test             unit + integration tiers, naming skipped suites
-  bench [NAME]     benchmarks (render)";
+  e2e [--junit F]  end to end on a real kind cluster (needs Docker and kind)
+  bench [NAME]     benchmarks (render, apply)";
 
 /// The workspace root, whatever folder cargo was run from.
 pub fn project_root() -> PathBuf {
