@@ -204,9 +204,12 @@ pub async fn apply(
     }
 
     if options.prune {
-        // Order does not matter: deleting a namespace takes what is in it along.
-        let stale: Vec<&ObjectRef> =
+        // Objects one by one first, namespaces last: deleting a namespace would take its objects
+        // along, but through a collection delete that (on Kubernetes 1.20) leaves a Service's
+        // cluster IP allocated until a repair loop runs, so a `reset` could not take it again.
+        let mut stale: Vec<&ObjectRef> =
             previous.objects.keys().filter(|r| !report.inventory.objects.contains_key(*r)).collect();
+        stale.sort_by_key(|r| r.kind == "Namespace" && r.namespace.is_none());
         for reference in stale {
             if prune_one(client, &discovery, reference, &options.environment).await? {
                 report.pruned.push(reference.clone());
