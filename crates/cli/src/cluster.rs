@@ -12,6 +12,8 @@ use kind_parity_cluster::readiness::Readiness;
 use kind_parity_cluster::wait::{self, WaitOptions};
 use kind_parity_cluster::{ObjectRef, Target};
 
+use kind_parity_render::Config;
+
 use crate::args::{ClusterArgs, ClusterKind, DownArgs, GlobalArgs};
 use crate::state::State;
 use crate::{Exit, Rendered, render_to};
@@ -23,8 +25,9 @@ const APPLIED_KIND_CONFIG: &str = "kind-config.applied.yaml";
 const KIND_WAIT: Duration = Duration::from_secs(180);
 
 pub(crate) async fn up(global: &GlobalArgs, args: &ClusterArgs) -> Result<()> {
+    let (loaded, rendered) = render_to(global, None, None)?;
     if args.cluster == ClusterKind::Kind {
-        let failed = preflight(global).await?;
+        let failed = preflight(global, &loaded.config, &rendered.state, &rendered.plan.kind_config).await;
         if failed > 0 {
             return Err(Exit {
                 message: format!("{failed} preflight check(s) failed"),
@@ -35,59 +38,58 @@ pub(crate) async fn up(global: &GlobalArgs, args: &ClusterArgs) -> Result<()> {
         }
     }
     // The image steps (build, load) land with the images layer; until then `up` is `apply`.
-    apply(global, args).await
+    apply_rendered(global, args, &loaded.config, &rendered).await
 }
 
 /// `kind-parity doctor`: every preflight check, one line each; exit 1 when one failed.
 pub(crate) async fn doctor(global: &GlobalArgs) -> Result<u8> {
-    Ok(u8::from(preflight(global).await? > 0))
-}
-
-/// Runs the preflight checks, prints one line each, returns how many failed.
-async fn preflight(global: &GlobalArgs) -> Result<usize> {
     let loaded = crate::load_config(global)?;
     let config = &loaded.config;
     let state = State::new(&global.state_dir, &config.name);
-    let templates = kind_parity_render::Templates::embedded()?;
+    // Rendered in memory only: the check compares kind configs, and doctor writes nothing
+    // but the secrets an environment needs anyway.
     let (secrets, _) = state.ensure_secrets(config)?;
     let images = kind_parity_render::ImageRefs::from_config(config);
+    let templates = kind_parity_render::Templates::embedded()?;
     let plan = kind_parity_render::render(config, &loaded.inputs, &secrets, &images, &templates)?;
+    Ok(u8::from(preflight(global, config, &state, &plan.kind_config).await > 0))
+}
+
+/// Runs the preflight checks, prints one line each, returns how many failed.
+async fn preflight(global: &GlobalArgs, config: &Config, state: &State, kind_config: &str) -> usize {
     let applied = std::fs::read_to_string(state.root().join(APPLIED_KIND_CONFIG)).ok();
-    let cwd = std::env::current_dir()?;
+    let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
     let inputs = preflight::Inputs {
         cluster: &config.name,
         listen_address: config.listen_address,
         ports: vec![config.ports.http, config.ports.https],
         disk_path: &cwd,
         applied_kind_config: applied.as_deref(),
-        rendered_kind_config: &plan.kind_config,
+        rendered_kind_config: kind_config,
     };
     let checks = preflight::run(&inputs).await;
     for check in &checks {
-        match (&check.fix, check.ok) {
-            (_, true) => say(global, &format!("ok    {}: {}", check.name, check.found)),
-            (fix, false) => eprintln!(
-                "fail  {}: {}
-      fix: {}",
-                check.name,
-                check.found,
-                fix.as_deref().unwrap_or("")
-            ),
+        match &check.fix {
+            _ if check.ok => say(global, &format!("ok    {}: {}", check.name, check.found)),
+            fix => eprintln!("fail  {}: {}\n      fix: {}", check.name, check.found, fix.as_deref().unwrap_or("")),
         }
     }
-    Ok(checks.iter().filter(|c| !c.ok).count())
+    checks.iter().filter(|c| !c.ok).count()
 }
 
 pub(crate) async fn apply(global: &GlobalArgs, args: &ClusterArgs) -> Result<()> {
     let (loaded, rendered) = render_to(global, None, None)?;
-    let config = &loaded.config;
+    apply_rendered(global, args, &loaded.config, &rendered).await
+}
+
+async fn apply_rendered(global: &GlobalArgs, args: &ClusterArgs, config: &Config, rendered: &Rendered) -> Result<()> {
     say(global, &format!("rendered {} into {}", config.name, rendered.out.display()));
     let (target, mut allowed) = match args.cluster {
         ClusterKind::Existing => {
             (Target { kubeconfig: args.kubeconfig.clone(), context: args.context.clone() }, Vec::new())
         }
         ClusterKind::Kind => {
-            ensure_kind(global, &rendered, args.export_kubeconfig).await?;
+            ensure_kind(global, config, rendered, args.export_kubeconfig).await?;
             let context = format!("kind-{}", config.name);
             // The tool created this cluster for this environment: changing it is allowed.
             (Target { kubeconfig: Some(rendered.state.kubeconfig()), context: Some(context.clone()) }, vec![context])
@@ -122,7 +124,7 @@ pub(crate) async fn apply(global: &GlobalArgs, args: &ClusterArgs) -> Result<()>
     }
     let objects: Vec<ObjectRef> = report.applied.iter().map(|(r, _)| r.clone()).collect();
     let workloads = objects.iter().filter(|r| wait::is_workload(r)).count();
-    say(global, &format!("waiting up to {:?} for {workloads} workloads to be ready", args.timeout));
+    say(global, &format!("waiting up to {}s for {workloads} workloads to be ready", args.timeout.as_secs()));
     let quiet = global.quiet;
     let progress = move |object: &ObjectRef, state: &Readiness| {
         if !quiet {
@@ -151,15 +153,17 @@ pub(crate) async fn apply(global: &GlobalArgs, args: &ClusterArgs) -> Result<()>
 
 /// Creates the environment's kind cluster when it does not exist; refuses one whose kind config
 /// differs from the rendered one.
-async fn ensure_kind(global: &GlobalArgs, rendered: &Rendered, export_kubeconfig: bool) -> Result<()> {
+async fn ensure_kind(global: &GlobalArgs, config: &Config, rendered: &Rendered, export_kubeconfig: bool) -> Result<()> {
     let kind = Kind::detect().await?;
-    let result = create_if_missing(global, rendered, &kind).await;
-    if result.is_ok() && export_kubeconfig {
-        let name = name_of(&rendered.plan.kind_config);
-        kind.export_kubeconfig(&name).await?;
-        say(global, &format!("merged context kind-{name} into your kubeconfig (as asked by --export-kubeconfig)"));
+    create_if_missing(global, config, rendered, &kind).await?;
+    if export_kubeconfig {
+        kind.export_kubeconfig(&config.name).await?;
+        say(
+            global,
+            &format!("merged context kind-{} into your kubeconfig (as asked by --export-kubeconfig)", config.name),
+        );
     }
-    result
+    Ok(())
 }
 
 /// Writes `kind export logs` into the state folder after a failure, and says where.
@@ -172,15 +176,15 @@ async fn export_logs(name: &str, state: &State) {
     }
 }
 
-async fn create_if_missing(global: &GlobalArgs, rendered: &Rendered, kind: &Kind) -> Result<()> {
-    let loaded_config = rendered.plan.kind_config.clone();
-    let name = name_of(&loaded_config);
+async fn create_if_missing(global: &GlobalArgs, config: &Config, rendered: &Rendered, kind: &Kind) -> Result<()> {
+    let name = &config.name;
+    let kind_config = &rendered.plan.kind_config;
     let applied_config = rendered.state.root().join(APPLIED_KIND_CONFIG);
-    if kind.clusters().await?.iter().any(|c| *c == name) {
+    if kind.clusters().await?.iter().any(|c| c == name) {
         if let Ok(previous) = std::fs::read_to_string(&applied_config) {
-            if previous != loaded_config {
+            if previous != *kind_config {
                 let differences: Vec<String> =
-                    preflight::diff(&previous, &loaded_config).into_iter().map(|l| format!("  {l}")).collect();
+                    preflight::diff(&previous, kind_config).into_iter().map(|l| format!("  {l}")).collect();
                 return Err(Exit {
                     message: format!(
                         "kind cluster {name} was created from a different kind config:\n{}",
@@ -197,43 +201,24 @@ async fn create_if_missing(global: &GlobalArgs, rendered: &Rendered, kind: &Kind
     }
     // A create killed half-way leaves node containers kind no longer lists; they block a new one.
     let (docker, _) = Docker::connect().await?;
-    let leftovers = docker.node_containers(&name).await?;
+    let leftovers = docker.node_containers(name).await?;
     if !leftovers.is_empty() {
+        let list = leftovers.join(", ");
         say(
             global,
-            &format!(
-                "removing {} node container(s) of a half-created cluster {name}: {}",
-                leftovers.len(),
-                leftovers.join(", ")
-            ),
+            &format!("removing {} node container(s) of a half-created cluster {name}: {list}", leftovers.len()),
         );
         docker.remove_containers(&leftovers).await?;
     }
     say(global, &format!("creating kind cluster {name} (kind {})", kind.version()));
-    let node_image = node_image(&loaded_config);
-    let result = kind
-        .create(&name, &rendered.out.join("kind-config.yaml"), &node_image, &rendered.state.kubeconfig(), KIND_WAIT)
-        .await;
-    if let Err(e) = result {
-        export_logs(&name, &rendered.state).await;
+    let config_file = rendered.out.join("kind-config.yaml");
+    let kubeconfig = rendered.state.kubeconfig();
+    if let Err(e) = kind.create(name, &config_file, &config.cluster.node_image, &kubeconfig, KIND_WAIT).await {
+        export_logs(name, &rendered.state).await;
         return Err(e.into());
     }
-    std::fs::write(&applied_config, &loaded_config).with_context(|| format!("writing {}", applied_config.display()))?;
+    crate::state::write_file(&applied_config, kind_config.as_bytes(), 0o600)?;
     Ok(())
-}
-
-fn name_of(kind_config: &str) -> String {
-    kind_config.lines().find_map(|l| l.strip_prefix("name: ")).unwrap_or_default().trim().to_owned()
-}
-
-fn node_image(kind_config: &str) -> String {
-    kind_config
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("image: "))
-        .unwrap_or_default()
-        .trim()
-        .trim_matches('"')
-        .to_owned()
 }
 
 fn load_inventory(state: &State) -> Result<Inventory> {

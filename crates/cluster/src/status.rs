@@ -83,30 +83,28 @@ pub async fn collect(client: &kube::Client, objects: &[ObjectRef]) -> Result<Sta
 }
 
 async fn evaluate(client: &kube::Client, object: &ObjectRef) -> Result<Readiness> {
-    let ns = object.namespace.as_deref().unwrap_or_default();
-    let err = |source| Error::Api { action: format!("reading {object}"), source };
-    let missing = || Readiness::Failed("missing: it was applied but is gone (deleted by hand?)".into());
-    Ok(match object.kind.as_str() {
-        "Deployment" => Api::<Deployment>::namespaced(client.clone(), ns)
-            .get_opt(&object.name)
-            .await
-            .map_err(err)?
-            .map_or_else(missing, |d| readiness::deployment(&d)),
-        "StatefulSet" => Api::<StatefulSet>::namespaced(client.clone(), ns)
-            .get_opt(&object.name)
-            .await
-            .map_err(err)?
-            .map_or_else(missing, |s| readiness::statefulset(&s)),
-        "DaemonSet" => Api::<DaemonSet>::namespaced(client.clone(), ns)
-            .get_opt(&object.name)
-            .await
-            .map_err(err)?
-            .map_or_else(missing, |d| readiness::daemonset(&d)),
-        "Job" => Api::<Job>::namespaced(client.clone(), ns)
-            .get_opt(&object.name)
-            .await
-            .map_err(err)?
-            .map_or_else(missing, |j| readiness::job(&j)),
-        _ => Readiness::Ready,
-    })
+    match object.kind.as_str() {
+        "Deployment" => evaluate_as::<Deployment>(client, object, readiness::deployment).await,
+        "StatefulSet" => evaluate_as::<StatefulSet>(client, object, readiness::statefulset).await,
+        "DaemonSet" => evaluate_as::<DaemonSet>(client, object, readiness::daemonset).await,
+        "Job" => evaluate_as::<Job>(client, object, readiness::job).await,
+        _ => Ok(Readiness::Ready),
+    }
+}
+
+async fn evaluate_as<K>(client: &kube::Client, object: &ObjectRef, rule: fn(&K) -> Readiness) -> Result<Readiness>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), object.namespace.as_deref().unwrap_or_default());
+    let current =
+        api.get_opt(&object.name).await.map_err(|source| Error::Api { action: format!("reading {object}"), source })?;
+    Ok(current.map_or_else(
+        || Readiness::Failed("missing: it was applied but is gone (deleted by hand?)".into()),
+        |o| rule(&o),
+    ))
 }
