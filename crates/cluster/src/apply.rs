@@ -307,7 +307,13 @@ async fn apply_one(
         .await
         .map_err(|source| Error::Api { action: format!("reading {reference} before applying it"), source })?
         .map(|m| m.metadata);
-    match api.patch(&reference.name, params, &Patch::Apply(&planned.object)).await {
+    let mut result = api.patch(&reference.name, params, &Patch::Apply(&planned.object)).await;
+    // Another client created it between our read and our apply (409 AlreadyExists, or, for a
+    // Service with a fixed cluster IP, 422 "already allocated"): apply again, now as an update.
+    if before.is_none() && matches!(&result, Err(kube::Error::Api(s)) if lost_create_race(s)) {
+        result = api.patch(&reference.name, params, &Patch::Apply(&planned.object)).await;
+    }
+    match result {
         Ok(applied) => {
             let after = &applied.metadata;
             let change = match &before {
@@ -333,6 +339,11 @@ async fn apply_one(
         }
         Err(source) => Err(Error::Api { action: format!("applying {reference} from {}", planned.file), source }),
     }
+}
+
+fn lost_create_race(status: &kube::core::Status) -> bool {
+    (status.code == 409 && status.reason == "AlreadyExists")
+        || (status.code == 422 && status.message.contains("provided IP is already allocated"))
 }
 
 /// Deletes an object of the previous apply, unless it is gone or no longer carries our label
