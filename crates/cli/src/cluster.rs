@@ -37,8 +37,45 @@ pub(crate) async fn up(global: &GlobalArgs, args: &ClusterArgs) -> Result<()> {
             .into());
         }
     }
-    // The image steps (build, load) land with the images layer; until then `up` is `apply`.
-    apply_rendered(global, args, &loaded.config, &rendered).await
+    let images = match args.cluster {
+        ClusterKind::Kind => build_images(global, &rendered).await?,
+        // Local images cannot reach an existing cluster's nodes (the local registry will carry them).
+        ClusterKind::Existing => {
+            if !rendered.builds.is_empty() && !global.quiet {
+                let names: Vec<&str> = rendered.builds.iter().map(|b| b.service.as_str()).collect();
+                eprintln!(
+                    "warning: not building {} on an existing cluster: its nodes cannot see local images; give those services a pushed `image:`",
+                    names.join(", ")
+                );
+            }
+            Vec::new()
+        }
+    };
+    apply_rendered(global, args, &loaded.config, &rendered, &images).await
+}
+
+/// Builds every service's image (skipped when its content tag exists) and returns the tags.
+async fn build_images(global: &GlobalArgs, rendered: &Rendered) -> Result<Vec<String>> {
+    if rendered.builds.is_empty() {
+        return Ok(Vec::new());
+    }
+    let docker = bollard::Docker::connect_with_local_defaults().context("connecting to the Docker Engine")?;
+    let verbose = global.verbose > 0;
+    let mut tags = Vec::new();
+    for spec in &rendered.builds {
+        let progress = |line: &str| {
+            if verbose {
+                eprintln!("    {line}");
+            }
+        };
+        let built = kind_parity_images::build::build(&docker, spec, &progress).await?;
+        match &built {
+            kind_parity_images::build::Built::Unchanged { tag } => say(global, &format!("image {tag}: unchanged")),
+            kind_parity_images::build::Built::Built { tag, .. } => say(global, &format!("image {tag}: built")),
+        }
+        tags.push(built.tag().to_owned());
+    }
+    Ok(tags)
 }
 
 /// `kind-parity doctor`: every preflight check, one line each; exit 1 when one failed.
@@ -79,10 +116,17 @@ async fn preflight(global: &GlobalArgs, config: &Config, state: &State, kind_con
 
 pub(crate) async fn apply(global: &GlobalArgs, args: &ClusterArgs) -> Result<()> {
     let (loaded, rendered) = render_to(global, None, None)?;
-    apply_rendered(global, args, &loaded.config, &rendered).await
+    apply_rendered(global, args, &loaded.config, &rendered, &[]).await
 }
 
-async fn apply_rendered(global: &GlobalArgs, args: &ClusterArgs, config: &Config, rendered: &Rendered) -> Result<()> {
+/// Ensures the cluster (kind), loads `images` into its nodes, applies, waits.
+async fn apply_rendered(
+    global: &GlobalArgs,
+    args: &ClusterArgs,
+    config: &Config,
+    rendered: &Rendered,
+    images: &[String],
+) -> Result<()> {
     say(global, &format!("rendered {} into {}", config.name, rendered.out.display()));
     let (target, mut allowed) = match args.cluster {
         ClusterKind::Existing => {
@@ -90,6 +134,10 @@ async fn apply_rendered(global: &GlobalArgs, args: &ClusterArgs, config: &Config
         }
         ClusterKind::Kind => {
             ensure_kind(global, config, rendered, args.export_kubeconfig).await?;
+            if !images.is_empty() {
+                say(global, &format!("loading {} image(s) into the nodes of {}", images.len(), config.name));
+                Kind::detect().await?.load_docker_images(&config.name, images).await?;
+            }
             let context = format!("kind-{}", config.name);
             // The tool created this cluster for this environment: changing it is allowed.
             (Target { kubeconfig: Some(rendered.state.kubeconfig()), context: Some(context.clone()) }, vec![context])

@@ -175,6 +175,8 @@ pub struct Rendered {
     pub state: State,
     /// What was rendered.
     pub plan: kind_parity_render::Plan,
+    /// The services' image builds, tagged by content (the tags the manifests reference).
+    pub builds: Vec<kind_parity_images::build::BuildSpec>,
 }
 
 /// Loads, ensures secrets and renders into `out` (the state folder's `rendered/` by default).
@@ -198,11 +200,49 @@ pub fn render_to(global: &GlobalArgs, out: Option<&Path>, templates: Option<&Pat
         }
         None => Templates::embedded()?,
     };
-    let images = ImageRefs::from_config(&loaded.config);
+    let builds = build_specs(&loaded, &state)?;
+    let mut images = ImageRefs::from_config(&loaded.config);
+    for spec in &builds {
+        images.0.insert(spec.service.clone(), spec.tag()?);
+    }
     let plan = kind_parity_render::render(&loaded.config, &loaded.inputs, &secrets, &images, &templates)?;
     let out = out.map_or_else(|| state.rendered(), Path::to_path_buf);
     let files = state::write_plan(&plan, &out)?;
-    Ok((loaded, Rendered { out, files, state, plan }))
+    Ok((loaded, Rendered { out, files, state, plan, builds }))
+}
+
+/// The image builds of the config's services, with their contexts on disk. The embedded demo's
+/// files are written into the state folder first (`<state>/demo/`), so a fresh clone or an
+/// installed binary can build it too.
+pub fn build_specs(loaded: &Loaded, state: &State) -> Result<Vec<kind_parity_images::build::BuildSpec>> {
+    let base = match loaded.inputs.base_dir() {
+        Some(dir) => dir.to_path_buf(),
+        None => {
+            let dir = state.root().join("demo");
+            kind_parity_render::Inputs::embedded_demo()
+                .extract(&dir)
+                .with_context(|| format!("writing the embedded demo stack into {}", dir.display()))?;
+            dir
+        }
+    };
+    Ok(loaded
+        .config
+        .services
+        .iter()
+        .filter_map(|(name, service)| {
+            let build = service.build.as_ref()?;
+            Some(kind_parity_images::build::BuildSpec {
+                service: name.clone(),
+                context: base.join(&build.context),
+                dockerfile: build
+                    .dockerfile
+                    .as_ref()
+                    .map_or_else(|| "Dockerfile".into(), |d| d.to_string_lossy().into_owned()),
+                args: build.args.clone(),
+                target: build.target.clone(),
+            })
+        })
+        .collect())
 }
 
 fn source_text(loaded: &Loaded) -> String {

@@ -13,7 +13,7 @@ use crate::ObjectRef;
 const STUCK: &[(&str, &str)] = &[
     (
         "ErrImageNeverPull",
-        "the image is not in the node: load it (kind-parity load IMAGE) or check the tag in the manifest",
+        "the image is not in the node: `kind-parity up` builds and loads the services' images; check the tag in the manifest",
     ),
     (
         "ImagePullBackOff",

@@ -129,6 +129,14 @@ impl Kind {
         command::run(&self.program, &args).await.map(drop)
     }
 
+    /// Loads local images into every node (`kind load docker-image`). The interim loader: the
+    /// images layer's own (one export streamed to all nodes, skip by digest) replaces it.
+    pub async fn load_docker_images(&self, name: &str, images: &[String]) -> Result<()> {
+        let mut args: Vec<&OsStr> = vec!["load".as_ref(), "docker-image".as_ref(), "--name".as_ref(), name.as_ref()];
+        args.extend(images.iter().map(|i| OsStr::new(i.as_str())));
+        command::run(&self.program, &args).await.map(drop)
+    }
+
     /// Merges the cluster's context into the user's kubeconfig (`KUBECONFIG`, else
     /// `~/.kube/config`): only when the user asks for it (`--export-kubeconfig`).
     pub async fn export_kubeconfig(&self, name: &str) -> Result<()> {

@@ -57,6 +57,7 @@ async fn create_uses_the_environments_own_kubeconfig() {
     kind.delete("kp-demo", &state.join("kubeconfig")).await.unwrap();
     kind.export_logs("kp-demo", &state.join("logs")).await.unwrap();
     kind.export_kubeconfig("kp-demo").await.unwrap();
+    kind.load_docker_images("kp-demo", &["api:kp-0123456789ab".into(), "web:kp-ba9876543210".into()]).await.unwrap();
     let s = state.display();
     assert_eq!(
         calls(dir.path())[1..],
@@ -67,6 +68,7 @@ async fn create_uses_the_environments_own_kubeconfig() {
             format!("delete cluster --name kp-demo --kubeconfig {s}/kubeconfig"),
             format!("export logs {s}/logs --name kp-demo"),
             "export kubeconfig --name kp-demo".to_owned(),
+            "load docker-image --name kp-demo api:kp-0123456789ab web:kp-ba9876543210".to_owned(),
         ]
     );
 }
