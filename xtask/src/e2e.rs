@@ -1,7 +1,7 @@
 //! `cargo xtask e2e`: the end-to-end tier on a real kind cluster (machines with Docker, kind and
-//! a registry to pull from). Until the images layer loads the team's own images, it runs the
-//! platform stack only (ingress, Postgres, Redis, Keycloak; images the nodes pull themselves):
-//! doctor, up, status, an idempotent second up, down. Writes a JUnit report.
+//! a registry to pull base images from). In an empty folder, so the embedded demo stack runs
+//! whole (ingress, Postgres, Redis, Keycloak, the api and web built and loaded): doctor, up,
+//! status, an idempotent second up, down. Writes a JUnit report.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,8 +22,8 @@ pub fn run(rest: &[String]) -> Result<()> {
             "kind is not installed: the e2e tier needs Docker and kind (https://kind.sigs.k8s.io); it cannot run on the test bed"
         );
     }
+    // No kind-parity.yaml: the embedded demo stack, as on a fresh clone.
     let work = tempfile::tempdir().context("creating the e2e work folder")?;
-    std::fs::write(work.path().join("kind-parity.yaml"), CONFIG).context("writing the e2e config")?;
     let binary = build_binary()?;
     let mut steps = Vec::new();
     let plan: [(&str, &[&str]); 5] = [
@@ -96,24 +96,4 @@ fn junit(steps: &[Step]) -> String {
     }
     xml.push_str("  </testsuite>\n</testsuites>\n");
     xml
-}
-
-const CONFIG: &str = concat!(
-    "# The e2e stack: the platform only, until the images layer loads the team's images.\n",
-    "name: kp-e2e\n",
-    "postgres:\n  databases:\n    app: {}\n",
-    "services: {}\n"
-);
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_e2e_config_is_valid() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("kind-parity.yaml"), super::CONFIG).unwrap();
-        let options = kind_parity_render::LoadOptions { dir: dir.path().into(), ..Default::default() };
-        let loaded = kind_parity_render::load(&options).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(loaded.config.name, "kp-e2e");
-        assert!(loaded.config.services.is_empty() && loaded.config.keycloak.enabled);
-    }
 }
