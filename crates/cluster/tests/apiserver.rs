@@ -204,17 +204,7 @@ async fn crds_are_established_and_discovered_before_the_next_step() {
 async fn a_field_owned_by_another_manager_is_a_conflict_until_forced() {
     let Some(client) = client("a_field_owned_by_another_manager_is_a_conflict_until_forced").await else { return };
     let ns = unique("kp-conflict");
-    let manifests = render_demo(
-        &ns,
-        &[
-            ("postgres.enabled", "false"),
-            ("redis.enabled", "false"),
-            ("keycloak.enabled", "false"),
-            ("services.api.env", "{}"),
-            ("services.api.depends_on", "[]"),
-            ("services.web.env.OIDC_ISSUER", "none"),
-        ],
-    );
+    let manifests = render_demo(&ns, kind_parity_testkit::PLATFORM_OFF);
     let options = ApplyOptions { environment: ENVIRONMENT.into(), force: false, prune: false };
     let first = apply::apply(&client, &manifests, &Inventory::default(), &options).await.unwrap();
     // Someone scales the api by hand with their own apply.

@@ -16,14 +16,7 @@ const RUNS: usize = 200;
 
 fn main() {
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/demo");
-    let all_on = [
-        ("nats.enabled", "true"),
-        ("temporal.enabled", "true"),
-        ("temporal.ui", "true"),
-        ("registry.enabled", "true"),
-        ("vault.enabled", "true"),
-        ("vault.paths.secret/app.session", "session-key"),
-    ];
+    let all_on = kind_parity_testkit::ALL_COMPONENTS_ON;
     let options = LoadOptions {
         config: Some(demo.join("kind-parity.yaml")),
         dir: demo.clone(),

@@ -13,18 +13,8 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use serde_json::Value;
 
 /// The configurations that together render every template.
-const SCENARIOS: &[&[(&str, &str)]] = &[
-    &[],
-    &[("ingress.controller", "ingress-nginx"), ("ports.https", "8443")],
-    &[
-        ("nats.enabled", "true"),
-        ("temporal.enabled", "true"),
-        ("temporal.ui", "true"),
-        ("registry.enabled", "true"),
-        ("vault.enabled", "true"),
-        ("vault.paths.secret/app.session", "session-key"),
-    ],
-];
+const SCENARIOS: &[&[(&str, &str)]] =
+    &[&[], &[("ingress.controller", "ingress-nginx"), ("ports.https", "8443")], kind_parity_testkit::ALL_COMPONENTS_ON];
 
 fn documents(overrides: &[(&str, &str)]) -> Vec<(String, Value)> {
     let loaded = load_demo(overrides);

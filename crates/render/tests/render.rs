@@ -41,14 +41,7 @@ fn phase_two_and_three_components() {
 
 #[test]
 fn platform_components_off() {
-    let loaded = common::load_demo(&[
-        ("postgres.enabled", "false"),
-        ("redis.enabled", "false"),
-        ("keycloak.enabled", "false"),
-        ("services.api.env", "{}"),
-        ("services.api.depends_on", "[]"),
-        ("services.web.env.OIDC_ISSUER", "none"),
-    ]);
+    let loaded = common::load_demo(kind_parity_testkit::PLATFORM_OFF);
     let mut secrets = secrets_for(&loaded);
     fixed_tls(&mut secrets);
     let plan = render_loaded(&loaded, &secrets);

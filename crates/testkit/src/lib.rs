@@ -38,3 +38,23 @@ pub fn require(var: &str, test: &str) -> Option<String> {
         }
     }
 }
+
+/// `--set` overrides that switch every optional component of the demo stack on (phases 2 and 3).
+pub const ALL_COMPONENTS_ON: &[(&str, &str)] = &[
+    ("nats.enabled", "true"),
+    ("temporal.enabled", "true"),
+    ("temporal.ui", "true"),
+    ("registry.enabled", "true"),
+    ("vault.enabled", "true"),
+    ("vault.paths.secret/app.session", "session-key"),
+];
+
+/// `--set` overrides that leave the demo stack with its two services and no platform component.
+pub const PLATFORM_OFF: &[(&str, &str)] = &[
+    ("postgres.enabled", "false"),
+    ("redis.enabled", "false"),
+    ("keycloak.enabled", "false"),
+    ("services.api.env", "{}"),
+    ("services.api.depends_on", "[]"),
+    ("services.web.env.OIDC_ISSUER", "none"),
+];
