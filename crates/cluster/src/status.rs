@@ -82,7 +82,8 @@ pub async fn collect(client: &kube::Client, objects: &[ObjectRef]) -> Result<Sta
     Ok(Status { nodes, workloads })
 }
 
-async fn evaluate(client: &kube::Client, object: &ObjectRef) -> Result<Readiness> {
+/// Evaluates one workload once, by the rules `wait` uses; a workload that is gone has failed.
+pub async fn evaluate(client: &kube::Client, object: &ObjectRef) -> Result<Readiness> {
     match object.kind.as_str() {
         "Deployment" => evaluate_as::<Deployment>(client, object, readiness::deployment).await,
         "StatefulSet" => evaluate_as::<StatefulSet>(client, object, readiness::statefulset).await,

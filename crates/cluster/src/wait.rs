@@ -167,7 +167,18 @@ where
                     }
                     match &state {
                         Readiness::Ready => return Ok(()),
-                        Readiness::Failed(reason) => return Err(Error::Failed { object: reference.clone(), reason: reason.clone() }),
+                        Readiness::Failed(reason) => {
+                            // "Exceeded its progress deadline" says that, not why: a stuck pod
+                            // (unschedulable, crashing, no image) is the cause, so it is the report.
+                            let cause = match &labels {
+                                Some(labels) => root_cause(&client, namespace, reference, labels).await,
+                                None => None,
+                            };
+                            if let Some(diagnosis) = cause {
+                                return Err(Error::Stuck(Box::new(diagnosis)));
+                            }
+                            return Err(Error::Failed { object: reference.clone(), reason: reason.clone() });
+                        }
                         Readiness::Waiting(_) => last = state,
                     }
                 }
@@ -198,4 +209,17 @@ where
             }
         }
     }
+}
+
+/// The diagnosis of the first of a workload's pods with a reason it will not become ready,
+/// whatever its grace period.
+async fn root_cause(
+    client: &kube::Client,
+    namespace: &str,
+    reference: &ObjectRef,
+    labels: &BTreeMap<String, String>,
+) -> Option<diagnose::Diagnosis> {
+    let pods = diagnose::pods(client, namespace, labels).await.ok()?;
+    let (pod, finding) = pods.iter().find_map(|p| diagnose::inspect(p).map(|f| (p, f)))?;
+    Some(diagnose::explain(client, reference, pod, finding).await)
 }

@@ -227,18 +227,32 @@ async fn a_field_owned_by_another_manager_is_a_conflict_until_forced() {
     delete_namespace(&client, &ns).await;
 }
 
+/// Creates Deployment `name` in `ns` with one replica of an image no node has.
 async fn deployment_in(client: &kube::Client, ns: &str, name: &str) -> (Api<Deployment>, ObjectRef) {
+    deployment_with(client, ns, name, json!({"replicas": 1})).await
+}
+
+/// Creates Deployment `name` in `ns`, `spec` merged over the defaults.
+async fn deployment_with(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    spec: serde_json::Value,
+) -> (Api<Deployment>, ObjectRef) {
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let _ = namespaces
         .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap())
         .await;
     let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
-    let d: Deployment = serde_json::from_value(json!({
+    let mut d = json!({
         "metadata": {"name": name},
         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
                  "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "c", "image": "example.test/c:1"}]}}}
-    }))
-    .unwrap();
+    });
+    for (key, value) in spec.as_object().unwrap() {
+        d["spec"][key] = value.clone();
+    }
+    let d: Deployment = serde_json::from_value(d).unwrap();
     api.create(&PostParams::default(), &d).await.unwrap();
     (
         api,
@@ -286,8 +300,8 @@ async fn readiness_follows_the_status_the_controllers_write() {
     );
     waited.expect("ready");
 
-    // ProgressDeadlineExceeded fails at once.
-    let (api, stuck) = deployment_in(&client, &ns, "deadline").await;
+    // ProgressDeadlineExceeded fails at once (paused, so no pods and nothing deeper to report).
+    let (api, stuck) = deployment_with(&client, &ns, "deadline", json!({"paused": true})).await;
     let status = json!({"observedGeneration": "current", "replicas": 1, "updatedReplicas": 1, "conditions": [
         {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "ReplicaSet has timed out progressing."}]});
     let (waited, ()) = tokio::join!(
@@ -333,6 +347,16 @@ async fn stuck_pods_are_explained() {
         "{text}"
     );
     assert!(text.contains("check: no node can run the pod"), "{text}");
+
+    // When the controller gives up first (the progress deadline passed while the pod waited for
+    // a node, as with an environment left on a cluster that lost its nodes), the pod's reason is
+    // the report, not "exceeded its progress deadline".
+    let patient = WaitOptions { unschedulable_grace: Duration::from_secs(3600), ..inspect };
+    let (_, late) = deployment_with(&client, &ns, "late", json!({"progressDeadlineSeconds": 1})).await;
+    let err = wait_ready(&client, std::slice::from_ref(&late), patient, &none).await.expect_err("deadline");
+    let text = err.to_string();
+    assert!(matches!(err, Error::Stuck(_)), "{text}");
+    assert!(text.contains(&format!("Deployment {ns}/late: pod late-")) && text.contains(" is Unschedulable"), "{text}");
 
     // A container waiting for an image that is not in the node stops the wait at once.
     let (_, never) = deployment_in(&client, &ns, "never").await;
