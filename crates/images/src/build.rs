@@ -82,6 +82,8 @@ pub async fn build(docker: &bollard::Docker, spec: &BuildSpec, progress: &(dyn F
         .dockerfile(&spec.dockerfile)
         .t(&tag)
         .rm(true)
+        // A failed step's container would otherwise stay behind on every failed build.
+        .forcerm(true)
         .buildargs(&args)
         .labels(&labels);
     if let Some(target) = &spec.target {
