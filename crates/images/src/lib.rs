@@ -13,6 +13,8 @@
 
 pub mod build;
 pub mod context;
+pub mod load;
+pub mod platform;
 
 use std::path::PathBuf;
 
@@ -24,6 +26,13 @@ pub const NODE_ROLE_LABEL: &str = "io.x-k8s.kind.role";
 pub const CONTAINERD_NAMESPACE: &str = "k8s.io";
 /// The prefix of content tags.
 pub const CONTENT_TAG_PREFIX: &str = "kp-";
+
+/// Connects to the local Docker Engine (`DOCKER_HOST`, else the local socket) and agrees on an
+/// API version with it, so that older engines (API 1.41 of Docker 20.10) answer too.
+pub async fn connect() -> Result<bollard::Docker> {
+    let docker = bollard::Docker::connect_with_local_defaults().map_err(|source| Error::EngineDown { source })?;
+    docker.negotiate_version().await.map_err(|source| Error::EngineDown { source })
+}
 
 /// A result whose error defaults to this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -81,4 +90,108 @@ pub enum Error {
         /// The last lines of the build output.
         last_lines: Vec<String>,
     },
+    /// The Docker Engine does not answer at all.
+    #[error("the Docker Engine is not answering; start Docker (`docker version` should answer) or set DOCKER_HOST")]
+    EngineDown {
+        /// The connection error.
+        #[source]
+        source: bollard::errors::Error,
+    },
+    /// An image to load is not in the local engine.
+    #[error("image {image} does not exist locally; build it (`kind-parity build`) or pull it first")]
+    ImageNotFound {
+        /// The image as asked for.
+        image: String,
+    },
+    /// No container carries the cluster's node label.
+    #[error("cluster {cluster} has no node containers (label {label}={cluster}); create it first (`kind-parity up`)")]
+    NoNodes {
+        /// The cluster.
+        cluster: String,
+        /// The label looked for.
+        label: &'static str,
+    },
+    /// A node container exists but is not running.
+    #[error("node {node} is {state}, not running; start it (`docker start {node}`) or recreate the cluster")]
+    NodeStopped {
+        /// The node container.
+        node: String,
+        /// Its state (`exited`, `created`, `paused`, ...).
+        state: String,
+    },
+    /// A node has no `ctr` to import images with.
+    #[error("node {node} has no `ctr` (is it a kind node?): {output}")]
+    NodeWithoutCtr {
+        /// The node container.
+        node: String,
+        /// What the shell said.
+        output: String,
+    },
+    /// A command inside a node failed.
+    #[error("`{command}` in node {node} failed ({}): {stderr}", exit_text(*exit))]
+    NodeCommand {
+        /// The node container.
+        node: String,
+        /// The command line.
+        command: String,
+        /// Its exit code, when the engine reported one.
+        exit: Option<i64>,
+        /// Its standard error (or output when that was empty).
+        stderr: String,
+    },
+    /// `ctr images import` failed in a node: nothing of this import is reported as loaded.
+    #[error("importing {} into node {node} failed ({}): {stderr}", images.join(", "), exit_text(*exit))]
+    ImportFailed {
+        /// The node container.
+        node: String,
+        /// The images of the import.
+        images: Vec<String>,
+        /// ctr's exit code, when the engine reported one.
+        exit: Option<i64>,
+        /// ctr's standard error (or output when that was empty).
+        stderr: String,
+    },
+    /// After an import, the node does not list the image under the wanted name and content, unpacked.
+    #[error(
+        "node {node} does not list {image} ({reference}) with the content of {id}, unpacked, after loading it{}",
+        found_text(found)
+    )]
+    VerifyFailed {
+        /// The node container.
+        node: String,
+        /// The image as asked for.
+        image: String,
+        /// The containerd reference looked for.
+        reference: String,
+        /// The local image id.
+        id: String,
+        /// What the node lists under that reference, if anything.
+        found: Option<String>,
+    },
+    /// A platform image could not be pulled because no registry answers.
+    #[error(
+        "no registry is reachable to pull {image}: {message}; connect to the network once (the image is cached after that) or `docker load` it"
+    )]
+    RegistryUnreachable {
+        /// The image.
+        image: String,
+        /// The engine's message.
+        message: String,
+    },
+    /// The registry answered but refused or did not have the image.
+    #[error("pulling {image} failed: {message}")]
+    PullFailed {
+        /// The image.
+        image: String,
+        /// The engine's message.
+        message: String,
+    },
+}
+
+fn exit_text(exit: Option<i64>) -> String {
+    exit.map_or_else(|| "no exit code reported".to_owned(), |code| format!("exit code {code}"))
+}
+
+fn found_text(found: &Option<String>) -> String {
+    found.as_ref().map_or_else(|| " (it lists nothing under that name)".to_owned(), |f| format!(" (it lists {f})"))
 }
