@@ -8,8 +8,24 @@
 //! engine's output to `tracing` and a progress callback, and reports a failed build with the
 //! step that failed and the last lines of its output.
 //!
-//! Not yet (issue 3 continues): loading into kind nodes (`ctr images import` streamed to every
-//! node at once, with a skip check by digest and verification), platform-image caching.
+//! [`load`] loads images into a kind cluster's nodes (found by kind's labels; a stopped node is
+//! an error naming it). One exec per node, all nodes at once, reads the node's snapshotter
+//! (`containerd config dump`), its references (`ctr images ls`) and its content labels
+//! (`ctr content ls`, which lead from a manifest to its config digest and say whether it is
+//! unpacked), so an image already there under the wanted name is skipped and one there under
+//! another name is re-tagged (`ctr images tag`) instead of sent. Nodes that need the same set
+//! share one export, streamed from the engine into every node's
+//! `ctr images import --digests --snapshotter=S -` at once through small bounded channels (no
+//! temp file; the slowest node sets the pace). ctr's exit code is read from the exec; a failure
+//! carries ctr's stderr and removes the half-imported references. Every changed node is listed
+//! again afterwards: an image not there under its name, with its content, unpacked, is an error.
+//! The report says per node and image: loaded, already present or re-tagged, bytes and time;
+//! a progress callback hears the bytes per node. [`platform`] caches platform images on the host
+//! (pulled once; without a registry the error says none is reachable and names the image).
+//!
+//! Not yet: the cli's `build`/`load` commands and `up` calling [`load`] instead of
+//! `kind load docker-image` (the cli crate wires them); layer-level dedup (an image whose base
+//! layers a node already has is still sent whole, as kind does).
 
 pub mod build;
 pub mod context;

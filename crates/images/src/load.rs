@@ -183,11 +183,8 @@ pub async fn load_into(
     progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<LoadReport> {
     let start = Instant::now();
-    docker.ping().await.map_err(|source| Error::EngineDown { source })?;
-    let mut local = Vec::with_capacity(images.len());
-    for image in images {
-        local.push(LocalImage::inspect(docker, image).await?);
-    }
+    // An engine that is down fails the first inspect as EngineDown (see `engine_error`).
+    let local = futures::future::try_join_all(images.iter().map(|image| LocalImage::inspect(docker, image))).await?;
 
     // Check every node at once; the first node's error (by name) is returned, all are logged.
     let checks = join_all(nodes.iter().map(|node| inventory(docker, &node.name, true))).await;
@@ -497,16 +494,21 @@ impl NodePlan {
 
 /// Lists a node's images and content (and its snapshotter when asked) with one exec.
 async fn inventory(docker: &Docker, node: &str, with_snapshotter: bool) -> Result<Inventory> {
-    let config = if with_snapshotter {
-        format!("echo {CONFIG_MARK}; containerd config dump 2>/dev/null; ")
-    } else {
-        String::new()
-    };
     let ns = CONTAINERD_NAMESPACE;
-    // A node without ctr answers 127 before anything else, so that error can say so.
+    let config = if with_snapshotter { "containerd config dump >\"$d/config\" 2>/dev/null &" } else { "" };
+    // The three programs start in parallel (each is a Go binary that takes tens of milliseconds
+    // to start) into a scratch folder, then print in order. A node without ctr answers 127
+    // before anything else, so that the error can say so.
     let script = format!(
-        "command -v ctr >/dev/null 2>&1 || {{ echo 'ctr: not found' >&2; exit 127; }}; {config}\
-         echo {IMAGES_MARK}; ctr -n {ns} images ls || exit 3; echo {CONTENT_MARK}; exec ctr -n {ns} content ls"
+        r#"command -v ctr >/dev/null 2>&1 || {{ echo 'ctr: not found' >&2; exit 127; }}
+d="${{TMPDIR:-/tmp}}/kind-parity-check.$$"; mkdir -p "$d" || exit 4
+{config}
+ctr -n {ns} images ls >"$d/images" 2>"$d/err" & images=$!
+ctr -n {ns} content ls >"$d/content" 2>>"$d/err" & content=$!
+wait $images; status=$?; wait $content; [ $? = 0 ] || status=3; wait
+echo {CONFIG_MARK}; [ -f "$d/config" ] && cat "$d/config"
+echo {IMAGES_MARK}; cat "$d/images"; echo {CONTENT_MARK}; cat "$d/content"; cat "$d/err" >&2
+rm -rf "$d"; [ $status = 0 ] || exit 3"#
     );
     let finished = exec(docker, node, &["sh", "-c", &script]).await?;
     match finished.exit {
@@ -841,9 +843,11 @@ fn engine_error(source: bollard::errors::Error, action: impl FnOnce() -> String)
         E::DockerResponseServerError { .. } | E::DockerStreamError { .. } | E::JsonDataError { .. } => {
             Error::Docker { action: action(), source }
         }
-        E::SocketNotFoundError(_) | E::HyperResponseError { .. } | E::IOError { .. } | E::RequestTimeoutError => {
-            Error::EngineDown { source }
-        }
+        E::SocketNotFoundError(_)
+        | E::HyperResponseError { .. }
+        | E::HyperLegacyError { .. }
+        | E::IOError { .. }
+        | E::RequestTimeoutError => Error::EngineDown { source },
         source => Error::Docker { action: action(), source },
     }
 }

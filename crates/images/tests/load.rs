@@ -328,3 +328,21 @@ async fn a_platform_image_without_a_registry_says_so() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn an_engine_that_does_not_answer_is_named() {
+    // A socket nobody listens on any more: connections are refused, as with a stopped engine.
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("docker.sock");
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    let docker = Docker::connect_with_unix(socket.to_str().unwrap(), 5, bollard::API_DEFAULT_VERSION).unwrap();
+    let error = load::load(&docker, "kp-any", &["api:kp-000000000000".into()], &|_| {}).await.unwrap_err();
+    assert!(matches!(error, Error::EngineDown { .. }), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        "the Docker Engine is not answering; start Docker (`docker version` should answer) or set DOCKER_HOST"
+    );
+    let nodes = [Fixture::node_handle("kp-any-control-plane", "control-plane")];
+    let error = load::load_into(&docker, &nodes, &["api:kp-000000000000".into()], &|_| {}).await.unwrap_err();
+    assert!(matches!(error, Error::EngineDown { .. }), "{error:?}");
+}
