@@ -248,8 +248,10 @@ async fn main() {
         ms(o) / ms(t),
         if ms(o) <= 0.8 * ms(t) { "ok" } else { "OVER TARGET" }
     );
+    // The nodes are checked at once: the whole second load is what each node costs, at most.
     println!(
-        "  second load (already present, both nodes checked at once): ours median {:>6.1} ms (target <= 100 ms per node) {}; reference re-imports: {:.1} ms",
+        "  second load (already present, {} nodes checked at once): ours median {:>6.1} ms in all (target <= 100 ms per node) {}; reference re-imports: {:.1} ms",
+        nodes.len(),
         ms(n),
         if ms(n) <= 100.0 { "ok" } else { "OVER TARGET" },
         ms(ta)

@@ -227,6 +227,23 @@ async fn loads_into_every_node_then_skips_then_retags() {
 }
 
 #[tokio::test]
+async fn a_snapshotter_named_in_an_imported_file_is_found_by_the_dump() {
+    let Some(mut fx) = Fixture::new("dump").await else { return };
+    // The main file only imports: only `containerd config dump` knows the snapshotter (native).
+    let config = r#"mkdir -p /etc/containerd/conf.d
+printf 'version = 2\nimports = ["/etc/containerd/conf.d/*.toml"]\n' > /etc/containerd/config.toml
+printf 'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd]\n  snapshotter = "native"\n' > /etc/containerd/conf.d/snapshotter.toml"#;
+    let node = fx.node("control-plane", "control-plane", Some(config)).await;
+    let app = fx.image("app", "config dump test").await;
+    let report = load::load(&fx.docker, &fx.cluster, std::slice::from_ref(&app), &|_| {}).await.expect("loaded");
+    assert_eq!(report.nodes[0].node, node);
+    assert_eq!(report.nodes[0].snapshotter, "native");
+    assert_eq!(report.nodes[0].images[0].outcome, Outcome::Loaded);
+    let again = load::load(&fx.docker, &fx.cluster, &[app], &|_| {}).await.unwrap();
+    assert_eq!(again.nodes[0].images[0].outcome, Outcome::AlreadyPresent, "unpacked for native counts");
+}
+
+#[tokio::test]
 async fn a_stopped_node_is_named() {
     let Some(mut fx) = Fixture::new("stopped").await else { return };
     fx.node("control-plane", "control-plane", None).await;
