@@ -1,33 +1,29 @@
 //! kind-parity-probes: the fail-closed parity suite behind `kind-parity validate`.
 //!
-//! Planned surface (not implemented yet): probes derived from the config (ingress routing, TLS
-//! against the local CA, DNS, OIDC issuer equality, the config contract, protocol-level checks
-//! of Postgres, Redis, NATS, Temporal), run concurrently in dependency order, reported as a
-//! table, JSON or JUnit. A probe that cannot decide fails with its reason; it never passes.
+//! A [`Probe`] checks one thing a browser or a service will rely on: an ingress route
+//! ([`http`]), the certificate it is served with ([`tls`]), that a host name resolves ([`dns`]),
+//! that Keycloak's issuer is the browser-facing URL exactly ([`http::OidcIssuer`]), the config
+//! contract in the running cluster ([`cluster`]), and the dependencies at protocol level
+//! ([`deps`]: Postgres, Redis, NATS). [`suite::derive`] builds the suite from the config (what
+//! is enabled); [`suite::run`] runs it concurrently in dependency order: a probe whose
+//! dependency failed is blocked by it, not a second failure. [`report`] prints the result as a
+//! table, JSON or JUnit XML.
+//!
+//! Fail closed: a probe that cannot decide (a timeout, a refused connection, an answer it does
+//! not understand) fails with the reason. Only a switched-off component makes a probe skip.
 
-use std::fmt;
+pub mod cluster;
+pub mod deps;
+mod derive;
+pub mod dns;
+mod error;
+pub mod forward;
+pub mod http;
+mod probe;
+pub mod report;
+pub mod suite;
+pub mod tls;
 
-/// The outcome of one probe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Outcome {
-    /// Checked, and as expected.
-    Pass,
-    /// Checked and wrong, or could not be checked (timeout, refused): fail closed.
-    Fail,
-    /// Not run because a probe it depends on failed.
-    Blocked,
-    /// Not run because its component is switched off.
-    Skipped,
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Pass => "pass",
-            Self::Fail => "fail",
-            Self::Blocked => "blocked",
-            Self::Skipped => "skipped",
-        })
-    }
-}
+pub use error::{Error, Result};
+pub use probe::{Check, Failure, Outcome, Probe, ProbeResult};
+pub use report::Report;

@@ -58,3 +58,28 @@ pub const PLATFORM_OFF: &[(&str, &str)] = &[
     ("services.api.depends_on", "[]"),
     ("services.web.env.OIDC_ISSUER", "none"),
 ];
+
+/// The path of a server program the test bed installs (`redis-server`, `nats-server`, Postgres's
+/// `initdb`), for tests that need a private instance with other settings than the shared one.
+/// Looked for on `PATH`, then in `/usr/sbin` and `/usr/lib/postgresql/*/bin`. Missing: a loud
+/// skip, or a failure under CI.
+pub fn require_program(name: &str, test: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs: Vec<std::path::PathBuf> = std::env::split_paths(&path).collect();
+    dirs.push("/usr/sbin".into());
+    if let Ok(entries) = std::fs::read_dir("/usr/lib/postgresql") {
+        let mut versions: Vec<std::path::PathBuf> = entries.flatten().map(|e| e.path().join("bin")).collect();
+        versions.sort();
+        dirs.extend(versions.into_iter().rev());
+    }
+    match dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file()) {
+        Some(p) => Some(p),
+        None if in_ci() => {
+            panic!("{test}: `{name}` is not installed and CI=true: the test bed installs it (../shared/testbed/up)")
+        }
+        None => {
+            eprintln!("SKIPPED {test}: `{name}` is not installed; the test bed installs it (../shared/testbed/up)");
+            None
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! The cluster side: the API answers, nodes are Ready, the stack's workloads are ready (by the
+//! rules `up` waits with), and each service's running pod has every env key the config declares,
+//! with the Secrets and ConfigMaps it references present and holding the keys. Also the config's
+//! own contract: no drift between the compose and kind environments.
+
+use std::collections::BTreeSet;
+
+use futures::future::{BoxFuture, FutureExt as _};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Secret};
+use kind_parity_cluster::ObjectRef;
+use kind_parity_cluster::readiness::Readiness;
+use kube::api::{Api, ListParams};
+
+use crate::probe::{Check, Failure};
+
+fn api_failure(what: &str, e: &kube::Error) -> Failure {
+    Failure::new(
+        format!("{what}: {e}"),
+        "check that the cluster runs (`kind-parity status`) and the kubeconfig context is the environment's",
+    )
+}
+
+/// The API server answers a version request.
+#[derive(Clone)]
+pub struct ApiReachable {
+    client: kube::Client,
+    context: String,
+}
+
+impl ApiReachable {
+    /// Checks the API server behind `client` (of kubeconfig context `context`).
+    pub fn new(client: kube::Client, context: impl Into<String>) -> Self {
+        Self { client, context: context.into() }
+    }
+}
+
+impl Check for ApiReachable {
+    fn target(&self) -> String {
+        format!("the API server of context {}", self.context)
+    }
+
+    fn run(&self) -> BoxFuture<'_, Result<String, Failure>> {
+        async move {
+            let version = self.client.apiserver_version().await.map_err(|e| {
+                Failure::new(
+                    format!("the API server does not answer: {e}"),
+                    "start the environment (`kind-parity up`) or check the kubeconfig context",
+                )
+            })?;
+            Ok(format!("Kubernetes {}", version.git_version))
+        }
+        .boxed()
+    }
+}
+
+/// At least one node, and every node Ready.
+#[derive(Clone)]
+pub struct NodesReady {
+    client: kube::Client,
+}
+
+impl NodesReady {
+    /// Checks the nodes of the cluster behind `client`.
+    pub fn new(client: kube::Client) -> Self {
+        Self { client }
+    }
+}
+
+impl Check for NodesReady {
+    fn target(&self) -> String {
+        "nodes".into()
+    }
+
+    fn run(&self) -> BoxFuture<'_, Result<String, Failure>> {
+        async move {
+            let nodes = Api::<Node>::all(self.client.clone())
+                .list(&ListParams::default())
+                .await
+                .map_err(|e| api_failure("listing nodes", &e))?
+                .items;
+            if nodes.is_empty() {
+                return Err(Failure::new(
+                    "the cluster has no nodes: no pod can run",
+                    "a kind cluster has nodes from the start; on an existing cluster, check `kubectl get nodes`",
+                ));
+            }
+            let not_ready: Vec<String> = nodes
+                .iter()
+                .filter(|n| {
+                    !n.status
+                        .as_ref()
+                        .and_then(|s| s.conditions.as_ref())
+                        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+                })
+                .map(|n| n.metadata.name.clone().unwrap_or_default())
+                .collect();
+            if not_ready.is_empty() {
+                Ok(format!("{} Ready", nodes.len()))
+            } else {
+                Err(Failure::new(
+                    format!("not Ready: {}", not_ready.join(", ")),
+                    "`kubectl describe node NAME` says why; with kind, `kind-parity logs` collects the node logs",
+                ))
+            }
+        }
+        .boxed()
+    }
+}
+
+/// One workload is ready, by the rules `up` waits with.
+#[derive(Clone)]
+pub struct WorkloadReady {
+    client: kube::Client,
+    object: ObjectRef,
+}
+
+impl WorkloadReady {
+    /// Checks `object` (a Deployment, StatefulSet, DaemonSet or Job).
+    pub fn new(client: kube::Client, object: ObjectRef) -> Self {
+        Self { client, object }
+    }
+}
+
+impl Check for WorkloadReady {
+    fn target(&self) -> String {
+        self.object.to_string()
+    }
+
+    fn run(&self) -> BoxFuture<'_, Result<String, Failure>> {
+        async move {
+            match kind_parity_cluster::status::evaluate(&self.client, &self.object).await {
+                Ok(Readiness::Ready) => Ok("ready".into()),
+                Ok(Readiness::Waiting(w)) => Err(Failure::new(
+                    format!("not ready: {w}"),
+                    "`kind-parity up` waits for it and explains a stuck pod; `kind-parity status` shows the rest",
+                )),
+                Ok(Readiness::Failed(f)) => Err(Failure::new(
+                    format!("failed: {f}"),
+                    "`kind-parity up` explains a stuck pod; `kind-parity logs` collects its logs",
+                )),
+                Err(e) => Err(Failure::new(e.to_string(), "check that the cluster is reachable")),
+            }
+        }
+        .boxed()
+    }
+}
+
+/// A service's running pod has every env key the config declares, and the Secrets and
+/// ConfigMaps its environment references exist and hold the keys.
+#[derive(Clone)]
+pub struct EnvContract {
+    client: kube::Client,
+    namespace: String,
+    service: String,
+    selector: String,
+    keys: Vec<String>,
+}
+
+impl EnvContract {
+    /// Checks the pods of `service` in `namespace` (selected by `selector`, `k=v,k=v`) for `keys`.
+    pub fn new(
+        client: kube::Client,
+        namespace: impl Into<String>,
+        service: impl Into<String>,
+        selector: impl Into<String>,
+        keys: Vec<String>,
+    ) -> Self {
+        Self { client, namespace: namespace.into(), service: service.into(), selector: selector.into(), keys }
+    }
+
+    async fn check(&self) -> Result<String, Failure> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
+        let list = pods
+            .list(&ListParams::default().labels(&self.selector))
+            .await
+            .map_err(|e| api_failure(&format!("listing the pods of {}", self.service), &e))?;
+        // The newest pod runs the latest spec; older ones may be terminating after a roll.
+        let Some(pod) = list
+            .items
+            .into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .max_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0))
+        else {
+            return Err(Failure::new(
+                format!("no pod of `{}` exists in {}", self.service, self.namespace),
+                "`kind-parity up` applies the service; `kind-parity status` shows its Deployment",
+            ));
+        };
+        let pod_name = pod.metadata.name.clone().unwrap_or_default();
+        let configmaps: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.namespace);
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
+        let mut present = BTreeSet::new();
+        let mut problems = Vec::new();
+        let fix_apply = "`kind-parity up` re-applies the environment's objects and rolls the pods";
+        let containers = pod.spec.iter().flat_map(|s| &s.containers);
+        for container in containers {
+            for from in container.env_from.iter().flatten() {
+                let prefix = from.prefix.clone().unwrap_or_default();
+                if let Some(r) = &from.config_map_ref {
+                    match configmaps.get_opt(&r.name).await.map_err(|e| api_failure("reading a ConfigMap", &e))? {
+                        Some(cm) => present.extend(cm.data.into_iter().flatten().map(|(k, _)| format!("{prefix}{k}"))),
+                        None if r.optional == Some(true) => {}
+                        None => problems.push(format!("ConfigMap {} (envFrom) does not exist", r.name)),
+                    }
+                }
+                if let Some(r) = &from.secret_ref {
+                    match secrets.get_opt(&r.name).await.map_err(|e| api_failure("reading a Secret", &e))? {
+                        Some(s) => present.extend(s.data.into_iter().flatten().map(|(k, _)| format!("{prefix}{k}"))),
+                        None if r.optional == Some(true) => {}
+                        None => problems.push(format!("Secret {} (envFrom) does not exist", r.name)),
+                    }
+                }
+            }
+            for var in container.env.iter().flatten() {
+                present.insert(var.name.clone());
+                let Some(from) = &var.value_from else { continue };
+                if let Some(r) = &from.config_map_key_ref {
+                    let cm = configmaps.get_opt(&r.name).await.map_err(|e| api_failure("reading a ConfigMap", &e))?;
+                    let has = cm.as_ref().is_some_and(|c| c.data.as_ref().is_some_and(|d| d.contains_key(&r.key)));
+                    if !has && r.optional != Some(true) {
+                        problems.push(format!("{}: ConfigMap {} has no key {}", var.name, r.name, r.key));
+                    }
+                }
+                if let Some(r) = &from.secret_key_ref {
+                    let s = secrets.get_opt(&r.name).await.map_err(|e| api_failure("reading a Secret", &e))?;
+                    let has = s.as_ref().is_some_and(|s| s.data.as_ref().is_some_and(|d| d.contains_key(&r.key)));
+                    if !has && r.optional != Some(true) {
+                        problems.push(format!("{}: Secret {} has no key {}", var.name, r.name, r.key));
+                    }
+                }
+            }
+        }
+        let missing: Vec<&str> = self.keys.iter().filter(|k| !present.contains(*k)).map(String::as_str).collect();
+        if !missing.is_empty() {
+            problems.insert(0, format!("pod {pod_name} lacks {}", missing.join(", ")));
+        }
+        if problems.is_empty() {
+            Ok(format!("pod {pod_name} has all {} declared env keys", self.keys.len()))
+        } else {
+            Err(Failure::new(problems.join("; "), fix_apply))
+        }
+    }
+}
+
+impl Check for EnvContract {
+    fn target(&self) -> String {
+        format!("the environment of `{}` in {}", self.service, self.namespace)
+    }
+
+    fn run(&self) -> BoxFuture<'_, Result<String, Failure>> {
+        self.check().boxed()
+    }
+}
+
+/// The config means the same in both modes: the render crate's drift report is empty.
+#[derive(Debug, Clone)]
+pub struct NoDrift {
+    config: kind_parity_render::Config,
+}
+
+impl NoDrift {
+    /// Checks `config`.
+    pub fn new(config: kind_parity_render::Config) -> Self {
+        Self { config }
+    }
+}
+
+impl Check for NoDrift {
+    fn target(&self) -> String {
+        "the env of every service in compose and kind modes".into()
+    }
+
+    fn run(&self) -> BoxFuture<'_, Result<String, Failure>> {
+        async move {
+            let report = kind_parity_render::drift(&self.config)
+                .map_err(|e| Failure::new(format!("the config cannot be resolved: {e}"), "fix the config"))?;
+            if report.is_empty() {
+                Ok(format!("{} services mean the same in both modes", self.config.services.len()))
+            } else {
+                Err(Failure::new(
+                    report.to_string().trim().replace('\n', "; "),
+                    "write the differing values once as references (`{{ postgres.url \"app\" }}`, `{{ service.api.url }}`); `kind-parity render --drift` shows each",
+                ))
+            }
+        }
+        .boxed()
+    }
+}

@@ -1,0 +1,287 @@
+//! The stack's dependencies, checked at protocol level the way the services use them: Postgres
+//! (startup, auth with the generated credentials, `SELECT 1`, each database), Redis (AUTH when
+//! set, PING), NATS (INFO, CONNECT, PING; JetStream when configured). Each reaches its server at
+//! a declared address or through a port-forward to its Service.
+
+use std::time::Duration;
+
+use futures::future::{BoxFuture, FutureExt as _};
+
+use crate::forward::{Forward, ServicePort};
+use crate::probe::{Check, Failure, chain};
+
+/// How long a connection may take to open.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where a dependency is reached.
+#[derive(Debug, Clone)]
+pub enum Endpoint {
+    /// `host:port`, e.g. a compose port or a test server.
+    Address(String),
+    /// A Service in the cluster, through a port-forward.
+    Service(ServicePort),
+}
+
+impl Endpoint {
+    fn describe(&self) -> String {
+        match self {
+            Self::Address(a) => a.clone(),
+            Self::Service(s) => s.describe(),
+        }
+    }
+
+    /// The `host:port` to connect to, and the forward to keep open while connected.
+    async fn open(&self) -> Result<(String, Option<Forward>), Failure> {
+        match self {
+            Self::Address(a) => Ok((a.clone(), None)),
+            Self::Service(s) => {
+                let forward = s.open().await?;
+                Ok((forward.addr.to_string(), Some(forward)))
+            }
+        }
+    }
+}
+
+fn split(addr: &str) -> Result<(String, u16), Failure> {
+    let bad = || Failure::new(format!("`{addr}` is not host:port"), "this is a bug in kind-parity: please report it");
+    let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
+    Ok((host.trim_matches(['[', ']']).to_owned(), port.parse().map_err(|_| bad())?))
+}
+
+/// One database and the role that owns it, with its password.
+#[derive(Clone)]
+pub struct Login {
+    /// The database.
+    pub database: String,
+    /// Its owner.
+    pub user: String,
+    /// The owner's password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the password.
+        write!(f, "{}@{}", self.user, self.database)
+    }
+}
+
+/// Postgres: each login connects to its database with its credentials and runs `SELECT 1`.
+#[derive(Debug, Clone)]
+pub struct Postgres {
+    endpoint: Endpoint,
+    logins: Vec<Login>,
+}
+
+impl Postgres {
+    /// Checks each of `logins` at `endpoint`.
+    pub fn new(endpoint: Endpoint, logins: Vec<Login>) -> Self {
+        Self { endpoint, logins }
+    }
+
+    async fn check(&self) -> Result<String, Failure> {
+        let (addr, _forward) = self.endpoint.open().await?;
+        let (host, port) = split(&addr)?;
+        let mut done = Vec::new();
+        for login in &self.logins {
+            let mut config = tokio_postgres::Config::new();
+            config
+                .host(&host)
+                .port(port)
+                .user(&login.user)
+                .password(&login.password)
+                .dbname(&login.database)
+                .application_name("kind-parity validate")
+                .connect_timeout(CONNECT_TIMEOUT);
+            let (client, connection) =
+                config.connect(tokio_postgres::NoTls).await.map_err(|e| self.explain(&e, login, &addr))?;
+            let connection = tokio::spawn(connection);
+            let one: i32 = client
+                .query_one("SELECT 1", &[])
+                .await
+                .map_err(|e| self.explain(&e, login, &addr))?
+                .try_get(0)
+                .map_err(|e| self.explain(&e, login, &addr))?;
+            drop(client);
+            connection.abort();
+            if one != 1 {
+                return Err(Failure::new(format!("SELECT 1 returned {one}"), "this server is not a working Postgres"));
+            }
+            done.push(format!("{}@{}", login.user, login.database));
+        }
+        Ok(format!("SELECT 1 as {}", done.join(", ")))
+    }
+
+    fn explain(&self, e: &tokio_postgres::Error, login: &Login, addr: &str) -> Failure {
+        use tokio_postgres::error::SqlState;
+        let code = e.code();
+        let message = e.as_db_error().map_or_else(|| chain(e), |db| db.message().to_owned());
+        let reset = "the environment's generated credentials and the database's differ (its volume outlived the state folder?): `kind-parity reset` recreates both";
+        if code == Some(&SqlState::INVALID_PASSWORD) {
+            Failure::new(format!("password authentication failed for {}: {message}", login.user), reset)
+        } else if code == Some(&SqlState::INVALID_CATALOG_NAME) {
+            Failure::new(
+                format!("database {} does not exist: {message}", login.database),
+                "the init job creates the configured databases: see its logs (`kind-parity logs`), or `kind-parity reset`",
+            )
+        } else if code == Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION) {
+            Failure::new(format!("role {} cannot log in: {message}", login.user), reset)
+        } else if e.as_db_error().is_none() {
+            Failure::new(
+                format!("cannot reach Postgres at {addr} ({}): {message}", self.endpoint.describe()),
+                "check that postgres is ready (`kind-parity status`)",
+            )
+        } else {
+            Failure::new(
+                format!("Postgres refused {}@{}: {message}", login.user, login.database),
+                "read Postgres's logs",
+            )
+        }
+    }
+}
+
+impl Check for Postgres {
+    fn target(&self) -> String {
+        format!("postgres at {}", self.endpoint.describe())
+    }
+
+    fn run(&self) -> BoxFuture<'_, Result<String, Failure>> {
+        self.check().boxed()
+    }
+}
+
+/// Redis: AUTH when a password is set, then PING answers PONG.
+#[derive(Clone)]
+pub struct Redis {
+    endpoint: Endpoint,
+    password: Option<String>,
+}
+
+impl std::fmt::Debug for Redis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redis").field("endpoint", &self.endpoint).field("auth", &self.password.is_some()).finish()
+    }
+}
+
+impl Redis {
+    /// Checks Redis at `endpoint`, authenticating with `password` when given.
+    pub fn new(endpoint: Endpoint, password: Option<String>) -> Self {
+        Self { endpoint, password }
+    }
+
+    async fn check(&self) -> Result<String, Failure> {
+        let (addr, _forward) = self.endpoint.open().await?;
+        let (host, port) = split(&addr)?;
+        let info = redis::ConnectionInfo {
+            addr: redis::ConnectionAddr::Tcp(host, port),
+            redis: redis::RedisConnectionInfo { password: self.password.clone(), ..Default::default() },
+        };
+        let fail = |e: redis::RedisError| {
+            let text = e.to_string();
+            if e.kind() == redis::ErrorKind::AuthenticationFailed || text.contains("WRONGPASS") {
+                Failure::new(
+                    format!("AUTH failed: {text}"),
+                    "the environment's generated Redis password and the server's differ: `kind-parity up` re-applies the secret; restart redis",
+                )
+            } else if text.contains("NOAUTH") {
+                Failure::new(
+                    "the server requires a password and none is configured".to_owned(),
+                    "this is a bug in kind-parity's Redis template: please report it",
+                )
+            } else if e.is_io_error() || e.is_timeout() || e.is_connection_refusal() {
+                Failure::new(
+                    format!("cannot reach Redis at {addr} ({}): {text}", self.endpoint.describe()),
+                    "check that redis is ready (`kind-parity status`)",
+                )
+            } else {
+                Failure::new(format!("Redis answered with an error: {text}"), "read Redis's logs")
+            }
+        };
+        let client = redis::Client::open(info).map_err(fail)?;
+        let config = redis::AsyncConnectionConfig::new().set_connection_timeout(CONNECT_TIMEOUT);
+        let mut connection = client.get_multiplexed_async_connection_with_config(&config).await.map_err(fail)?;
+        let pong: String = redis::cmd("PING").query_async(&mut connection).await.map_err(fail)?;
+        if pong != "PONG" {
+            return Err(Failure::new(format!("PING answered {pong:?}"), "this server is not a working Redis"));
+        }
+        Ok(if self.password.is_some() { "AUTH ok, PING answered PONG".into() } else { "PING answered PONG".into() })
+    }
+}
+
+impl Check for Redis {
+    fn target(&self) -> String {
+        format!("redis at {}", self.endpoint.describe())
+    }
+
+    fn run(&self) -> BoxFuture<'_, Result<String, Failure>> {
+        self.check().boxed()
+    }
+}
+
+/// NATS: the connection handshake (INFO, CONNECT) and a PING round trip; JetStream answers when
+/// it is configured.
+#[derive(Debug, Clone)]
+pub struct Nats {
+    endpoint: Endpoint,
+    jetstream: bool,
+}
+
+impl Nats {
+    /// Checks NATS at `endpoint`, and that JetStream answers when `jetstream`.
+    pub fn new(endpoint: Endpoint, jetstream: bool) -> Self {
+        Self { endpoint, jetstream }
+    }
+
+    async fn check(&self) -> Result<String, Failure> {
+        let (addr, _forward) = self.endpoint.open().await?;
+        let client = async_nats::ConnectOptions::new()
+            .connection_timeout(CONNECT_TIMEOUT)
+            .name("kind-parity validate")
+            .connect(addr.as_str())
+            .await
+            .map_err(|e| {
+                Failure::new(
+                    format!("cannot connect to NATS at {addr} ({}): {e}", self.endpoint.describe()),
+                    "check that nats is ready (`kind-parity status`)",
+                )
+            })?;
+        client
+            .flush()
+            .await
+            .map_err(|e| Failure::new(format!("PING got no PONG: {e}"), "read the NATS server's logs"))?;
+        let version = client.server_info().version;
+        if !self.jetstream {
+            return Ok(format!("connected to nats-server {version}, PING answered"));
+        }
+        // The account-info request itself, read loosely: servers of different versions answer
+        // with different fields, and only "does JetStream answer, without an error" matters.
+        let off = |found: String| {
+            Failure::new(
+                found,
+                "the config has `nats.jetstream: true` but the server runs without it: start nats-server with `--jetstream` (the template does; re-apply with `kind-parity up`)",
+            )
+        };
+        let reply = client
+            .request("$JS.API.INFO", bytes::Bytes::new())
+            .await
+            .map_err(|e| off(format!("JetStream does not answer: {e}")))?;
+        let info: serde_json::Value = serde_json::from_slice(&reply.payload)
+            .map_err(|e| off(format!("JetStream's account info is not JSON: {e}")))?;
+        if let Some(error) = info.get("error") {
+            let text = error.get("description").and_then(|d| d.as_str()).unwrap_or("an error");
+            return Err(off(format!("JetStream answered with an error: {text}")));
+        }
+        let streams = info.get("streams").and_then(serde_json::Value::as_u64).unwrap_or(0);
+        Ok(format!("connected to nats-server {version}, PING answered, JetStream on ({streams} streams)"))
+    }
+}
+
+impl Check for Nats {
+    fn target(&self) -> String {
+        format!("nats at {}", self.endpoint.describe())
+    }
+
+    fn run(&self) -> BoxFuture<'_, Result<String, Failure>> {
+        self.check().boxed()
+    }
+}

@@ -1,0 +1,212 @@
+//! The suite a config implies: a probe for everything enabled, a skip for every component that
+//! is switched off, and the dependencies between them, so that a root cause blocks what follows
+//! from it instead of failing it a second time.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use kind_parity_cluster::ObjectRef;
+use kind_parity_render::{Config, Secrets};
+use url::Url;
+
+use crate::cluster::{ApiReachable, EnvContract, NoDrift, NodesReady, WorkloadReady};
+use crate::deps::{Endpoint, Login, Nats, Postgres, Redis};
+use crate::dns::Resolves;
+use crate::error::{Error, Result};
+use crate::forward::ServicePort;
+use crate::http::{OidcIssuer, Route, UnknownHost};
+use crate::probe::Probe;
+use crate::tls::Certificate;
+
+/// How the dependency probes reach Postgres, Redis and NATS.
+#[derive(Debug, Clone, Default)]
+pub enum Endpoints {
+    /// Through a port-forward to each component's Service (needs the cluster).
+    #[default]
+    Forward,
+    /// At declared `host:port` addresses; a component without one is reached by port-forward.
+    Addresses {
+        /// Postgres.
+        postgres: Option<String>,
+        /// Redis.
+        redis: Option<String>,
+        /// NATS.
+        nats: Option<String>,
+    },
+}
+
+/// What the suite is derived from.
+#[derive(Clone)]
+pub struct Context<'a> {
+    /// The effective config.
+    pub config: &'a Config,
+    /// The environment's secrets (credentials and the local CA).
+    pub secrets: &'a Secrets,
+    /// The cluster, with its context name, when there is one to check.
+    pub cluster: Option<(kube::Client, String)>,
+    /// The workloads the last apply created (from the inventory).
+    pub workloads: Vec<ObjectRef>,
+    /// How dependencies are reached.
+    pub endpoints: Endpoints,
+    /// Where the ingress's HTTPS port is reached; the config's listen address and port when unset.
+    pub ingress: Option<SocketAddr>,
+}
+
+const COMPONENTS: [&str; 3] = ["postgres", "redis", "nats"];
+
+/// The suite for `context`.
+pub fn derive(context: &Context<'_>) -> Result<Vec<Probe>> {
+    let config = context.config;
+    let ns = config.namespace().to_owned();
+    let mut probes = Vec::new();
+    let ready_id = |o: &ObjectRef| format!("ready.{}/{}", o.kind.to_lowercase(), o.name);
+    let find = |kind: &str, name: &str| {
+        context.workloads.iter().find(|o| o.kind == kind && o.name == name && o.namespace.as_deref() == Some(&ns))
+    };
+    let ready_of = |kind: &str, name: &str| find(kind, name).map(ready_id).into_iter().collect::<Vec<_>>();
+
+    // The cluster: API, nodes, then each workload.
+    if let Some((client, context_name)) = &context.cluster {
+        probes.push(Probe::new("cluster.api", "cluster", ApiReachable::new(client.clone(), context_name.clone())));
+        probes.push(Probe::new("cluster.nodes", "cluster", NodesReady::new(client.clone())).after(["cluster.api"]));
+        for object in &context.workloads {
+            let component = object.namespace.clone().unwrap_or_default();
+            probes.push(
+                Probe::new(ready_id(object), component, WorkloadReady::new(client.clone(), object.clone()))
+                    .after(["cluster.nodes"]),
+            );
+        }
+    }
+
+    probes.push(Probe::new("contract.drift", "config", NoDrift::new(config.clone())));
+    if let Some((client, _)) = &context.cluster {
+        for (name, service) in &config.services {
+            let keys: Vec<String> = service.env.keys().chain(service.kind.env.keys()).cloned().collect();
+            let selector = format!("app.kubernetes.io/name={name},app.kubernetes.io/instance={}", config.name);
+            let after = match ready_of("Deployment", name) {
+                ready if ready.is_empty() => vec!["cluster.nodes".to_owned()],
+                ready => ready,
+            };
+            probes.push(
+                Probe::new(
+                    format!("contract.{name}"),
+                    name.clone(),
+                    EnvContract::new(client.clone(), ns.clone(), name.clone(), selector, keys),
+                )
+                .after(after),
+            );
+        }
+    }
+
+    // What a browser sees: DNS, TLS, routes, the identity provider.
+    let connect = context.ingress.unwrap_or_else(|| SocketAddr::new(config.listen_address, config.ports.https));
+    let ca = context.secrets.tls.as_ref().map(|t| t.ca_cert.as_str());
+    for host in config.browser_hosts() {
+        probes.push(Probe::new(format!("dns.{host}"), "dns", Resolves::new(host.clone(), config.listen_address)));
+        if let Some(ca) = ca {
+            probes.push(Probe::new(format!("tls.{host}"), "ingress", Certificate::new(host.clone(), connect, ca)?));
+        }
+    }
+    let Some(ca) = ca else {
+        return Err(Error::BadCa("the environment has no local CA yet; `kind-parity up` creates it".into()));
+    };
+    let origin = |host: &str| Url::parse(&config.kind_origin(host)).expect("a kind origin is a URL");
+    let mut first_route = None;
+    for (name, service) in &config.services {
+        let Some(ingress) = &service.ingress else { continue };
+        let path = service.health_path.clone().unwrap_or_else(|| ingress.path.clone());
+        let url = origin(&ingress.host).join(&path).expect("a path joins a URL");
+        let id = format!("route.{name}");
+        let mut after = vec![format!("tls.{}.{}", ingress.host, config.domain)];
+        after.extend(ready_of("Deployment", name));
+        probes.push(Probe::new(id.clone(), name.clone(), Route::new(name.clone(), url, connect, ca)?).after(after));
+        first_route.get_or_insert(id);
+    }
+    if let Some(first) = first_route {
+        let url = origin("kind-parity-unknown-host");
+        probes.push(Probe::new("route.unknown-host", "ingress", UnknownHost::new(url, connect, ca)?).after([first]));
+    }
+    if config.keycloak.enabled {
+        let issuer =
+            Url::parse(&format!("{}/realms/{}", config.kind_origin(&config.keycloak.host), config.keycloak.realm))
+                .expect("an issuer is a URL");
+        let mut after = vec![format!("tls.{}.{}", config.keycloak.host, config.domain)];
+        after.extend(ready_of("Deployment", "keycloak"));
+        probes.push(
+            Probe::new("oidc.issuer", "keycloak", OidcIssuer::new(issuer, connect, ca)?)
+                .after(after)
+                .timeout(Duration::from_secs(20)),
+        );
+    } else {
+        probes.push(Probe::skipped("oidc.issuer", "keycloak", "keycloak is switched off"));
+    }
+
+    // The dependencies, at protocol level.
+    let declared = |component: &str| match &context.endpoints {
+        Endpoints::Addresses { postgres, redis, nats } => match component {
+            "postgres" => postgres.clone(),
+            "redis" => redis.clone(),
+            _ => nats.clone(),
+        },
+        Endpoints::Forward => None,
+    };
+    for component in COMPONENTS {
+        let (enabled, kind, port) = match component {
+            "postgres" => (config.postgres.enabled, "StatefulSet", 5432),
+            "redis" => (config.redis.enabled, "Deployment", 6379),
+            _ => (config.nats.enabled, "StatefulSet", 4222),
+        };
+        if !enabled {
+            probes.push(Probe::skipped(component, component, format!("{component} is switched off")));
+            continue;
+        }
+        let endpoint = match (declared(component), &context.cluster) {
+            (Some(addr), _) => Endpoint::Address(addr),
+            (None, Some((client, _))) => {
+                Endpoint::Service(ServicePort::new(client.clone(), ns.clone(), component, port))
+            }
+            (None, None) => continue,
+        };
+        let mut after = ready_of(kind, component);
+        if after.is_empty() && matches!(endpoint, Endpoint::Service(_)) {
+            // A port-forward needs a running pod: without its workload's probe, at least nodes.
+            after.push("cluster.nodes".to_owned());
+        }
+        if component == "postgres" {
+            // The init job creates the databases and roles the probe logs in with.
+            after.extend(
+                context
+                    .workloads
+                    .iter()
+                    .filter(|o| {
+                        o.kind == "Job" && o.name.starts_with("postgres-init") && o.namespace.as_deref() == Some(&ns)
+                    })
+                    .map(ready_id),
+            );
+        }
+        let probe = match component {
+            "postgres" => {
+                let logins = config
+                    .databases()
+                    .into_iter()
+                    .map(|(database, user)| {
+                        let password = context
+                            .secrets
+                            .get(&Config::postgres_password_secret(&user))
+                            .unwrap_or_default()
+                            .to_owned();
+                        Login { database, user, password }
+                    })
+                    .collect();
+                Probe::new(component, component, Postgres::new(endpoint, logins))
+            }
+            "redis" => {
+                let password = context.secrets.get(kind_parity_render::config::REDIS_PASSWORD).map(str::to_owned);
+                Probe::new(component, component, Redis::new(endpoint, password))
+            }
+            _ => Probe::new(component, component, Nats::new(endpoint, config.nats.jetstream)),
+        };
+        probes.push(probe.after(after));
+    }
+    Ok(probes)
+}

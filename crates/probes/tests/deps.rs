@@ -1,0 +1,177 @@
+//! The dependency probes against real servers: the test bed's Postgres, Redis and NATS, and
+//! private instances started here where a case needs other settings (a Postgres that checks
+//! passwords, a Redis with a password, a NATS without JetStream).
+
+#![allow(clippy::print_stderr)]
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kind_parity_probes::Check;
+use kind_parity_probes::deps::{Endpoint, Login, Nats, Postgres, Redis};
+use kind_parity_testkit::{NATS, POSTGRES, REDIS, require, require_program};
+
+/// A server process, killed when dropped.
+struct Process(Child, #[allow(dead_code)] Option<tempfile::TempDir>);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Waits until `port` accepts connections.
+fn wait_listening(port: u16, what: &str) {
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(30), "{what} did not start on port {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn quiet(cmd: &mut Command) -> &mut Command {
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null())
+}
+
+fn login(database: &str, user: &str, password: &str) -> Login {
+    Login { database: database.into(), user: user.into(), password: password.into() }
+}
+
+#[tokio::test]
+async fn postgres_logs_in_and_finds_each_database() {
+    let Some(addr) = require(POSTGRES, "postgres_logs_in_and_finds_each_database") else { return };
+    let probe = Postgres::new(Endpoint::Address(addr.clone()), vec![login("postgres", "postgres", "unused")]);
+    assert_eq!(probe.run().await.unwrap(), "SELECT 1 as postgres@postgres");
+
+    let probe = Postgres::new(
+        Endpoint::Address(addr),
+        vec![login("postgres", "postgres", "x"), login("kp_missing_db", "postgres", "x")],
+    );
+    let failure = probe.run().await.expect_err("missing database");
+    assert_eq!(failure.found, "database kp_missing_db does not exist: database \"kp_missing_db\" does not exist");
+    assert!(failure.remediation.contains("init job"), "{}", failure.remediation);
+}
+
+/// A private Postgres that checks passwords (the test bed's trusts everyone), run as the
+/// `postgres` user as Postgres requires.
+fn postgres_with_passwords(test: &str) -> Option<(Process, u16)> {
+    let initdb = require_program("initdb", test)?;
+    let bin = initdb.parent().unwrap().to_owned();
+    let uid = Command::new("id").args(["-u", "postgres"]).output().ok().filter(|o| o.status.success());
+    let Some(uid) = uid else {
+        assert!(!kind_parity_testkit::in_ci(), "{test}: no `postgres` user, and CI=true");
+        eprintln!("SKIPPED {test}: no `postgres` user to run a private Postgres as");
+        return None;
+    };
+    let uid: u32 = String::from_utf8_lossy(&uid.stdout).trim().parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(dir.path().join("pw"), "s3cret\n").unwrap();
+    for p in [dir.path(), &data, &dir.path().join("pw")] {
+        std::os::unix::fs::chown(p, Some(uid), None).unwrap();
+    }
+    let as_postgres = |program: &Path| {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    };
+    let status =
+        quiet(as_postgres(&bin.join("initdb")).arg("-D").arg(&data).args(["-A", "scram-sha-256", "-U", "postgres"]))
+            .arg(format!("--pwfile={}", dir.path().join("pw").display()))
+            .status()
+            .unwrap();
+    assert!(status.success(), "initdb failed");
+    let port = free_port();
+    let child = quiet(as_postgres(&bin.join("postgres")).arg("-D").arg(&data))
+        .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
+        .arg("-c")
+        .arg(format!("unix_socket_directories={}", dir.path().display()))
+        .spawn()
+        .unwrap();
+    let process = Process(child, Some(dir));
+    wait_listening(port, "postgres");
+    Some((process, port))
+}
+
+#[tokio::test]
+async fn a_wrong_postgres_password_is_named_with_the_fix() {
+    let test = "a_wrong_postgres_password_is_named_with_the_fix";
+    let Some((_server, port)) = postgres_with_passwords(test) else { return };
+    let addr = format!("127.0.0.1:{port}");
+    let good = Postgres::new(Endpoint::Address(addr.clone()), vec![login("postgres", "postgres", "s3cret")]);
+    // The server may still be finishing its start when the port opens.
+    let start = Instant::now();
+    while let Err(f) = good.run().await {
+        assert!(start.elapsed() < Duration::from_secs(20), "{f:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let bad = Postgres::new(Endpoint::Address(addr), vec![login("postgres", "postgres", "wrong")]);
+    let failure = bad.run().await.expect_err("wrong password");
+    assert_eq!(
+        failure.found,
+        "password authentication failed for postgres: password authentication failed for user \"postgres\""
+    );
+    assert!(failure.remediation.contains("kind-parity reset"), "{}", failure.remediation);
+}
+
+#[tokio::test]
+async fn a_closed_postgres_port_fails_with_where_it_looked() {
+    let port = common::closed().await;
+    let probe = Postgres::new(Endpoint::Address(port.to_string()), vec![login("app", "app", "x")]);
+    let failure = probe.run().await.expect_err("closed");
+    assert!(failure.found.starts_with(&format!("cannot reach Postgres at {port} ({port}): ")), "{}", failure.found);
+}
+
+#[tokio::test]
+async fn redis_answers_ping_and_a_wrong_password_fails() {
+    let test = "redis_answers_ping_and_a_wrong_password_fails";
+    let Some(addr) = require(REDIS, test) else { return };
+    assert_eq!(Redis::new(Endpoint::Address(addr), None).run().await.unwrap(), "PING answered PONG");
+
+    let Some(server) = require_program("redis-server", test) else { return };
+    let port = free_port();
+    let child = quiet(Command::new(server).args(["--port", &port.to_string(), "--bind", "127.0.0.1"]))
+        .args(["--requirepass", "s3cret", "--save", "", "--appendonly", "no"])
+        .spawn()
+        .unwrap();
+    let _redis = Process(child, None);
+    wait_listening(port, "redis-server");
+    let addr = format!("127.0.0.1:{port}");
+    let good = Redis::new(Endpoint::Address(addr.clone()), Some("s3cret".into()));
+    assert_eq!(good.run().await.unwrap(), "AUTH ok, PING answered PONG");
+    let failure = Redis::new(Endpoint::Address(addr.clone()), Some("wrong".into())).run().await.expect_err("wrong");
+    assert!(failure.found.starts_with("AUTH failed: "), "{}", failure.found);
+    assert!(failure.remediation.contains("generated Redis password"), "{}", failure.remediation);
+    let failure = Redis::new(Endpoint::Address(addr), None).run().await.expect_err("no password");
+    assert_eq!(failure.found, "the server requires a password and none is configured");
+}
+
+#[tokio::test]
+async fn nats_answers_and_jetstream_is_checked_when_configured() {
+    let test = "nats_answers_and_jetstream_is_checked_when_configured";
+    let Some(addr) = require(NATS, test) else { return };
+    let found = Nats::new(Endpoint::Address(addr), true).run().await.unwrap();
+    assert!(found.starts_with("connected to nats-server ") && found.contains("JetStream on"), "{found}");
+
+    let Some(server) = require_program("nats-server", test) else { return };
+    let port = free_port();
+    let child = quiet(Command::new(server).args(["-a", "127.0.0.1", "-p", &port.to_string()])).spawn().unwrap();
+    let _nats = Process(child, None);
+    wait_listening(port, "nats-server");
+    let addr = format!("127.0.0.1:{port}");
+    let found = Nats::new(Endpoint::Address(addr.clone()), false).run().await.unwrap();
+    assert!(found.ends_with("PING answered"), "{found}");
+    let failure = Nats::new(Endpoint::Address(addr), true).run().await.expect_err("jetstream off");
+    assert!(failure.found.starts_with("JetStream does not answer: "), "{}", failure.found);
+    assert!(failure.remediation.contains("--jetstream"), "{}", failure.remediation);
+}
