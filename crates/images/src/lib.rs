@@ -10,7 +10,7 @@
 //!
 //! [`load`] loads images into a kind cluster's nodes (found by kind's labels; a stopped node is
 //! an error naming it). One exec per node, all nodes at once, reads the node's snapshotter
-//! (`containerd config dump`), its references (`ctr images ls`) and its content labels
+//! (from containerd's config file, else `containerd config dump`), its references (`ctr images ls`) and its content labels
 //! (`ctr content ls`, which lead from a manifest to its config digest and say whether it is
 //! unpacked), so an image already there under the wanted name is skipped and one there under
 //! another name is re-tagged (`ctr images tag`) instead of sent. Nodes that need the same set
