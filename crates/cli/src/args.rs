@@ -80,12 +80,41 @@ pub enum Command {
     Doctor,
     /// Show the environment's state and endpoints
     Status(ClusterArgs),
-    /// Run the parity suite
-    Validate,
+    /// Run the parity suite: routes, TLS, DNS, OIDC issuer, env contract, dependencies
+    Validate(ValidateArgs),
     /// Delete the environment and what was created for it
     Down(DownArgs),
     /// Delete and recreate the environment from zero
     Reset(DownArgs),
+}
+
+/// Options of `validate`.
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    /// Which cluster the environment runs on
+    #[arg(long, value_enum, default_value_t = ClusterKind::Kind)]
+    pub cluster: ClusterKind,
+    /// The kubeconfig of an existing cluster [default: KUBECONFIG, then ~/.kube/config]
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The context of an existing cluster [default: the kubeconfig's current context]
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Also write the results as JUnit XML, for CI systems
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Where the ingress's HTTPS port is reached [default: listen_address:ports.https]
+    #[arg(long, value_name = "IP:PORT")]
+    pub ingress: Option<std::net::SocketAddr>,
+    /// Reach Postgres at HOST:PORT instead of through a port-forward
+    #[arg(long, value_name = "HOST:PORT")]
+    pub postgres: Option<String>,
+    /// Reach Redis at HOST:PORT instead of through a port-forward
+    #[arg(long, value_name = "HOST:PORT")]
+    pub redis: Option<String>,
+    /// Reach NATS at HOST:PORT instead of through a port-forward
+    #[arg(long, value_name = "HOST:PORT")]
+    pub nats: Option<String>,
 }
 
 /// Which cluster to use.

@@ -269,7 +269,24 @@ async fn create_if_missing(global: &GlobalArgs, config: &Config, rendered: &Rend
     Ok(())
 }
 
-fn load_inventory(state: &State) -> Result<Inventory> {
+/// The cluster a read-only command looks at: the kind cluster through the kubeconfig in the
+/// state folder, or an existing cluster's context.
+pub(crate) fn read_target(
+    config: &Config,
+    state: &State,
+    cluster: ClusterKind,
+    kubeconfig: Option<&std::path::PathBuf>,
+    context: Option<&String>,
+) -> Target {
+    match cluster {
+        ClusterKind::Existing => Target { kubeconfig: kubeconfig.cloned(), context: context.cloned() },
+        ClusterKind::Kind => {
+            Target { kubeconfig: Some(state.kubeconfig()), context: Some(format!("kind-{}", config.name)) }
+        }
+    }
+}
+
+pub(crate) fn load_inventory(state: &State) -> Result<Inventory> {
     let path = state.root().join("inventory.json");
     match std::fs::read_to_string(&path) {
         Ok(text) => serde_json::from_str(&text).with_context(|| format!("reading {}", path.display())),
@@ -373,12 +390,7 @@ pub(crate) async fn status(global: &GlobalArgs, args: &ClusterArgs) -> Result<u8
     let loaded = crate::load_config(global)?;
     let config = &loaded.config;
     let state = State::new(&global.state_dir, &config.name);
-    let target = match args.cluster {
-        ClusterKind::Existing => Target { kubeconfig: args.kubeconfig.clone(), context: args.context.clone() },
-        ClusterKind::Kind => {
-            Target { kubeconfig: Some(state.kubeconfig()), context: Some(format!("kind-{}", config.name)) }
-        }
-    };
+    let target = read_target(config, &state, args.cluster, args.kubeconfig.as_ref(), args.context.as_ref());
     let inventory = load_inventory(&state)?;
     let endpoints: Vec<String> =
         config.browser_hosts().iter().map(|h| config.kind_origin(h.split('.').next().unwrap_or(h))).collect();

@@ -4,14 +4,15 @@
 //! it. This crate is the only one that prints: results go to stdout (YAML, JSON, reports),
 //! messages for people go to stderr.
 //!
-//! Exit codes: 0 success; 1 the command failed (or `render --drift` found drift);
-//! 2 bad arguments or an invalid config; 3 the command is not available yet.
+//! Exit codes: 0 success; 1 the command failed (`render --drift` found drift, a probe failed);
+//! 2 bad arguments or an invalid config; 3 the command is not available in this version.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod args;
 mod cluster;
 pub mod state;
+mod validate;
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
@@ -115,29 +116,7 @@ fn execute(cli: &Cli) -> Result<u8> {
         Command::Down(args) => runtime()?.block_on(cluster::down(global, args)).map(|()| 0),
         Command::Reset(args) => runtime()?.block_on(cluster::reset(global, args)).map(|()| 0),
         Command::Status(args) => runtime()?.block_on(cluster::status(global, args)),
-        Command::Validate => Err(Exit {
-            message: format!(
-                "`{}` is not available yet: it needs the cluster and probe layers",
-                command_name(&cli.command)
-            ),
-            help: Some("use `kind-parity render` and apply the manifests with `kubectl apply -k` meanwhile".into()),
-            code: EXIT_UNAVAILABLE,
-        }
-        .into()),
-    }
-}
-
-fn command_name(command: &Command) -> &'static str {
-    match command {
-        Command::Render(_) => "render",
-        Command::Config(_) => "config",
-        Command::Apply(_) => "apply",
-        Command::Up(_) => "up",
-        Command::Doctor => "doctor",
-        Command::Status(_) => "status",
-        Command::Validate => "validate",
-        Command::Down(_) => "down",
-        Command::Reset(_) => "reset",
+        Command::Validate(args) => runtime()?.block_on(validate::validate(global, args)),
     }
 }
 

@@ -179,7 +179,7 @@ fn drift_exits_non_zero_when_modes_disagree() {
 }
 
 #[test]
-fn usage_errors_and_unavailable_commands_have_their_own_codes() {
+fn usage_errors_and_failures_have_their_own_codes() {
     let dir = tempfile::tempdir().unwrap();
     kind_parity(dir.path())
         .args(["render", "--set", "nope"])
@@ -192,9 +192,11 @@ fn usage_errors_and_unavailable_commands_have_their_own_codes() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("error: reading missing.yaml\n  caused by: No such file or directory"));
-    for cmd in ["validate"] {
-        kind_parity(dir.path()).arg(cmd).assert().code(3).stderr(predicate::str::contains("is not available yet"));
-    }
+    // `validate` checks a running environment: without state it says what to run first.
+    kind_parity(dir.path()).arg("validate").assert().code(1).stderr(predicate::str::contains(
+        "error: environment kp-demo has no state in .kind-parity/kp-demo\n  next: run `kind-parity up` first",
+    ));
+    kind_parity(dir.path()).args(["validate", "--ingress", "nowhere"]).assert().code(2);
     // The default provider is kind; without it on PATH, `up` says how to install it.
     kind_parity(dir.path())
         .arg("up")

@@ -76,6 +76,30 @@ fn up_on_an_existing_cluster_without_nodes_stops_with_a_diagnosis() {
     assert_eq!(json["ready"], false);
     assert!(json["workloads"].as_array().unwrap().len() >= 6, "{json}");
 
+    // The parity suite: the API answers, the missing nodes are the first root cause, and what
+    // needs a running pod is blocked by them, not failed a second time.
+    let junit = dir.path().join("probes.xml");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let validate =
+        ["--name", "kp-test", "--set", namespace.as_str(), "--ingress", &closed, "--junit", junit.to_str().unwrap()];
+    kind_parity(dir.path(), "validate", &kubeconfig, &validate)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("validating kp-test on context kind-parity-testbed: "))
+        .stderr(predicate::str::is_match(r"(?m)^FAIL +cluster.nodes +\d+ms  nodes: the cluster has no nodes").unwrap())
+        .stderr(predicate::str::is_match(r"(?m)^BLOCKED +postgres +postgres at svc/postgres:5432 in kp-cli-\d+: not run: `cluster.nodes` failed$").unwrap())
+        .stderr(predicate::str::is_match(r"(?m)^PASS +cluster.api ").unwrap())
+        .stderr(predicate::str::contains("first root cause: cluster.nodes (the cluster has no nodes: no pod can run)"));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("<testsuite name=\"kind-parity validate kp-test\""), "{xml}");
+    let mut json_args = validate.to_vec();
+    json_args.extend(["--output", "json"]);
+    let json = kind_parity(dir.path(), "validate", &kubeconfig, &json_args).output().unwrap();
+    assert_eq!(json.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["passed"], false);
+    assert_eq!(json["results"][0]["id"], "cluster.nodes");
+
     // Applying again changes nothing.
     let again: Vec<&str> = common.iter().copied().chain(["--no-wait"]).collect();
     kind_parity(dir.path(), "apply", &kubeconfig, &again).assert().success().stderr(

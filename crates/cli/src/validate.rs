@@ -1,0 +1,87 @@
+//! `kind-parity validate`: derives the parity suite from the config and the environment's state,
+//! runs it, prints the table (stderr) or JSON (stdout), optionally writes JUnit XML. Read-only.
+//! Exit 0 when every critical probe passed, 1 otherwise.
+
+use std::io::IsTerminal as _;
+
+use anyhow::{Context as _, Result};
+use kind_parity_cluster::ObjectRef;
+use kind_parity_probes::suite::{self, Context, Endpoints};
+use kind_parity_probes::{Outcome, ProbeResult};
+use kind_parity_render::Secrets;
+
+use crate::Exit;
+use crate::args::{GlobalArgs, OutputFormat, ValidateArgs};
+use crate::cluster::{load_inventory, read_target};
+use crate::state::State;
+
+pub(crate) async fn validate(global: &GlobalArgs, args: &ValidateArgs) -> Result<u8> {
+    let loaded = crate::load_config(global)?;
+    let config = &loaded.config;
+    let state = State::new(&global.state_dir, &config.name);
+    let secrets_file = state.secrets_file();
+    // Read, never generate: a suite that invents credentials would test nothing.
+    let secrets = match std::fs::read_to_string(&secrets_file) {
+        Ok(text) => Secrets::from_json(&text).with_context(|| format!("reading {}", secrets_file.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Exit {
+                message: format!("environment {} has no state in {}", config.name, state.root().display()),
+                help: Some("run `kind-parity up` first (validate checks a running environment)".into()),
+                code: 1,
+            }
+            .into());
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", secrets_file.display())),
+    };
+    let inventory = load_inventory(&state)?;
+    let target = read_target(config, &state, args.cluster, args.kubeconfig.as_ref(), args.context.as_ref());
+    let cluster = kind_parity_cluster::connect(&target).await?;
+    let workloads: Vec<ObjectRef> =
+        inventory.objects.keys().filter(|o| kind_parity_cluster::wait::is_workload(o)).cloned().collect();
+    let endpoints = if args.postgres.is_some() || args.redis.is_some() || args.nats.is_some() {
+        Endpoints::Addresses { postgres: args.postgres.clone(), redis: args.redis.clone(), nats: args.nats.clone() }
+    } else {
+        Endpoints::Forward
+    };
+    let context = Context {
+        config,
+        secrets: &secrets,
+        cluster: Some(cluster.clone()),
+        workloads,
+        endpoints,
+        ingress: args.ingress,
+    };
+    let probes = suite::derive(&context)?;
+    let total = probes.len();
+    let live = !global.quiet && std::io::stderr().is_terminal() && global.output == OutputFormat::Human;
+    if !global.quiet {
+        eprintln!("validating {} on context {}: {total} probes", config.name, cluster.1);
+    }
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let progress = |r: &ProbeResult| {
+        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if live {
+            // One line, rewritten: the table follows when everything has answered.
+            eprint!("\r\x1b[2K  [{n}/{total}] {} {}", r.outcome, r.id);
+        }
+        tracing::debug!(probe = %r.id, outcome = %r.outcome, found = %r.found, "probe done");
+    };
+    let report = suite::run(probes, &progress).await?;
+    if live {
+        eprint!("\r\x1b[2K");
+    }
+    if let Some(path) = &args.junit {
+        report.write_junit(&format!("kind-parity validate {}", config.name), path)?;
+    }
+    match global.output {
+        OutputFormat::Json => println!("{}", report.json()),
+        OutputFormat::Human if !global.quiet || !report.passed => eprint!("{}", report.table()),
+        OutputFormat::Human => {}
+    }
+    if let Some(root) = report.results.first().filter(|r| r.outcome == Outcome::Fail && r.critical) {
+        if global.output == OutputFormat::Human {
+            eprintln!("first root cause: {} ({})", root.id, root.found);
+        }
+    }
+    Ok(u8::from(!report.passed))
+}
