@@ -3,10 +3,12 @@
 //!
 //! The steps of [`load`]:
 //! 1. The cluster's node containers are found by kind's labels; a stopped node is an error.
-//! 2. Every node is checked in parallel with one exec: its snapshotter (containerd's config file;
-//!    `containerd config dump` when the file does not say), its image references (`ctr images ls`) and its content labels (`ctr content ls`), which lead
-//!    from a reference's manifest to its config digest, Docker's image id. An image present under
-//!    the wanted reference is skipped; present under another reference only, it is re-tagged.
+//! 2. Every node is checked in parallel with one exec: its snapshotter (containerd's config
+//!    file; `containerd config dump` when the file does not say), its image references
+//!    (`ctr images ls`) and its content labels (`ctr content ls`), which lead from a reference's
+//!    manifest to its config digest (Docker's image id) and tell whether it is unpacked. An image
+//!    present under the wanted reference is skipped; present under another reference only, it is
+//!    re-tagged.
 //! 3. Nodes that need the same set of images share one export (`GET /images/get`), streamed into
 //!    each node's `ctr images import` over the exec's stdin through a small bounded channel per
 //!    node: no temp file, memory bounded by the channels, the slowest node sets the pace.
