@@ -80,12 +80,32 @@ pub enum Command {
     Doctor,
     /// Show the environment's state and endpoints
     Status(ClusterArgs),
+    /// Build the services' images through the Docker API (skipped when unchanged)
+    Build(BuildArgs),
+    /// Load local images into the nodes of the environment's kind cluster
+    Load(LoadArgs),
     /// Run the parity suite: routes, TLS, DNS, OIDC issuer, env contract, dependencies
     Validate(ValidateArgs),
     /// Delete the environment and what was created for it
     Down(DownArgs),
     /// Delete and recreate the environment from zero
     Reset(DownArgs),
+}
+
+/// Options of `build`.
+#[derive(Debug, Clone, Args)]
+pub struct BuildArgs {
+    /// The services to build [default: every service with a `build`]
+    #[arg(value_name = "SERVICE")]
+    pub services: Vec<String>,
+}
+
+/// Options of `load`.
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    /// Local images to load, e.g. `api:kp-0123456789ab`
+    #[arg(value_name = "IMAGE", required = true)]
+    pub images: Vec<String>,
 }
 
 /// Options of `validate`.

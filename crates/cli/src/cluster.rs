@@ -38,7 +38,7 @@ pub(crate) async fn up(global: &GlobalArgs, args: &ClusterArgs) -> Result<()> {
         }
     }
     let images = match args.cluster {
-        ClusterKind::Kind => build_images(global, &rendered).await?,
+        ClusterKind::Kind => crate::images::build_all(global, &rendered.builds).await?,
         // Local images cannot reach an existing cluster's nodes (the local registry will carry them).
         ClusterKind::Existing => {
             if !rendered.builds.is_empty() && !global.quiet {
@@ -52,30 +52,6 @@ pub(crate) async fn up(global: &GlobalArgs, args: &ClusterArgs) -> Result<()> {
         }
     };
     apply_rendered(global, args, &loaded.config, &rendered, &images).await
-}
-
-/// Builds every service's image (skipped when its content tag exists) and returns the tags.
-async fn build_images(global: &GlobalArgs, rendered: &Rendered) -> Result<Vec<String>> {
-    if rendered.builds.is_empty() {
-        return Ok(Vec::new());
-    }
-    let docker = bollard::Docker::connect_with_local_defaults().context("connecting to the Docker Engine")?;
-    let verbose = global.verbose > 0;
-    let mut tags = Vec::new();
-    for spec in &rendered.builds {
-        let progress = |line: &str| {
-            if verbose {
-                eprintln!("    {line}");
-            }
-        };
-        let built = kind_parity_images::build::build(&docker, spec, &progress).await?;
-        match &built {
-            kind_parity_images::build::Built::Unchanged { tag } => say(global, &format!("image {tag}: unchanged")),
-            kind_parity_images::build::Built::Built { tag, .. } => say(global, &format!("image {tag}: built")),
-        }
-        tags.push(built.tag().to_owned());
-    }
-    Ok(tags)
 }
 
 /// `kind-parity doctor`: every preflight check, one line each; exit 1 when one failed.
@@ -136,7 +112,7 @@ async fn apply_rendered(
             ensure_kind(global, config, rendered, args.export_kubeconfig).await?;
             if !images.is_empty() {
                 say(global, &format!("loading {} image(s) into the nodes of {}", images.len(), config.name));
-                Kind::detect().await?.load_docker_images(&config.name, images).await?;
+                crate::images::load_all(global, &config.name, images).await?;
             }
             let context = format!("kind-{}", config.name);
             // The tool created this cluster for this environment: changing it is allowed.
@@ -329,7 +305,7 @@ pub(crate) async fn down(global: &GlobalArgs, args: &DownArgs) -> Result<()> {
     match args.cluster.cluster {
         ClusterKind::Kind => {
             let kind = Kind::detect().await?;
-            if kind.clusters().await?.iter().any(|c| *c == name) {
+            if kind.clusters().await?.contains(&name) {
                 say(global, &format!("deleting kind cluster {name}"));
                 kind.delete(&name, &state.kubeconfig()).await?;
             } else {

@@ -11,6 +11,7 @@
 
 pub mod args;
 mod cluster;
+mod images;
 pub mod state;
 mod validate;
 
@@ -117,6 +118,8 @@ fn execute(cli: &Cli) -> Result<u8> {
         Command::Reset(args) => runtime()?.block_on(cluster::reset(global, args)).map(|()| 0),
         Command::Status(args) => runtime()?.block_on(cluster::status(global, args)),
         Command::Validate(args) => runtime()?.block_on(validate::validate(global, args)),
+        Command::Build(args) => runtime()?.block_on(images::build(global, args)),
+        Command::Load(args) => runtime()?.block_on(images::load(global, args)),
     }
 }
 
