@@ -5,8 +5,12 @@ use std::process::Command;
 
 use anyhow::{Context as _, Result, bail};
 
-const BENCHES: &[(&str, &str)] =
-    &[("render", "kind-parity-render"), ("apply", "kind-parity-cluster"), ("images", "kind-parity-images")];
+const BENCHES: &[(&str, &str)] = &[
+    ("render", "kind-parity-render"),
+    ("apply", "kind-parity-cluster"),
+    ("images", "kind-parity-images"),
+    ("probes", "kind-parity-probes"),
+];
 
 pub fn run(rest: &[String]) -> Result<()> {
     let wanted: Vec<&str> = rest.iter().map(String::as_str).collect();

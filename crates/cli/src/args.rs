@@ -80,6 +80,8 @@ pub enum Command {
     Doctor,
     /// Show the environment's state and endpoints
     Status(ClusterArgs),
+    /// Collect a diagnostics bundle (status, pods, logs, events, kind's node logs, the rendered files; secrets redacted)
+    Logs(LogsArgs),
     /// Build the services' images through the Docker API (skipped when unchanged)
     Build(BuildArgs),
     /// Load local images into the nodes of the environment's kind cluster
@@ -90,6 +92,23 @@ pub enum Command {
     Down(DownArgs),
     /// Delete and recreate the environment from zero
     Reset(DownArgs),
+}
+
+/// Options of `logs`.
+#[derive(Debug, Clone, Args)]
+pub struct LogsArgs {
+    /// Which cluster the environment runs on
+    #[arg(long, value_enum, default_value_t = ClusterKind::Kind)]
+    pub cluster: ClusterKind,
+    /// The kubeconfig of an existing cluster [default: KUBECONFIG, then ~/.kube/config]
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The context of an existing cluster [default: the kubeconfig's current context]
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Where to write the bundle [default: .kind-parity/<name>/diagnostics/<UTC time>]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 /// Options of `build`.
@@ -170,9 +189,12 @@ pub struct ClusterArgs {
     /// Take ownership of fields another field manager owns
     #[arg(long)]
     pub force: bool,
-    /// Apply without waiting for readiness
+    /// Apply without waiting for readiness (and, for `up`, without the parity check)
     #[arg(long)]
     pub no_wait: bool,
+    /// `up` only: skip the short parity check after everything is ready
+    #[arg(long)]
+    pub skip_validate: bool,
     /// Also merge the kind cluster's context into your own kubeconfig (it is never touched otherwise)
     #[arg(long)]
     pub export_kubeconfig: bool,

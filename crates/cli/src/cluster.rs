@@ -51,7 +51,7 @@ pub(crate) async fn up(global: &GlobalArgs, args: &ClusterArgs) -> Result<()> {
             Vec::new()
         }
     };
-    apply_rendered(global, args, &loaded.config, &rendered, &images).await
+    apply_rendered(global, args, &loaded.config, &rendered, &images, true).await
 }
 
 /// `kind-parity doctor`: every preflight check, one line each; exit 1 when one failed.
@@ -92,16 +92,18 @@ async fn preflight(global: &GlobalArgs, config: &Config, state: &State, kind_con
 
 pub(crate) async fn apply(global: &GlobalArgs, args: &ClusterArgs) -> Result<()> {
     let (loaded, rendered) = render_to(global, None, None)?;
-    apply_rendered(global, args, &loaded.config, &rendered, &[]).await
+    apply_rendered(global, args, &loaded.config, &rendered, &[], false).await
 }
 
-/// Ensures the cluster (kind), loads `images` into its nodes, applies, waits.
+/// Ensures the cluster (kind), loads `images` into its nodes, applies, waits; for `up`, also
+/// the short parity check and the endpoints.
 async fn apply_rendered(
     global: &GlobalArgs,
     args: &ClusterArgs,
     config: &Config,
     rendered: &Rendered,
     images: &[String],
+    up: bool,
 ) -> Result<()> {
     say(global, &format!("rendered {} into {}", config.name, rendered.out.display()));
     let (target, mut allowed) = match args.cluster {
@@ -172,6 +174,54 @@ async fn apply_rendered(
         return Err(e.into());
     }
     say(global, &format!("{} is ready", config.name));
+    if !up {
+        return Ok(());
+    }
+    let (secrets, _) = rendered.state.ensure_secrets(config)?;
+    if !args.skip_validate {
+        // The short parity check: what `validate` runs, reported only where it is not right.
+        let inventory = load_inventory(&rendered.state)?;
+        let quiet = GlobalArgs { quiet: true, ..global.clone() };
+        let report = crate::validate::run_suite(
+            &quiet,
+            config,
+            &secrets,
+            &inventory,
+            (client.clone(), context.clone()),
+            kind_parity_probes::suite::Endpoints::Forward,
+            None,
+        )
+        .await?;
+        if report.passed {
+            say(global, &format!("parity check: {}", report.summary()));
+        } else {
+            eprint!("{}", report.table());
+            return Err(Exit {
+                message: format!("{} is up, but the parity check failed", config.name),
+                help: Some("fix the first root cause above; `kind-parity validate` runs the check again".into()),
+                code: 1,
+            }
+            .into());
+        }
+    }
+    if !global.quiet {
+        let origins: Vec<String> =
+            config.browser_hosts().iter().map(|h| config.kind_origin(h.split('.').next().unwrap_or(h))).collect();
+        for origin in origins {
+            eprintln!("  {origin}");
+        }
+        eprintln!(
+            "  local CA: {} (trust it once so browsers accept these URLs: see docs/runbook.md, \"Trusting the local CA\")",
+            rendered.state.ca_file().display()
+        );
+        if config.keycloak.enabled {
+            eprintln!(
+                "  Keycloak admin: user `admin`, password under `{}` in {} (not printed)",
+                kind_parity_render::config::KEYCLOAK_ADMIN_PASSWORD,
+                rendered.state.secrets_file().display()
+            );
+        }
+    }
     Ok(())
 }
 

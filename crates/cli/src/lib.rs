@@ -12,6 +12,7 @@
 pub mod args;
 mod cluster;
 mod images;
+mod logs;
 pub mod state;
 mod validate;
 
@@ -119,6 +120,7 @@ fn execute(cli: &Cli) -> Result<u8> {
         Command::Status(args) => runtime()?.block_on(cluster::status(global, args)),
         Command::Validate(args) => runtime()?.block_on(validate::validate(global, args)),
         Command::Build(args) => runtime()?.block_on(images::build(global, args)),
+        Command::Logs(args) => runtime()?.block_on(logs::logs(global, args)),
         Command::Load(args) => runtime()?.block_on(images::load(global, args)),
     }
 }

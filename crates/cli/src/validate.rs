@@ -2,12 +2,10 @@
 //! runs it, prints the table (stderr) or JSON (stdout), optionally writes JUnit XML. Read-only.
 //! Exit 0 when every critical probe passed, 1 otherwise.
 
-use std::io::IsTerminal as _;
-
 use anyhow::{Context as _, Result};
 use kind_parity_cluster::ObjectRef;
 use kind_parity_probes::suite::{self, Context, Endpoints};
-use kind_parity_probes::{Outcome, ProbeResult};
+use kind_parity_probes::{Outcome, ProbeResult, Report};
 use kind_parity_render::Secrets;
 
 use crate::Exit;
@@ -36,40 +34,12 @@ pub(crate) async fn validate(global: &GlobalArgs, args: &ValidateArgs) -> Result
     let inventory = load_inventory(&state)?;
     let target = read_target(config, &state, args.cluster, args.kubeconfig.as_ref(), args.context.as_ref());
     let cluster = kind_parity_cluster::connect(&target).await?;
-    let workloads: Vec<ObjectRef> =
-        inventory.objects.keys().filter(|o| kind_parity_cluster::wait::is_workload(o)).cloned().collect();
     let endpoints = if args.postgres.is_some() || args.redis.is_some() || args.nats.is_some() {
         Endpoints::Addresses { postgres: args.postgres.clone(), redis: args.redis.clone(), nats: args.nats.clone() }
     } else {
         Endpoints::Forward
     };
-    let context = Context {
-        config,
-        secrets: &secrets,
-        cluster: Some(cluster.clone()),
-        workloads,
-        endpoints,
-        ingress: args.ingress,
-    };
-    let probes = suite::derive(&context)?;
-    let total = probes.len();
-    let live = !global.quiet && std::io::stderr().is_terminal() && global.output == OutputFormat::Human;
-    if !global.quiet {
-        eprintln!("validating {} on context {}: {total} probes", config.name, cluster.1);
-    }
-    let done = std::sync::atomic::AtomicUsize::new(0);
-    let progress = |r: &ProbeResult| {
-        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        if live {
-            // One line, rewritten: the table follows when everything has answered.
-            eprint!("\r\x1b[2K  [{n}/{total}] {} {}", r.outcome, r.id);
-        }
-        tracing::debug!(probe = %r.id, outcome = %r.outcome, found = %r.found, "probe done");
-    };
-    let report = suite::run(probes, &progress).await?;
-    if live {
-        eprint!("\r\x1b[2K");
-    }
+    let report = run_suite(global, config, &secrets, &inventory, cluster, endpoints, args.ingress).await?;
     if let Some(path) = &args.junit {
         report.write_junit(&format!("kind-parity validate {}", config.name), path)?;
     }
@@ -84,4 +54,40 @@ pub(crate) async fn validate(global: &GlobalArgs, args: &ValidateArgs) -> Result
         }
     }
     Ok(u8::from(!report.passed))
+}
+
+/// Derives the suite and runs it, with a live line on a terminal.
+pub(crate) async fn run_suite(
+    global: &GlobalArgs,
+    config: &kind_parity_render::Config,
+    secrets: &Secrets,
+    inventory: &kind_parity_cluster::apply::Inventory,
+    cluster: (kube::Client, String),
+    endpoints: Endpoints,
+    ingress: Option<std::net::SocketAddr>,
+) -> Result<Report> {
+    let workloads: Vec<ObjectRef> =
+        inventory.objects.keys().filter(|o| kind_parity_cluster::wait::is_workload(o)).cloned().collect();
+    let context_name = cluster.1.clone();
+    let context = Context { config, secrets, cluster: Some(cluster), workloads, endpoints, ingress };
+    let probes = suite::derive(&context)?;
+    let total = probes.len();
+    let live = crate::images::live_progress(global) && global.output == OutputFormat::Human;
+    if !global.quiet {
+        eprintln!("validating {} on context {context_name}: {total} probes", config.name);
+    }
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let progress = |r: &ProbeResult| {
+        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if live {
+            // One line, rewritten: the table follows when everything has answered.
+            eprint!("\r\x1b[2K  [{n}/{total}] {} {}", r.outcome, r.id);
+        }
+        tracing::debug!(probe = %r.id, outcome = %r.outcome, found = %r.found, "probe done");
+    };
+    let report = suite::run(probes, &progress).await?;
+    if live {
+        eprint!("\r\x1b[2K");
+    }
+    Ok(report)
 }

@@ -100,6 +100,46 @@ fn up_on_an_existing_cluster_without_nodes_stops_with_a_diagnosis() {
     assert_eq!(json["passed"], false);
     assert_eq!(json["results"][0]["id"], "cluster.nodes");
 
+    // The diagnostics bundle: status, pods, events, the rendered files, and no secret in any file.
+    let bundle = dir.path().join("bundle");
+    kind_parity(
+        dir.path(),
+        "logs",
+        &kubeconfig,
+        &["--name", "kp-test", "--set", namespace.as_str(), "--out", bundle.to_str().unwrap()],
+    )
+    .assert()
+    .success()
+    .stderr(predicate::str::is_match(r"wrote \d+ files to .*bundle \(secrets redacted\)").unwrap());
+    let ns = &namespace["namespace=".len()..];
+    assert!(bundle.join("status.json").is_file());
+    assert!(bundle.join("cluster/nodes.yaml").is_file());
+    assert!(
+        std::fs::read_to_string(bundle.join(format!("cluster/{ns}/events.txt"))).unwrap().contains("FailedScheduling")
+    );
+    let pod_dirs = std::fs::read_dir(bundle.join(format!("cluster/{ns}")))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().is_dir())
+        .count();
+    assert!(pod_dirs >= 5, "{pod_dirs} pods described");
+    assert!(bundle.join("rendered/kind-config.yaml").is_file());
+    let secrets: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join(".kind-parity/kp-test/secrets.json")).unwrap())
+            .unwrap();
+    let values: Vec<String> =
+        secrets["values"].as_object().unwrap().values().map(|v| v.as_str().unwrap().to_owned()).collect();
+    let mut redactions = 0;
+    for entry in walkdir::WalkDir::new(&bundle) {
+        let entry = entry.unwrap();
+        let Ok(text) = std::fs::read_to_string(entry.path()) else { continue };
+        redactions += text.matches("<redacted by kind-parity>").count();
+        for value in &values {
+            assert!(!text.contains(value.as_str()), "a secret is in {}", entry.path().display());
+        }
+        assert!(!text.contains("PRIVATE KEY"), "a private key is in {}", entry.path().display());
+    }
+    assert!(redactions > 0, "the rendered Secrets were redacted");
+
     // Applying again changes nothing.
     let again: Vec<&str> = common.iter().copied().chain(["--no-wait"]).collect();
     kind_parity(dir.path(), "apply", &kubeconfig, &again).assert().success().stderr(

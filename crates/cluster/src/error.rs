@@ -73,6 +73,15 @@ pub enum Error {
         /// The context.
         context: String,
     },
+    /// A file of a diagnostics bundle could not be written.
+    #[error("writing {path}")]
+    Write {
+        /// The file or folder.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// A call to the Kubernetes API failed.
     #[error("{action}")]
     Api {

@@ -12,6 +12,7 @@
 //!   under one deadline, and stops early with a [`diagnose::Diagnosis`] when a pod is stuck.
 
 pub mod apply;
+pub mod bundle;
 pub mod command;
 pub mod diagnose;
 pub mod docker;
