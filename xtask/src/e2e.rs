@@ -1,7 +1,8 @@
 //! `cargo xtask e2e`: the end-to-end tier on a real kind cluster (machines with Docker, kind and
 //! a registry to pull base images from). In an empty folder, so the embedded demo stack runs
 //! whole (ingress, Postgres, Redis, Keycloak, the api and web built and loaded): doctor, up,
-//! status, an idempotent second up, down. Writes a JUnit report.
+//! status, validate, an idempotent second up, logs, reset, validate again, down. Writes a JUnit
+//! report.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,11 +27,15 @@ pub fn run(rest: &[String]) -> Result<()> {
     let work = tempfile::tempdir().context("creating the e2e work folder")?;
     let binary = build_binary()?;
     let mut steps = Vec::new();
-    let plan: [(&str, &[&str]); 5] = [
+    let plan: [(&str, &[&str]); 9] = [
         ("doctor", &["doctor"]),
         ("up", &["up", "--timeout", "15m"]),
         ("status", &["status"]),
+        ("validate", &["validate", "--junit", "validate.xml"]),
         ("up again (idempotent)", &["up", "--timeout", "5m"]),
+        ("logs", &["logs", "--out", "diagnostics"]),
+        ("reset", &["reset", "--yes", "--timeout", "15m"]),
+        ("validate after reset", &["validate"]),
         ("down", &["down", "--yes"]),
     ];
     for (name, args) in plan {
