@@ -423,13 +423,19 @@ pub(crate) async fn status(global: &GlobalArgs, args: &ClusterArgs) -> Result<u8
     let (client, context) = kind_parity_cluster::connect(&target).await?;
     let objects: Vec<ObjectRef> = inventory.objects.keys().cloned().collect();
     let status = kind_parity_cluster::status::collect(&client, &objects).await?;
+    // Whether the nodes run the current build of each service: its content tag is in every node.
+    let images = match args.cluster {
+        ClusterKind::Kind => image_currency(&loaded, &state).await,
+        ClusterKind::Existing => Vec::new(),
+    };
+    let images_current = images.iter().all(|i| i.missing_on.is_empty() && i.error.is_none());
     match global.output {
         crate::OutputFormat::Json => println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "environment": config.name, "context": context, "ready": status.all_ready(),
                 "nodes": status.nodes, "workloads": status.workloads, "endpoints": endpoints,
-                "ca": state.ca_file(),
+                "ca": state.ca_file(), "images": images,
             }))?
         ),
         crate::OutputFormat::Human => {
@@ -451,11 +457,71 @@ pub(crate) async fn status(global: &GlobalArgs, args: &ClusterArgs) -> Result<u8
                     if w.detail.is_empty() { String::new() } else { format!(": {}", w.detail) }
                 );
             }
+            for i in &images {
+                match (&i.error, i.missing_on.is_empty()) {
+                    (Some(e), _) => println!("image    {}: unknown ({e})", i.image),
+                    (None, true) => println!("image    {}: current build, in every node", i.image),
+                    (None, false) => println!(
+                        "image    {}: not in {} (an older build runs): `kind-parity up` builds and loads it",
+                        i.image,
+                        i.missing_on.join(", ")
+                    ),
+                }
+            }
             for e in &endpoints {
                 println!("endpoint {e}");
             }
             println!("local CA {} (trust it to open the endpoints without warnings)", state.ca_file().display());
         }
     }
-    Ok(u8::from(!status.all_ready()))
+    Ok(u8::from(!status.all_ready() || !images_current))
+}
+
+/// Whether the nodes hold one service's current build.
+#[derive(Debug, serde::Serialize)]
+struct ImageCurrency {
+    /// The current content tag.
+    image: String,
+    /// Nodes without it.
+    missing_on: Vec<String>,
+    /// Why it could not be checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+async fn image_currency(loaded: &kind_parity_render::Loaded, state: &State) -> Vec<ImageCurrency> {
+    let specs = match crate::build_specs(loaded, state) {
+        Ok(specs) => specs,
+        Err(e) => {
+            return vec![ImageCurrency { image: "(builds)".into(), missing_on: Vec::new(), error: Some(e.to_string()) }];
+        }
+    };
+    let tags: Vec<Result<String, String>> = specs.iter().map(|s| s.tag().map_err(|e| e.to_string())).collect();
+    let known: Vec<String> = tags.iter().filter_map(|t| t.as_ref().ok().cloned()).collect();
+    let listed = match kind_parity_images::connect().await {
+        Ok(docker) => {
+            kind_parity_images::load::listed(&docker, &loaded.config.name, &known).await.map_err(|e| e.to_string())
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    let mut known_index = 0;
+    specs
+        .iter()
+        .zip(tags)
+        .map(|(spec, tag)| match tag {
+            Err(e) => ImageCurrency { image: spec.service.clone(), missing_on: Vec::new(), error: Some(e) },
+            Ok(tag) => {
+                let index = known_index;
+                known_index += 1;
+                match &listed {
+                    Err(e) => ImageCurrency { image: tag, missing_on: Vec::new(), error: Some(e.clone()) },
+                    Ok(nodes) => ImageCurrency {
+                        image: tag,
+                        missing_on: nodes.iter().filter(|(_, has)| !has[index]).map(|(n, _)| n.clone()).collect(),
+                        error: None,
+                    },
+                }
+            }
+        })
+        .collect()
 }

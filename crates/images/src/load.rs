@@ -268,6 +268,23 @@ pub async fn load_into(
     Ok(LoadReport { nodes, elapsed: start.elapsed() })
 }
 
+/// Which of `images` each running node of `cluster` lists under its containerd reference, node
+/// by node (sorted by name). Read-only. With content tags (`<service>:kp-<digest>`), a node that
+/// lists the tag runs the current build; for `status`.
+pub async fn listed(docker: &Docker, cluster: &str, images: &[String]) -> Result<Vec<(String, Vec<bool>)>> {
+    let nodes = nodes(docker, cluster).await?;
+    let checks = join_all(nodes.iter().map(|node| inventory(docker, &node.name, false))).await;
+    let inventories = first_error(checks)?;
+    Ok(nodes
+        .into_iter()
+        .zip(inventories)
+        .map(|(node, inventory)| {
+            let has = images.iter().map(|i| inventory.references.contains_key(&containerd_reference(i))).collect();
+            (node.name, has)
+        })
+        .collect())
+}
+
 /// The containerd reference `ctr images import` gives a Docker image name: Docker's short names
 /// expanded (`api:v1` is `docker.io/library/api:v1`), `:latest` added when there is no tag.
 pub fn containerd_reference(image: &str) -> String {

@@ -192,6 +192,10 @@ async fn loads_into_every_node_then_skips_then_retags() {
         assert!(references(&fx.docker, &node.node).await.contains(&reference), "{} lists {reference}", node.node);
     }
 
+    // `listed` (what `status` reads): the loaded tag is in every node, another is in none.
+    let listed = load::listed(&fx.docker, &fx.cluster, &[app.clone(), "app:kp-000000000000".into()]).await.unwrap();
+    assert_eq!(listed, [&control, &worker, &worker2].map(|n| (n.clone(), vec![true, false])).to_vec());
+
     // Second load: already present everywhere, nothing sent.
     sent.lock().unwrap().clear();
     let again = load::load(&fx.docker, &fx.cluster, std::slice::from_ref(&app), &progress).await.unwrap();
