@@ -195,7 +195,7 @@ async fn apply_rendered(
         if report.passed {
             say(global, &format!("parity check: {}", report.summary()));
         } else {
-            eprint!("{}", report.table());
+            eprint!("{}", crate::validate::table(global, &report));
             return Err(Exit {
                 message: format!("{} is up, but the parity check failed", config.name),
                 help: Some("fix the first root cause above; `kind-parity validate` runs the check again".into()),
@@ -493,7 +493,11 @@ async fn image_currency(loaded: &kind_parity_render::Loaded, state: &State) -> V
     let specs = match crate::build_specs(loaded, state) {
         Ok(specs) => specs,
         Err(e) => {
-            return vec![ImageCurrency { image: "(builds)".into(), missing_on: Vec::new(), error: Some(e.to_string()) }];
+            return vec![ImageCurrency {
+                image: "(builds)".into(),
+                missing_on: Vec::new(),
+                error: Some(e.to_string()),
+            }];
         }
     };
     let tags: Vec<Result<String, String>> = specs.iter().map(|s| s.tag().map_err(|e| e.to_string())).collect();

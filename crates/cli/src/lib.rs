@@ -67,7 +67,7 @@ pub fn init_logging(global: &GlobalArgs) {
         .try_init();
 }
 
-fn use_color(choice: ColorChoice) -> bool {
+pub(crate) fn use_color(choice: ColorChoice) -> bool {
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,

@@ -45,7 +45,7 @@ pub(crate) async fn validate(global: &GlobalArgs, args: &ValidateArgs) -> Result
     }
     match global.output {
         OutputFormat::Json => println!("{}", report.json()),
-        OutputFormat::Human if !global.quiet || !report.passed => eprint!("{}", report.table()),
+        OutputFormat::Human if !global.quiet || !report.passed => eprint!("{}", table(global, &report)),
         OutputFormat::Human => {}
     }
     if let Some(root) = report.results.first().filter(|r| r.outcome == Outcome::Fail && r.critical) {
@@ -90,4 +90,21 @@ pub(crate) async fn run_suite(
         eprint!("\r\x1b[2K");
     }
     Ok(report)
+}
+
+/// The report's table, its outcome words colored when `--color` says so.
+pub(crate) fn table(global: &GlobalArgs, report: &Report) -> String {
+    let table = report.table();
+    if !crate::use_color(global.color) {
+        return table;
+    }
+    let paint = |line: &str| {
+        for (word, code) in [("FAIL", "31;1"), ("BLOCKED", "33"), ("WARN", "33"), ("PASS", "32"), ("SKIPPED", "2")] {
+            if let Some(rest) = line.strip_prefix(word) {
+                return format!("\x1b[{code}m{word}\x1b[0m{rest}");
+            }
+        }
+        line.to_owned()
+    };
+    table.lines().map(|l| paint(l) + "\n").collect()
 }

@@ -92,6 +92,13 @@ fn up_on_an_existing_cluster_without_nodes_stops_with_a_diagnosis() {
         .stderr(predicate::str::contains("first root cause: cluster.nodes (the cluster has no nodes: no pod can run)"));
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains("<testsuite name=\"kind-parity validate kp-test\""), "{xml}");
+    let mut colored = validate.to_vec();
+    colored.extend(["--color", "always"]);
+    kind_parity(dir.path(), "validate", &kubeconfig, &colored)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("\u{1b}[31;1mFAIL\u{1b}[0m     cluster.nodes"))
+        .stderr(predicate::str::contains("\u{1b}[32mPASS\u{1b}[0m     cluster.api"));
     let mut json_args = validate.to_vec();
     json_args.extend(["--output", "json"]);
     let json = kind_parity(dir.path(), "validate", &kubeconfig, &json_args).output().unwrap();
