@@ -219,17 +219,25 @@ impl Check for Redis {
 }
 
 /// NATS: the connection handshake (INFO, CONNECT) and a PING round trip; JetStream answers when
-/// it is configured.
+/// it is configured, and each declared stream exists.
 #[derive(Debug, Clone)]
 pub struct Nats {
     endpoint: Endpoint,
     jetstream: bool,
+    streams: Vec<String>,
 }
 
 impl Nats {
     /// Checks NATS at `endpoint`, and that JetStream answers when `jetstream`.
     pub fn new(endpoint: Endpoint, jetstream: bool) -> Self {
-        Self { endpoint, jetstream }
+        Self { endpoint, jetstream, streams: Vec::new() }
+    }
+
+    /// Also checks that each of `streams` exists (JetStream only).
+    #[must_use]
+    pub fn with_streams(mut self, streams: Vec<String>) -> Self {
+        self.streams = streams;
+        self
     }
 
     async fn check(&self) -> Result<String, Failure> {
@@ -272,7 +280,29 @@ impl Nats {
             return Err(off(format!("JetStream answered with an error: {text}")));
         }
         let streams = info.get("streams").and_then(serde_json::Value::as_u64).unwrap_or(0);
-        Ok(format!("connected to nats-server {version}, PING answered, JetStream on ({streams} streams)"))
+        let mut missing = Vec::new();
+        for stream in &self.streams {
+            let reply = client
+                .request(format!("$JS.API.STREAM.INFO.{stream}"), bytes::Bytes::new())
+                .await
+                .map_err(|e| off(format!("JetStream does not answer about stream {stream}: {e}")))?;
+            let info: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap_or_default();
+            if info.get("error").is_some() {
+                missing.push(stream.as_str());
+            }
+        }
+        if !missing.is_empty() {
+            return Err(Failure::new(
+                format!("declared stream(s) missing: {}", missing.join(", ")),
+                "the service that owns a stream creates it when it starts: check its logs (`kind-parity logs`); or remove it from `nats.streams`",
+            ));
+        }
+        let declared = if self.streams.is_empty() {
+            String::new()
+        } else {
+            format!(", the {} declared present", self.streams.len())
+        };
+        Ok(format!("connected to nats-server {version}, PING answered, JetStream on ({streams} streams{declared})"))
     }
 }
 

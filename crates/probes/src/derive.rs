@@ -69,11 +69,32 @@ pub fn derive(context: &Context<'_>) -> Result<Vec<Probe>> {
     if let Some((client, context_name)) = &context.cluster {
         probes.push(Probe::new("cluster.api", "cluster", ApiReachable::new(client.clone(), context_name.clone())));
         probes.push(Probe::new("cluster.nodes", "cluster", NodesReady::new(client.clone())).after(["cluster.api"]));
+        // The workloads a name in `depends_on` stands for: a service's Deployment, or a
+        // component's workloads (Postgres with the job that creates its databases).
+        let of_dependency = |name: &str| -> Vec<String> {
+            context
+                .workloads
+                .iter()
+                .filter(|o| o.namespace.as_deref() == Some(&ns))
+                .filter(|o| {
+                    o.name == name || (name == "postgres" && o.kind == "Job" && o.name.starts_with("postgres-init"))
+                })
+                .map(ready_id)
+                .collect()
+        };
         for object in &context.workloads {
             let component = object.namespace.clone().unwrap_or_default();
+            let mut after = vec!["cluster.nodes".to_owned()];
+            // A service waits for what it depends on, so a dependency that is not ready blocks
+            // it instead of failing it a second time with a less useful reason.
+            if object.kind == "Deployment" && object.namespace.as_deref() == Some(&ns) {
+                if let Some(service) = config.services.get(&object.name) {
+                    after.extend(service.depends_on.iter().flat_map(|d| of_dependency(d)));
+                }
+            }
             probes.push(
                 Probe::new(ready_id(object), component, WorkloadReady::new(client.clone(), object.clone()))
-                    .after(["cluster.nodes"]),
+                    .after(after),
             );
         }
     }
@@ -204,7 +225,11 @@ pub fn derive(context: &Context<'_>) -> Result<Vec<Probe>> {
                 let password = context.secrets.get(kind_parity_render::config::REDIS_PASSWORD).map(str::to_owned);
                 Probe::new(component, component, Redis::new(endpoint, password))
             }
-            _ => Probe::new(component, component, Nats::new(endpoint, config.nats.jetstream)),
+            _ => Probe::new(
+                component,
+                component,
+                Nats::new(endpoint, config.nats.jetstream).with_streams(config.nats.streams.clone()),
+            ),
         };
         probes.push(probe.after(after));
     }

@@ -160,8 +160,25 @@ async fn redis_answers_ping_and_a_wrong_password_fails() {
 async fn nats_answers_and_jetstream_is_checked_when_configured() {
     let test = "nats_answers_and_jetstream_is_checked_when_configured";
     let Some(addr) = require(NATS, test) else { return };
-    let found = Nats::new(Endpoint::Address(addr), true).run().await.unwrap();
+    let found = Nats::new(Endpoint::Address(addr.clone()), true).run().await.unwrap();
     assert!(found.starts_with("connected to nats-server ") && found.contains("JetStream on"), "{found}");
+
+    // Declared streams: one the test creates (as a service would), one nobody created.
+    let stream = format!("KP_PROBE_{}", std::process::id());
+    let client = async_nats::connect(addr.as_str()).await.unwrap();
+    let create = serde_json::json!({"name": stream, "subjects": [format!("kp.probe.{}.>", std::process::id())], "storage": "memory"});
+    let reply = client.request(format!("$JS.API.STREAM.CREATE.{stream}"), create.to_string().into()).await.unwrap();
+    assert!(!String::from_utf8_lossy(&reply.payload).contains("\"error\""), "{:?}", reply.payload);
+    let found =
+        Nats::new(Endpoint::Address(addr.clone()), true).with_streams(vec![stream.clone()]).run().await.unwrap();
+    assert!(found.ends_with("the 1 declared present)"), "{found}");
+    let failure = Nats::new(Endpoint::Address(addr.clone()), true)
+        .with_streams(vec![stream.clone(), "KP_NOBODY_MADE_THIS".into()])
+        .run()
+        .await
+        .expect_err("missing stream");
+    assert_eq!(failure.found, "declared stream(s) missing: KP_NOBODY_MADE_THIS");
+    let _ = client.request(format!("$JS.API.STREAM.DELETE.{stream}"), bytes::Bytes::new()).await;
 
     let Some(server) = require_program("nats-server", test) else { return };
     let port = free_port();
