@@ -154,6 +154,9 @@ pub struct ValidateArgs {
     /// Reach NATS at HOST:PORT instead of through a port-forward
     #[arg(long, value_name = "HOST:PORT")]
     pub nats: Option<String>,
+    /// Reach Temporal's frontend at HOST:PORT instead of through a port-forward
+    #[arg(long, value_name = "HOST:PORT")]
+    pub temporal: Option<String>,
 }
 
 /// Which cluster to use.

@@ -34,8 +34,14 @@ pub(crate) async fn validate(global: &GlobalArgs, args: &ValidateArgs) -> Result
     let inventory = load_inventory(&state)?;
     let target = read_target(config, &state, args.cluster, args.kubeconfig.as_ref(), args.context.as_ref());
     let cluster = kind_parity_cluster::connect(&target).await?;
-    let endpoints = if args.postgres.is_some() || args.redis.is_some() || args.nats.is_some() {
-        Endpoints::Addresses { postgres: args.postgres.clone(), redis: args.redis.clone(), nats: args.nats.clone() }
+    let endpoints = if args.postgres.is_some() || args.redis.is_some() || args.nats.is_some() || args.temporal.is_some()
+    {
+        Endpoints::Addresses {
+            postgres: args.postgres.clone(),
+            redis: args.redis.clone(),
+            nats: args.nats.clone(),
+            temporal: args.temporal.clone(),
+        }
     } else {
         Endpoints::Forward
     };

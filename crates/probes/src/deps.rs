@@ -218,6 +218,69 @@ impl Check for Redis {
     }
 }
 
+/// Temporal: the frontend's gRPC health service reports the workflow service SERVING.
+#[derive(Debug, Clone)]
+pub struct Temporal {
+    endpoint: Endpoint,
+}
+
+impl Temporal {
+    /// The gRPC service a Temporal frontend reports the health of.
+    pub const SERVICE: &'static str = "temporal.api.workflowservice.v1.WorkflowService";
+
+    /// Checks the Temporal frontend at `endpoint`.
+    pub fn new(endpoint: Endpoint) -> Self {
+        Self { endpoint }
+    }
+
+    async fn check(&self) -> Result<String, Failure> {
+        use tonic_health::pb::health_check_response::ServingStatus;
+        use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+        let (addr, _forward) = self.endpoint.open().await?;
+        let unreachable = |e: &dyn std::error::Error| {
+            Failure::new(
+                format!("cannot reach Temporal's frontend at {addr} ({}): {e}", self.endpoint.describe()),
+                "check that temporal is ready (`kind-parity status`); its schema job must complete first",
+            )
+        };
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| unreachable(&e))?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .connect()
+            .await
+            .map_err(|e| unreachable(&e))?;
+        let request = HealthCheckRequest { service: Self::SERVICE.to_owned() };
+        let response = HealthClient::new(channel).check(request).await.map_err(|status| match status.code() {
+            tonic::Code::NotFound => Failure::new(
+                format!("the server at {addr} does not serve {}: not a Temporal frontend", Self::SERVICE),
+                "check that the Service `temporal` points at the frontend (port 7233)",
+            ),
+            tonic::Code::Unimplemented => Failure::new(
+                format!("the server at {addr} has no gRPC health service: not a Temporal frontend"),
+                "check that the Service `temporal` points at the frontend (port 7233)",
+            ),
+            _ => unreachable(&status),
+        })?;
+        match response.into_inner().status() {
+            ServingStatus::Serving => Ok(format!("gRPC health: {} SERVING", Self::SERVICE)),
+            other => Err(Failure::new(
+                format!("gRPC health: {} is {}", Self::SERVICE, other.as_str_name()),
+                "Temporal's frontend is up but not serving: read its logs (`kind-parity logs`); the persistence (Postgres) must be reachable",
+            )),
+        }
+    }
+}
+
+impl Check for Temporal {
+    fn target(&self) -> String {
+        format!("temporal at {}", self.endpoint.describe())
+    }
+
+    fn run(&self) -> BoxFuture<'_, Result<String, Failure>> {
+        self.check().boxed()
+    }
+}
+
 /// NATS: the connection handshake (INFO, CONNECT) and a PING round trip; JetStream answers when
 /// it is configured, and each declared stream exists.
 #[derive(Debug, Clone)]

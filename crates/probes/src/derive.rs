@@ -10,7 +10,7 @@ use kind_parity_render::{Config, Secrets};
 use url::Url;
 
 use crate::cluster::{ApiReachable, EnvContract, NoDrift, NodesReady, WorkloadReady};
-use crate::deps::{Endpoint, Login, Nats, Postgres, Redis};
+use crate::deps::{Endpoint, Login, Nats, Postgres, Redis, Temporal};
 use crate::dns::Resolves;
 use crate::error::{Error, Result};
 use crate::forward::ServicePort;
@@ -32,6 +32,8 @@ pub enum Endpoints {
         redis: Option<String>,
         /// NATS.
         nats: Option<String>,
+        /// Temporal's frontend.
+        temporal: Option<String>,
     },
 }
 
@@ -52,7 +54,7 @@ pub struct Context<'a> {
     pub ingress: Option<SocketAddr>,
 }
 
-const COMPONENTS: [&str; 3] = ["postgres", "redis", "nats"];
+const COMPONENTS: [&str; 4] = ["postgres", "redis", "nats", "temporal"];
 
 /// The suite for `context`.
 pub fn derive(context: &Context<'_>) -> Result<Vec<Probe>> {
@@ -164,10 +166,11 @@ pub fn derive(context: &Context<'_>) -> Result<Vec<Probe>> {
 
     // The dependencies, at protocol level.
     let declared = |component: &str| match &context.endpoints {
-        Endpoints::Addresses { postgres, redis, nats } => match component {
+        Endpoints::Addresses { postgres, redis, nats, temporal } => match component {
             "postgres" => postgres.clone(),
             "redis" => redis.clone(),
-            _ => nats.clone(),
+            "nats" => nats.clone(),
+            _ => temporal.clone(),
         },
         Endpoints::Forward => None,
     };
@@ -175,7 +178,8 @@ pub fn derive(context: &Context<'_>) -> Result<Vec<Probe>> {
         let (enabled, kind, port) = match component {
             "postgres" => (config.postgres.enabled, "StatefulSet", 5432),
             "redis" => (config.redis.enabled, "Deployment", 6379),
-            _ => (config.nats.enabled, "StatefulSet", 4222),
+            "nats" => (config.nats.enabled, "StatefulSet", 4222),
+            _ => (config.temporal.enabled, "Deployment", 7233),
         };
         if !enabled {
             probes.push(Probe::skipped(component, component, format!("{component} is switched off")));
@@ -225,11 +229,12 @@ pub fn derive(context: &Context<'_>) -> Result<Vec<Probe>> {
                 let password = context.secrets.get(kind_parity_render::config::REDIS_PASSWORD).map(str::to_owned);
                 Probe::new(component, component, Redis::new(endpoint, password))
             }
-            _ => Probe::new(
+            "nats" => Probe::new(
                 component,
                 component,
                 Nats::new(endpoint, config.nats.jetstream).with_streams(config.nats.streams.clone()),
             ),
+            _ => Probe::new(component, component, Temporal::new(endpoint)).timeout(Duration::from_secs(20)),
         };
         probes.push(probe.after(after));
     }

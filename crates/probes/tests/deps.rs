@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kind_parity_probes::Check;
-use kind_parity_probes::deps::{Endpoint, Login, Nats, Postgres, Redis};
+use kind_parity_probes::deps::{Endpoint, Login, Nats, Postgres, Redis, Temporal};
 use kind_parity_testkit::{NATS, POSTGRES, REDIS, require, require_program};
 
 /// A server process, killed when dropped.
@@ -191,4 +191,50 @@ async fn nats_answers_and_jetstream_is_checked_when_configured() {
     let failure = Nats::new(Endpoint::Address(addr), true).run().await.expect_err("jetstream off");
     assert!(failure.found.starts_with("JetStream does not answer: "), "{}", failure.found);
     assert!(failure.remediation.contains("--jetstream"), "{}", failure.remediation);
+}
+
+/// A real gRPC server with the standard health service, reporting `status` for Temporal's
+/// workflow service (or nothing for it when `None`), as a Temporal frontend does.
+async fn grpc_health(
+    status: Option<tonic_health::ServingStatus>,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let (reporter, service) = tonic_health::server::health_reporter();
+    if let Some(status) = status {
+        reporter.set_service_status(Temporal::SERVICE, status).await;
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    let task = tokio::spawn(async move {
+        let _ = tonic::transport::Server::builder().add_service(service).serve_with_incoming(incoming).await;
+    });
+    (addr, task)
+}
+
+#[tokio::test]
+async fn temporals_frontend_must_report_its_workflow_service_serving() {
+    let (serving, a) = grpc_health(Some(tonic_health::ServingStatus::Serving)).await;
+    let found = Temporal::new(Endpoint::Address(serving.to_string())).run().await.unwrap();
+    assert_eq!(found, "gRPC health: temporal.api.workflowservice.v1.WorkflowService SERVING");
+
+    let (not_serving, b) = grpc_health(Some(tonic_health::ServingStatus::NotServing)).await;
+    let failure = Temporal::new(Endpoint::Address(not_serving.to_string())).run().await.expect_err("not serving");
+    assert_eq!(failure.found, "gRPC health: temporal.api.workflowservice.v1.WorkflowService is NOT_SERVING");
+
+    // Some other gRPC server: it does not know the workflow service.
+    let (other, c) = grpc_health(None).await;
+    let failure = Temporal::new(Endpoint::Address(other.to_string())).run().await.expect_err("not temporal");
+    assert_eq!(
+        failure.found,
+        format!(
+            "the server at {other} does not serve temporal.api.workflowservice.v1.WorkflowService: not a Temporal frontend"
+        )
+    );
+
+    let port = common::closed().await;
+    let failure = Temporal::new(Endpoint::Address(port.to_string())).run().await.expect_err("closed");
+    assert!(failure.found.starts_with(&format!("cannot reach Temporal's frontend at {port}")), "{}", failure.found);
+    for task in [a, b, c] {
+        task.abort();
+    }
 }
