@@ -97,15 +97,9 @@ pub enum Command {
 /// Options of `logs`.
 #[derive(Debug, Clone, Args)]
 pub struct LogsArgs {
-    /// Which cluster the environment runs on
-    #[arg(long, value_enum, default_value_t = ClusterKind::Kind)]
-    pub cluster: ClusterKind,
-    /// The kubeconfig of an existing cluster [default: KUBECONFIG, then ~/.kube/config]
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
-    /// The context of an existing cluster [default: the kubeconfig's current context]
-    #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
+    /// The cluster
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// Where to write the bundle [default: .kind-parity/<name>/diagnostics/<UTC time>]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -130,15 +124,9 @@ pub struct LoadArgs {
 /// Options of `validate`.
 #[derive(Debug, Clone, Args)]
 pub struct ValidateArgs {
-    /// Which cluster the environment runs on
-    #[arg(long, value_enum, default_value_t = ClusterKind::Kind)]
-    pub cluster: ClusterKind,
-    /// The kubeconfig of an existing cluster [default: KUBECONFIG, then ~/.kube/config]
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
-    /// The context of an existing cluster [default: the kubeconfig's current context]
-    #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
+    /// The cluster
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// Also write the results as JUnit XML, for CI systems
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
@@ -159,18 +147,9 @@ pub struct ValidateArgs {
     pub temporal: Option<String>,
 }
 
-/// Which cluster to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ClusterKind {
-    /// A kind cluster named after the environment, created when missing.
-    Kind,
-    /// A cluster reachable through a kubeconfig context (k3d, a dev cluster, …).
-    Existing,
-}
-
-/// Options of the commands that change a cluster.
+/// Which cluster, and how to reach it.
 #[derive(Debug, Clone, Args)]
-pub struct ClusterArgs {
+pub struct TargetArgs {
     /// Which cluster to use
     #[arg(long, value_enum, default_value_t = ClusterKind::Kind)]
     pub cluster: ClusterKind,
@@ -180,6 +159,23 @@ pub struct ClusterArgs {
     /// The context of an existing cluster [default: the kubeconfig's current context]
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
+}
+
+/// Which cluster to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClusterKind {
+    /// A kind cluster named after the environment (`up` creates it when missing).
+    Kind,
+    /// A cluster reachable through a kubeconfig context (k3d, a dev cluster, …).
+    Existing,
+}
+
+/// Options of the commands that change a cluster.
+#[derive(Debug, Clone, Args)]
+pub struct ClusterArgs {
+    /// The cluster
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// Allow changing this context, besides `cluster.allowed_contexts` (repeatable)
     #[arg(long = "allow-context", value_name = "NAME")]
     pub allow_context: Vec<String>,

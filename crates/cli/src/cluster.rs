@@ -14,7 +14,7 @@ use kind_parity_cluster::{ObjectRef, Target};
 
 use kind_parity_render::Config;
 
-use crate::args::{ClusterArgs, ClusterKind, DownArgs, GlobalArgs};
+use crate::args::{ClusterArgs, ClusterKind, DownArgs, GlobalArgs, TargetArgs};
 use crate::state::State;
 use crate::{Exit, Rendered, render_to};
 
@@ -26,7 +26,7 @@ const KIND_WAIT: Duration = Duration::from_secs(180);
 
 pub(crate) async fn up(global: &GlobalArgs, args: &ClusterArgs) -> Result<()> {
     let (loaded, rendered) = render_to(global, None, None)?;
-    if args.cluster == ClusterKind::Kind {
+    if args.target.cluster == ClusterKind::Kind {
         let failed = preflight(global, &loaded.config, &rendered.state, &rendered.plan.kind_config).await;
         if failed > 0 {
             return Err(Exit {
@@ -37,7 +37,7 @@ pub(crate) async fn up(global: &GlobalArgs, args: &ClusterArgs) -> Result<()> {
             .into());
         }
     }
-    let images = match args.cluster {
+    let images = match args.target.cluster {
         ClusterKind::Kind => crate::images::build_all(global, &rendered.builds).await?,
         // Local images cannot reach an existing cluster's nodes (the local registry will carry them).
         ClusterKind::Existing => {
@@ -106,9 +106,9 @@ async fn apply_rendered(
     up: bool,
 ) -> Result<()> {
     say(global, &format!("rendered {} into {}", config.name, rendered.out.display()));
-    let (target, mut allowed) = match args.cluster {
+    let (target, mut allowed) = match args.target.cluster {
         ClusterKind::Existing => {
-            (Target { kubeconfig: args.kubeconfig.clone(), context: args.context.clone() }, Vec::new())
+            (Target { kubeconfig: args.target.kubeconfig.clone(), context: args.target.context.clone() }, Vec::new())
         }
         ClusterKind::Kind => {
             ensure_kind(global, config, rendered, args.export_kubeconfig).await?;
@@ -168,7 +168,7 @@ async fn apply_rendered(
         ..WaitOptions::default()
     };
     if let Err(e) = wait::wait_ready(&client, &objects, wait_options, &progress).await {
-        if args.cluster == ClusterKind::Kind {
+        if args.target.cluster == ClusterKind::Kind {
             export_logs(&config.name, &rendered.state).await;
         }
         return Err(e.into());
@@ -297,15 +297,9 @@ async fn create_if_missing(global: &GlobalArgs, config: &Config, rendered: &Rend
 
 /// The cluster a read-only command looks at: the kind cluster through the kubeconfig in the
 /// state folder, or an existing cluster's context.
-pub(crate) fn read_target(
-    config: &Config,
-    state: &State,
-    cluster: ClusterKind,
-    kubeconfig: Option<&std::path::PathBuf>,
-    context: Option<&String>,
-) -> Target {
-    match cluster {
-        ClusterKind::Existing => Target { kubeconfig: kubeconfig.cloned(), context: context.cloned() },
+pub(crate) fn read_target(config: &Config, state: &State, target: &TargetArgs) -> Target {
+    match target.cluster {
+        ClusterKind::Existing => Target { kubeconfig: target.kubeconfig.clone(), context: target.context.clone() },
         ClusterKind::Kind => {
             Target { kubeconfig: Some(state.kubeconfig()), context: Some(format!("kind-{}", config.name)) }
         }
@@ -340,7 +334,7 @@ pub(crate) async fn down(global: &GlobalArgs, args: &DownArgs) -> Result<()> {
     let loaded = crate::load_config(global)?;
     let name = loaded.config.name.clone();
     let state = State::new(&global.state_dir, &name);
-    let what = match args.cluster.cluster {
+    let what = match args.cluster.target.cluster {
         ClusterKind::Kind => format!("kind cluster {name} and {}", state.root().display()),
         ClusterKind::Existing => format!("every object kind-parity applied for {name}, and {}", state.root().display()),
     };
@@ -352,7 +346,7 @@ pub(crate) async fn down(global: &GlobalArgs, args: &DownArgs) -> Result<()> {
         }
         .into());
     }
-    match args.cluster.cluster {
+    match args.cluster.target.cluster {
         ClusterKind::Kind => {
             let kind = Kind::detect().await?;
             if kind.clusters().await?.contains(&name) {
@@ -373,7 +367,10 @@ pub(crate) async fn down(global: &GlobalArgs, args: &DownArgs) -> Result<()> {
         }
         ClusterKind::Existing => {
             let previous = load_inventory(&state)?;
-            let target = Target { kubeconfig: args.cluster.kubeconfig.clone(), context: args.cluster.context.clone() };
+            let target = Target {
+                kubeconfig: args.cluster.target.kubeconfig.clone(),
+                context: args.cluster.target.context.clone(),
+            };
             let (client, context) = kind_parity_cluster::connect(&target).await?;
             let mut allowed = loaded.config.cluster.allowed_contexts.clone();
             allowed.extend(args.cluster.allow_context.iter().cloned());
@@ -416,7 +413,7 @@ pub(crate) async fn status(global: &GlobalArgs, args: &ClusterArgs) -> Result<u8
     let loaded = crate::load_config(global)?;
     let config = &loaded.config;
     let state = State::new(&global.state_dir, &config.name);
-    let target = read_target(config, &state, args.cluster, args.kubeconfig.as_ref(), args.context.as_ref());
+    let target = read_target(config, &state, &args.target);
     let inventory = load_inventory(&state)?;
     let endpoints: Vec<String> =
         config.browser_hosts().iter().map(|h| config.kind_origin(h.split('.').next().unwrap_or(h))).collect();
@@ -424,7 +421,7 @@ pub(crate) async fn status(global: &GlobalArgs, args: &ClusterArgs) -> Result<u8
     let objects: Vec<ObjectRef> = inventory.objects.keys().cloned().collect();
     let status = kind_parity_cluster::status::collect(&client, &objects).await?;
     // Whether the nodes run the current build of each service: its content tag is in every node.
-    let images = match args.cluster {
+    let images = match args.target.cluster {
         ClusterKind::Kind => image_currency(&loaded, &state).await,
         ClusterKind::Existing => Vec::new(),
     };

@@ -44,7 +44,7 @@ pub(crate) async fn logs(global: &GlobalArgs, args: &LogsArgs) -> Result<u8> {
     let mut unavailable = Vec::new();
 
     // The cluster: status, nodes, pods, logs, events.
-    let target = read_target(config, &state, args.cluster, args.kubeconfig.as_ref(), args.context.as_ref());
+    let target = read_target(config, &state, &args.target);
     match kind_parity_cluster::connect(&target).await {
         Ok((client, context)) => {
             let inventory = load_inventory(&state)?;
@@ -67,7 +67,7 @@ pub(crate) async fn logs(global: &GlobalArgs, args: &LogsArgs) -> Result<u8> {
     }
 
     // kind's own logs of the nodes (kubelet, containerd, journal).
-    if args.cluster == ClusterKind::Kind {
+    if args.target.cluster == ClusterKind::Kind {
         match Kind::detect().await {
             Ok(kind) => {
                 if let Err(e) = kind.export_logs(&config.name, &dir.join("kind")).await {

@@ -32,7 +32,7 @@ pub(crate) async fn validate(global: &GlobalArgs, args: &ValidateArgs) -> Result
         Err(e) => return Err(e).with_context(|| format!("reading {}", secrets_file.display())),
     };
     let inventory = load_inventory(&state)?;
-    let target = read_target(config, &state, args.cluster, args.kubeconfig.as_ref(), args.context.as_ref());
+    let target = read_target(config, &state, &args.target);
     let cluster = kind_parity_cluster::connect(&target).await?;
     let endpoints = if args.postgres.is_some() || args.redis.is_some() || args.nats.is_some() || args.temporal.is_some()
     {
