@@ -1,15 +1,11 @@
 //! `kind-parity build` and `kind-parity load` against the test bed's Docker Engine and a kind
 //! node stand-in running a real containerd (`KIND_PARITY_TEST_NODE_IMAGE`).
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use assert_cmd::Command;
-use bollard::models::{ContainerCreateBody, HostConfig};
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
-};
+use bollard::query_parameters::{RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder};
 use predicates::prelude::*;
 
 fn kind_parity(dir: &Path) -> Command {
@@ -48,51 +44,9 @@ impl Drop for Node {
 async fn start_node(node_image: &str, cluster: &str) -> Node {
     let docker = bollard::Docker::connect_with_local_defaults().unwrap();
     let name = format!("{cluster}-control-plane");
-    let labels = HashMap::from([
-        ("io.x-k8s.kind.cluster".to_owned(), cluster.to_owned()),
-        ("io.x-k8s.kind.role".to_owned(), "control-plane".to_owned()),
-    ]);
-    let body = ContainerCreateBody {
-        image: Some(node_image.to_owned()),
-        labels: Some(labels),
-        volumes: Some(vec!["/var/lib/containerd".to_owned()]),
-        host_config: Some(HostConfig {
-            cap_add: Some(vec!["SYS_ADMIN".into()]),
-            security_opt: Some(vec!["seccomp=unconfined".into(), "apparmor=unconfined".into()]),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    docker.create_container(Some(CreateContainerOptionsBuilder::default().name(&name).build()), body).await.unwrap();
+    // Removed on drop even if the start fails half-way.
     let node = Node { name: name.clone(), image: None };
-    docker.start_container(&name, None).await.unwrap();
-    // containerd's socket appears once it serves.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let exec = docker
-            .create_exec(
-                &name,
-                bollard::exec::CreateExecOptions {
-                    cmd: Some(vec!["sh", "-c", "test -S /run/containerd/containerd.sock"]),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        // The exec ends when its (empty) output is drained.
-        if let bollard::exec::StartExecResults::Attached { mut output, .. } =
-            docker.start_exec(&exec.id, None).await.unwrap()
-        {
-            while let Some(Ok(_)) = futures::StreamExt::next(&mut output).await {}
-        }
-        if docker.inspect_exec(&exec.id).await.unwrap().exit_code == Some(0) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert!(Instant::now() < deadline, "containerd did not start in {name}");
-    }
+    kind_parity_testkit::standin::start_node(&docker, node_image, cluster, &name, "control-plane", None).await;
     node
 }
 

@@ -8,19 +8,15 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::exec::{CreateExecOptions, StartExecResults};
-use bollard::models::{ContainerCreateBody, HostConfig};
-use bollard::query_parameters::{CreateContainerOptionsBuilder, TagImageOptionsBuilder};
-use futures::StreamExt as _;
+use bollard::query_parameters::TagImageOptionsBuilder;
 use kind_parity_images::build::{BuildSpec, Built, build};
 use kind_parity_images::load::{self, Outcome};
-use kind_parity_images::{NODE_CLUSTER_LABEL, NODE_ROLE_LABEL};
 
 const RUNS: usize = 5;
 const BLOB_BYTES: usize = 200 * 1024 * 1024;
@@ -42,46 +38,10 @@ impl Drop for Cleanup {
     }
 }
 
-async fn run(docker: &Docker, container: &str, command: &[&str]) -> (Option<i64>, String) {
-    let options = CreateExecOptions {
-        cmd: Some(command.to_vec()),
-        attach_stdout: Some(true),
-        attach_stderr: Some(true),
-        ..Default::default()
-    };
-    let exec = docker.create_exec(container, options).await.expect("exec created");
-    let mut text = String::new();
-    if let StartExecResults::Attached { mut output, .. } = docker.start_exec(&exec.id, None).await.unwrap() {
-        while let Some(Ok(chunk)) = output.next().await {
-            text.push_str(&chunk.to_string());
-        }
-    }
-    (docker.inspect_exec(&exec.id).await.unwrap().exit_code, text)
-}
+use kind_parity_testkit::standin::exec as run;
 
 async fn start_node(docker: &Docker, image: &str, cluster: &str, name: &str, role: &str) {
-    let labels = HashMap::from([
-        (NODE_CLUSTER_LABEL.to_owned(), cluster.to_owned()),
-        (NODE_ROLE_LABEL.to_owned(), role.to_owned()),
-    ]);
-    let body = ContainerCreateBody {
-        image: Some(image.to_owned()),
-        labels: Some(labels),
-        volumes: Some(vec!["/var/lib/containerd".to_owned()]),
-        host_config: Some(HostConfig {
-            cap_add: Some(vec!["SYS_ADMIN".into()]),
-            security_opt: Some(vec!["seccomp=unconfined".into(), "apparmor=unconfined".into()]),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    docker.create_container(Some(CreateContainerOptionsBuilder::default().name(name).build()), body).await.unwrap();
-    docker.start_container(name, None).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while run(docker, name, &["sh", "-c", "test -S /run/containerd/containerd.sock"]).await.0 != Some(0) {
-        assert!(Instant::now() < deadline, "containerd did not start in {name}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    kind_parity_testkit::standin::start_node(docker, image, cluster, name, role, None).await;
 }
 
 /// Removes every image of the node's k8s.io namespace and waits for containerd's garbage

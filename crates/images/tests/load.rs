@@ -7,20 +7,15 @@
 
 #![allow(clippy::print_stderr)]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::exec::{CreateExecOptions, StartExecResults};
-use bollard::models::{ContainerCreateBody, HostConfig};
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, TagImageOptionsBuilder,
-};
-use futures::StreamExt as _;
+use bollard::query_parameters::{RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, TagImageOptionsBuilder};
 use kind_parity_images::build::{BuildSpec, build};
 use kind_parity_images::load::{self, Node, Outcome, Progress};
-use kind_parity_images::{Error, NODE_CLUSTER_LABEL, NODE_ROLE_LABEL};
+use kind_parity_images::{Error, NODE_CLUSTER_LABEL};
+use kind_parity_testkit::standin;
 
 /// The node containers and images of one test, removed on drop.
 struct Fixture {
@@ -50,33 +45,9 @@ impl Fixture {
     async fn node(&mut self, suffix: &str, role: &str, setup: Option<&str>) -> String {
         let name = format!("{}-{suffix}", self.cluster);
         self.containers.push(name.clone());
-        let labels = HashMap::from([
-            (NODE_CLUSTER_LABEL.to_owned(), self.cluster.clone()),
-            (NODE_ROLE_LABEL.to_owned(), role.to_owned()),
-        ]);
         let entrypoint = setup
             .map(|setup| vec!["/bin/sh".to_owned(), "-c".to_owned(), format!("{setup}\nexec /usr/bin/containerd")]);
-        let body = ContainerCreateBody {
-            image: Some(self.node_image.clone()),
-            labels: Some(labels),
-            entrypoint,
-            // Overlay snapshots cannot sit on the container's own overlay root: kind gives /var a volume.
-            volumes: Some(vec!["/var/lib/containerd".to_owned()]),
-            host_config: Some(HostConfig {
-                cap_add: Some(vec!["SYS_ADMIN".into()]),
-                security_opt: Some(vec!["seccomp=unconfined".into(), "apparmor=unconfined".into()]),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        let options = CreateContainerOptionsBuilder::default().name(&name).build();
-        self.docker.create_container(Some(options), body).await.expect("node container created");
-        self.docker.start_container(&name, None).await.expect("node container started");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while run(&self.docker, &name, &["sh", "-c", "test -S /run/containerd/containerd.sock"]).await.0 != Some(0) {
-            assert!(Instant::now() < deadline, "containerd did not start in {name}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        standin::start_node(&self.docker, &self.node_image, &self.cluster, &name, role, entrypoint).await;
         name
     }
 
@@ -136,23 +107,7 @@ impl Drop for Fixture {
     }
 }
 
-/// Runs a command in a container: its exit code and its output (stdout and stderr).
-async fn run(docker: &Docker, container: &str, command: &[&str]) -> (Option<i64>, String) {
-    let options = CreateExecOptions {
-        cmd: Some(command.to_vec()),
-        attach_stdout: Some(true),
-        attach_stderr: Some(true),
-        ..Default::default()
-    };
-    let exec = docker.create_exec(container, options).await.expect("exec created");
-    let mut text = String::new();
-    if let StartExecResults::Attached { mut output, .. } = docker.start_exec(&exec.id, None).await.unwrap() {
-        while let Some(Ok(chunk)) = output.next().await {
-            text.push_str(&chunk.to_string());
-        }
-    }
-    (docker.inspect_exec(&exec.id).await.unwrap().exit_code, text)
-}
+use kind_parity_testkit::standin::exec as run;
 
 /// The references a node lists.
 async fn references(docker: &Docker, node: &str) -> Vec<String> {

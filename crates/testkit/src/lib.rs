@@ -6,6 +6,8 @@
 
 #![allow(clippy::print_stderr)]
 
+pub mod standin;
+
 /// The test bed's kubeconfig (a real kube-apiserver).
 pub const KUBECONFIG: &str = "KIND_PARITY_TEST_KUBECONFIG";
 /// The test bed's PostgreSQL, `host:port`.
