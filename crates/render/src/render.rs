@@ -495,6 +495,7 @@ pub fn render(
         let ctx = base(json!({ "service": {
             "name": name, "image": images.0.get(name).cloned().unwrap_or_else(|| format!("{name}:unbuilt")),
             "port": service.port, "replicas": service.replicas, "health_path": service.health_path,
+            "readiness_command": service.readiness_command,
             "cpu": service.resources.cpu, "memory": service.resources.memory,
             "ingress": service.ingress.as_ref().map(|ing| json!({ "host": format!("{}.{}", ing.host, config.domain), "path": ing.path })),
             "plain_env": kv(&kind_env.plain), "secret_env": kv(&kind_env.secret), "env_hash": env_hash,

@@ -182,3 +182,11 @@ fn variables_and_flags_are_named_as_the_origin() {
     });
     assert!(ok.is_ok(), "{:?}", ok.err());
 }
+
+#[test]
+fn a_service_has_one_readiness_check() {
+    check(
+        &format!("{API}    health_path: /healthz\n    readiness_command: [test, -f, /tmp/ready]\n"),
+        "invalid config: <dir>/kind-parity.yaml:5:5: services.api.readiness_command: `health_path` and `readiness_command` are both set\n    help: keep one: `health_path` for a service that answers HTTP, `readiness_command` for a worker",
+    );
+}

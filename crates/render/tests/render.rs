@@ -146,3 +146,31 @@ fn embedded_demo_matches_the_repository_copy() {
     let secrets = secrets_for(&on_disk);
     assert_eq!(plan_text(&render_loaded(&embedded, &secrets)), plan_text(&render_loaded(&on_disk, &secrets)));
 }
+
+#[test]
+fn a_worker_is_ready_by_its_command_and_starts_after_its_dependencies() {
+    let loaded = load_demo(&[
+        ("nats.enabled", "true"),
+        ("services.outbox.image", "ghcr.io/example/outbox:1.4.2"),
+        ("services.outbox.port", "9090"),
+        ("services.outbox.readiness_command", "[/app/outbox, --check]"),
+        ("services.outbox.depends_on", "[postgres, nats]"),
+        ("services.outbox.env.NATS_URL", "\"{{ nats.url }}\""),
+    ]);
+    let plan = render_loaded(&loaded, &secrets_for(&loaded));
+    let worker = plan.manifests.iter().find(|m| m.component == "app-outbox").expect("the worker is rendered");
+    assert_eq!(worker.depends_on, ["postgres", "nats"]);
+    assert!(
+        worker.content.contains(
+            "        readinessProbe:\n          exec:\n            command:\n            - \"/app/outbox\"\n            - \"--check\"\n"
+        ),
+        "{}",
+        worker.content
+    );
+    assert!(!worker.content.contains("httpGet"), "{}", worker.content);
+    assert!(!worker.content.contains("kind: Ingress"), "a worker has no route");
+    // Workers start after what they depend on: the apps phase lists them after their dependencies.
+    let order: Vec<&str> = plan.manifests.iter().map(|m| m.component.as_str()).collect();
+    let position = |c: &str| order.iter().position(|o| *o == c).unwrap_or_else(|| panic!("{c} in {order:?}"));
+    assert!(position("app-outbox") > position("nats") && position("app-outbox") > position("postgres"), "{order:?}");
+}

@@ -437,6 +437,9 @@ pub struct Service {
     pub ingress: Option<ServiceIngress>,
     /// The HTTP path that answers 200 when it is ready.
     pub health_path: Option<String>,
+    /// A command that exits 0 when it is ready, run in its container (workers without an HTTP
+    /// health path); exclusive with `health_path`.
+    pub readiness_command: Vec<String>,
     /// Replicas in kind mode.
     pub replicas: u32,
     /// Resource requests and limits.
@@ -459,6 +462,7 @@ impl Default for Service {
             port: 8080,
             ingress: None,
             health_path: None,
+            readiness_command: Vec::new(),
             replicas: 1,
             resources: Resources::default(),
             depends_on: Vec::new(),

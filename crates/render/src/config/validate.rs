@@ -291,6 +291,13 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
                 );
             }
         }
+        if service.health_path.is_some() && !service.readiness_command.is_empty() {
+            c.report(
+                &sp.key("readiness_command"),
+                "`health_path` and `readiness_command` are both set",
+                "keep one: `health_path` for a service that answers HTTP, `readiness_command` for a worker",
+            );
+        }
         if let Some(ingress) = &service.ingress {
             let ip = sp.key("ingress");
             c.dns_label(&ip.key("host"), &ingress.host, "host label");
