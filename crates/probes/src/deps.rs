@@ -281,6 +281,88 @@ impl Check for Temporal {
     }
 }
 
+/// Vault: each declared KV path is readable with the environment's token and holds the keys the
+/// config seeds it with (KV version 2, as Vault's dev server mounts `secret/`).
+#[derive(Clone)]
+pub struct Vault {
+    endpoint: Endpoint,
+    token: String,
+    paths: Vec<(String, Vec<String>)>,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the token.
+        f.debug_struct("Vault").field("endpoint", &self.endpoint).field("paths", &self.paths).finish()
+    }
+}
+
+impl Vault {
+    /// Checks `paths` (`secret/app` with its keys) at `endpoint` with `token`.
+    pub fn new(endpoint: Endpoint, token: impl Into<String>, paths: Vec<(String, Vec<String>)>) -> Self {
+        Self { endpoint, token: token.into(), paths }
+    }
+
+    async fn check(&self) -> Result<String, Failure> {
+        let (addr, _forward) = self.endpoint.open().await?;
+        let client = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()
+            .map_err(|e| Failure::new(chain(&e), "this is a bug in kind-parity: please report it"))?;
+        for (path, keys) in &self.paths {
+            // `secret/app` is read at `/v1/secret/data/app`: KV v2 puts `data/` after the mount.
+            let (mount, rest) = path.split_once('/').unwrap_or((path.as_str(), ""));
+            let url = format!("http://{addr}/v1/{mount}/data/{rest}");
+            let response = client.get(&url).header("X-Vault-Token", &self.token).send().await.map_err(|e| {
+                Failure::new(
+                    format!("cannot reach Vault at {addr} ({}): {}", self.endpoint.describe(), chain(&e)),
+                    "check that vault is ready (`kind-parity status`)",
+                )
+            })?;
+            let status = response.status();
+            match status.as_u16() {
+                200 => {}
+                403 => {
+                    return Err(Failure::new(
+                        format!("HTTP 403 reading {path}: the environment's token is refused"),
+                        "the Vault token Secret and the server disagree: `kind-parity up` re-applies it; a dev server keeps its token only until it restarts",
+                    ));
+                }
+                404 => {
+                    return Err(Failure::new(
+                        format!("{path} does not exist"),
+                        "the seed container writes the declared paths when Vault starts: read its log (`kind-parity logs`)",
+                    ));
+                }
+                _ => return Err(Failure::new(format!("HTTP {status} reading {path}"), "read Vault's logs")),
+            }
+            let body: serde_json::Value = response.json().await.map_err(|e| {
+                Failure::new(format!("Vault's answer for {path} is not JSON: {}", chain(&e)), "read Vault's logs")
+            })?;
+            let data = &body["data"]["data"];
+            let missing: Vec<&str> =
+                keys.iter().filter(|k| data.get(k.as_str()).is_none()).map(String::as_str).collect();
+            if !missing.is_empty() {
+                return Err(Failure::new(
+                    format!("{path} lacks {}", missing.join(", ")),
+                    "the seed container writes the declared keys: read its log (`kind-parity logs`)",
+                ));
+            }
+        }
+        Ok(format!("{} path(s) readable with the environment's token, every declared key present", self.paths.len()))
+    }
+}
+
+impl Check for Vault {
+    fn target(&self) -> String {
+        format!("vault at {}", self.endpoint.describe())
+    }
+
+    fn run(&self) -> BoxFuture<'_, Result<String, Failure>> {
+        self.check().boxed()
+    }
+}
+
 /// NATS: the connection handshake (INFO, CONNECT) and a PING round trip; JetStream answers when
 /// it is configured, and each declared stream exists.
 #[derive(Debug, Clone)]

@@ -10,7 +10,7 @@ use kind_parity_render::{Config, Secrets};
 use url::Url;
 
 use crate::cluster::{ApiReachable, EnvContract, NoDrift, NodesReady, WorkloadReady};
-use crate::deps::{Endpoint, Login, Nats, Postgres, Redis, Temporal};
+use crate::deps::{Endpoint, Login, Nats, Postgres, Redis, Temporal, Vault};
 use crate::dns::Resolves;
 use crate::error::{Error, Result};
 use crate::forward::ServicePort;
@@ -54,7 +54,7 @@ pub struct Context<'a> {
     pub ingress: Option<SocketAddr>,
 }
 
-const COMPONENTS: [&str; 4] = ["postgres", "redis", "nats", "temporal"];
+const COMPONENTS: [&str; 5] = ["postgres", "redis", "nats", "temporal", "vault"];
 
 /// The suite for `context`.
 pub fn derive(context: &Context<'_>) -> Result<Vec<Probe>> {
@@ -170,7 +170,8 @@ pub fn derive(context: &Context<'_>) -> Result<Vec<Probe>> {
             "postgres" => postgres.clone(),
             "redis" => redis.clone(),
             "nats" => nats.clone(),
-            _ => temporal.clone(),
+            "temporal" => temporal.clone(),
+            _ => None,
         },
         Endpoints::Forward => None,
     };
@@ -179,7 +180,8 @@ pub fn derive(context: &Context<'_>) -> Result<Vec<Probe>> {
             "postgres" => (config.postgres.enabled, "StatefulSet", 5432),
             "redis" => (config.redis.enabled, "Deployment", 6379),
             "nats" => (config.nats.enabled, "StatefulSet", 4222),
-            _ => (config.temporal.enabled, "Deployment", 7233),
+            "temporal" => (config.temporal.enabled, "Deployment", 7233),
+            _ => (config.vault.enabled, "Deployment", 8200),
         };
         if !enabled {
             probes.push(Probe::skipped(component, component, format!("{component} is switched off")));
@@ -234,7 +236,13 @@ pub fn derive(context: &Context<'_>) -> Result<Vec<Probe>> {
                 component,
                 Nats::new(endpoint, config.nats.jetstream).with_streams(config.nats.streams.clone()),
             ),
-            _ => Probe::new(component, component, Temporal::new(endpoint)).timeout(Duration::from_secs(20)),
+            "temporal" => Probe::new(component, component, Temporal::new(endpoint)).timeout(Duration::from_secs(20)),
+            _ => {
+                let token = context.secrets.get(kind_parity_render::config::VAULT_ROOT_TOKEN).unwrap_or_default();
+                let paths =
+                    config.vault.paths.iter().map(|(p, keys)| (p.clone(), keys.keys().cloned().collect())).collect();
+                Probe::new(component, component, Vault::new(endpoint, token, paths))
+            }
         };
         probes.push(probe.after(after));
     }

@@ -4,7 +4,7 @@
 //! ([`http`]), the certificate it is served with ([`tls`]), that a host name resolves ([`dns`]),
 //! that Keycloak's issuer is the browser-facing URL exactly ([`http::OidcIssuer`]), the config
 //! contract in the running cluster ([`cluster`]), and the dependencies at protocol level
-//! ([`deps`]: Postgres, Redis, NATS with its declared streams, Temporal's gRPC health). [`suite::derive`] builds the suite from the config (what
+//! ([`deps`]: Postgres, Redis, NATS with its declared streams, Temporal's gRPC health, Vault's declared paths). [`suite::derive`] builds the suite from the config (what
 //! is enabled); [`suite::run`] runs it concurrently in dependency order: a probe whose
 //! dependency failed is blocked by it, not a second failure. [`report`] prints the result as a
 //! table, JSON or JUnit XML.

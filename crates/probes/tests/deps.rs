@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kind_parity_probes::Check;
-use kind_parity_probes::deps::{Endpoint, Login, Nats, Postgres, Redis, Temporal};
+use kind_parity_probes::deps::{Endpoint, Login, Nats, Postgres, Redis, Temporal, Vault};
 use kind_parity_testkit::{NATS, POSTGRES, REDIS, require, require_program};
 
 /// A server process, killed when dropped.
@@ -237,4 +237,58 @@ async fn temporals_frontend_must_report_its_workflow_service_serving() {
     for task in [a, b, c] {
         task.abort();
     }
+}
+
+/// Vault's KV v2 read API as its documentation gives it (`GET /v1/<mount>/data/<path>` with
+/// `X-Vault-Token`): no Vault binary can be installed on this machine, so this small server
+/// stands in for the one `cargo xtask e2e` reaches in the cluster.
+async fn vault_stand_in(token: &'static str) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match tcp.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let text = String::from_utf8_lossy(&head).to_lowercase();
+            let path = text.split_whitespace().nth(1).unwrap_or_default().to_owned();
+            let (status, body) = if !text.contains(&format!("x-vault-token: {token}")) {
+                (403, r#"{"errors":["permission denied"]}"#.to_owned())
+            } else if path == "/v1/secret/data/app" {
+                (200, r#"{"data":{"data":{"session":"s3cret"},"metadata":{"version":1}}}"#.to_owned())
+            } else {
+                (404, r#"{"errors":[]}"#.to_owned())
+            };
+            let response = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = tcp.write_all(response.as_bytes()).await;
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test]
+async fn vaults_declared_paths_must_be_readable_with_every_key() {
+    let (addr, task) = vault_stand_in("root-token").await;
+    let endpoint = Endpoint::Address(addr.to_string());
+    let paths = |keys: &[&str]| vec![("secret/app".to_owned(), keys.iter().map(|k| (*k).to_owned()).collect())];
+    let found = Vault::new(endpoint.clone(), "root-token", paths(&["session"])).run().await.unwrap();
+    assert_eq!(found, "1 path(s) readable with the environment's token, every declared key present");
+
+    let failure = Vault::new(endpoint.clone(), "root-token", paths(&["session", "api-key"])).run().await.unwrap_err();
+    assert_eq!(failure.found, "secret/app lacks api-key");
+    let failure = Vault::new(endpoint.clone(), "wrong", paths(&["session"])).run().await.unwrap_err();
+    assert_eq!(failure.found, "HTTP 403 reading secret/app: the environment's token is refused");
+    let missing = vec![("secret/other".to_owned(), vec!["x".to_owned()])];
+    let failure = Vault::new(endpoint, "root-token", missing).run().await.unwrap_err();
+    assert_eq!(failure.found, "secret/other does not exist");
+    task.abort();
 }
