@@ -167,7 +167,8 @@ async fn apply_rendered(
         unschedulable_grace: args.unschedulable_grace,
         ..WaitOptions::default()
     };
-    if let Err(e) = wait::wait_ready(&client, &objects, wait_options, &progress).await {
+    let depends_on = workload_dependencies(&rendered.plan.manifests)?;
+    if let Err(e) = wait::wait_ready_ordered(&client, &objects, &depends_on, wait_options, &progress).await {
         if args.target.cluster == ClusterKind::Kind {
             export_logs(&config.name, &rendered.state).await;
         }
@@ -293,6 +294,34 @@ async fn create_if_missing(global: &GlobalArgs, config: &Config, rendered: &Rend
     }
     crate::state::write_file(&applied_config, kind_config.as_bytes(), 0o600)?;
     Ok(())
+}
+
+/// Each workload's dependencies as workloads: a manifest's `depends_on` names components
+/// (`postgres`) and services (`api`, whose manifest is the component `app-api`).
+fn workload_dependencies(
+    manifests: &[kind_parity_render::Manifest],
+) -> Result<std::collections::HashMap<ObjectRef, Vec<ObjectRef>>> {
+    use std::collections::HashMap;
+    let planned = apply::plan(manifests)?;
+    let by_file: HashMap<&str, &kind_parity_render::Manifest> =
+        manifests.iter().map(|m| (m.file.as_str(), m)).collect();
+    let mut by_component: HashMap<&str, Vec<ObjectRef>> = HashMap::new();
+    for p in planned.iter().filter(|p| wait::is_workload(&p.reference)) {
+        by_component.entry(by_file[p.file.as_str()].component.as_str()).or_default().push(p.reference.clone());
+    }
+    let of = |name: &str| -> Vec<ObjectRef> {
+        by_component.get(name).or_else(|| by_component.get(format!("app-{name}").as_str())).cloned().unwrap_or_default()
+    };
+    let mut map = HashMap::new();
+    for p in planned.iter().filter(|p| wait::is_workload(&p.reference)) {
+        let manifest = by_file[p.file.as_str()];
+        let deps: Vec<ObjectRef> =
+            manifest.depends_on.iter().flat_map(|d| of(d)).filter(|d| *d != p.reference).collect();
+        if !deps.is_empty() {
+            map.insert(p.reference.clone(), deps);
+        }
+    }
+    Ok(map)
 }
 
 /// The cluster a read-only command looks at: the kind cluster through the kubeconfig in the

@@ -146,6 +146,14 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A workload was not waited for because one it depends on did not become ready.
+    #[error("{object} was not waited for: {dependency}, which it depends on, did not become ready")]
+    Blocked {
+        /// The workload.
+        object: ObjectRef,
+        /// The dependency that failed.
+        dependency: ObjectRef,
+    },
     /// The Docker Engine could not be reached or refused a call.
     #[error("{action}: is Docker running? (`docker version` should answer)")]
     Docker {

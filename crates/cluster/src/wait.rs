@@ -2,11 +2,11 @@
 //! watches that re-establish with backoff, and an early stop with a diagnosis when a pod is
 //! stuck. A timeout is an error, never a warning.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
 use std::time::{Duration, Instant};
 
-use futures::{StreamExt as _, TryStreamExt as _};
+use futures::StreamExt as _;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
@@ -60,9 +60,45 @@ pub async fn wait_ready(
     options: WaitOptions,
     progress: &(dyn Fn(&ObjectRef, &Readiness) + Sync),
 ) -> Result<()> {
+    wait_ready_ordered(client, objects, &HashMap::new(), options, progress).await
+}
+
+/// [`wait_ready`], where a workload is inspected only once the workloads it depends on
+/// (`depends_on`) are ready: a service that crash-loops while its database starts is not a
+/// failure, and a dependency that fails is the one reported. Dependencies that are not among
+/// `objects` are not waited for.
+pub async fn wait_ready_ordered(
+    client: &kube::Client,
+    objects: &[ObjectRef],
+    depends_on: &HashMap<ObjectRef, Vec<ObjectRef>>,
+    options: WaitOptions,
+    progress: &(dyn Fn(&ObjectRef, &Readiness) + Sync),
+) -> Result<()> {
     let deadline = Instant::now() + options.deadline;
-    let waits = objects.iter().filter(|r| is_workload(r)).map(|r| wait_one(client, r, options, deadline, progress));
-    futures::stream::iter(waits).buffer_unordered(32).try_collect::<Vec<()>>().await.map(drop)
+    let workloads: Vec<&ObjectRef> = objects.iter().filter(|r| is_workload(r)).collect();
+    // Each workload announces whether it became ready; dependents wait for that first.
+    let done: HashMap<&ObjectRef, tokio::sync::watch::Sender<Option<bool>>> =
+        workloads.iter().map(|r| (*r, tokio::sync::watch::channel(None).0)).collect();
+    let waits = workloads.iter().map(|&r| {
+        let done = &done;
+        async move {
+            for dependency in depends_on.get(r).into_iter().flatten() {
+                let Some(sender) = done.get(dependency) else { continue };
+                let mut receiver = sender.subscribe();
+                let ready = matches!(receiver.wait_for(Option::is_some).await.as_deref(), Ok(Some(true)));
+                if !ready {
+                    done[r].send_replace(Some(false));
+                    return Err(Error::Blocked { object: r.clone(), dependency: dependency.clone() });
+                }
+            }
+            let result = wait_one(client, r, options, deadline, progress).await;
+            done[r].send_replace(Some(result.is_ok()));
+            result
+        }
+    });
+    // Every wait runs at once: a bounded buffer could fill with dependents waiting for
+    // dependencies it never starts.
+    futures::future::try_join_all(waits).await.map(drop)
 }
 
 async fn wait_one(

@@ -384,3 +384,29 @@ async fn stuck_pods_are_explained() {
     assert!(text.contains("check: the image is not in the node"), "{text}");
     delete_namespace(&client, &ns).await;
 }
+
+#[tokio::test]
+async fn a_workload_is_inspected_only_after_what_it_depends_on() {
+    let Some(client) = client("a_workload_is_inspected_only_after_what_it_depends_on").await else { return };
+    let ns = unique("kp-order");
+    let (_, db) = deployment_in(&client, &ns, "db").await;
+    let (_, app) = deployment_in(&client, &ns, "app").await;
+    let heard = std::sync::Mutex::new(Vec::new());
+    let progress =
+        |o: &ObjectRef, _: &kind_parity_cluster::readiness::Readiness| heard.lock().unwrap().push(o.name.clone());
+    let options = WaitOptions {
+        deadline: Duration::from_secs(60),
+        per_object: Duration::from_secs(45),
+        unschedulable_grace: Duration::ZERO,
+        inspect_every: Duration::from_millis(300),
+    };
+    let depends_on = std::collections::HashMap::from([(app.clone(), vec![db.clone()])]);
+    // `app` is listed first; both are unschedulable, but only `db` is inspected and reported.
+    let err = kind_parity_cluster::wait::wait_ready_ordered(&client, &[app, db], &depends_on, options, &progress)
+        .await
+        .expect_err("db cannot be scheduled");
+    let text = err.to_string();
+    assert!(text.contains(&format!("Deployment {ns}/db: pod db-")) && text.contains(" is Unschedulable"), "{text}");
+    assert!(!heard.lock().unwrap().iter().any(|n| n == "app"), "app was not waited for before db: {heard:?}");
+    delete_namespace(&client, &ns).await;
+}
