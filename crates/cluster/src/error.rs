@@ -150,9 +150,9 @@ pub enum Error {
     #[error("{object} was not waited for: {dependency}, which it depends on, did not become ready")]
     Blocked {
         /// The workload.
-        object: ObjectRef,
+        object: Box<ObjectRef>,
         /// The dependency that failed.
-        dependency: ObjectRef,
+        dependency: Box<ObjectRef>,
     },
     /// The Docker Engine could not be reached or refused a call.
     #[error("{action}: is Docker running? (`docker version` should answer)")]

@@ -88,7 +88,10 @@ pub async fn wait_ready_ordered(
                 let ready = matches!(receiver.wait_for(Option::is_some).await.as_deref(), Ok(Some(true)));
                 if !ready {
                     done[r].send_replace(Some(false));
-                    return Err(Error::Blocked { object: r.clone(), dependency: dependency.clone() });
+                    return Err(Error::Blocked {
+                        object: Box::new(r.clone()),
+                        dependency: Box::new(dependency.clone()),
+                    });
                 }
             }
             let result = wait_one(client, r, options, deadline, progress).await;
