@@ -49,19 +49,22 @@ impl Report {
 
     /// The one-line summary: `12 probes: 9 passed, 1 failed, 1 blocked, 1 skipped in 0.8s`.
     pub fn summary(&self) -> String {
+        let took = if self.duration_ms < 1000 {
+            format!("{}ms", self.duration_ms)
+        } else {
+            format!("{:.1}s", Duration::from_millis(self.duration_ms).as_secs_f64())
+        };
         format!(
-            "{} probes: {} passed, {} failed, {} blocked, {} skipped in {:.1}s",
+            "{} probes: {} passed, {} failed, {} blocked, {} skipped in {took}",
             self.results.len(),
             self.count(Outcome::Pass),
             self.count(Outcome::Fail),
             self.count(Outcome::Blocked),
             self.count(Outcome::Skipped),
-            Duration::from_millis(self.duration_ms).as_secs_f64()
         )
     }
 
-    /// The human table: one line per probe, a `fix:` line under each that did not pass, and the
-    /// summary.
+    /// The human table: one line per probe, a `fix:` line under each failure, and the summary.
     pub fn table(&self) -> String {
         let id_width = self.results.iter().map(|r| r.id.len()).max().unwrap_or(0);
         let mut out = String::new();
@@ -76,7 +79,8 @@ impl Report {
                 String::new()
             };
             let _ = writeln!(out, "{outcome:<8} {:<id_width$} {took:>7}  {}: {}", r.id, r.checked, r.found);
-            if let Some(fix) = &r.remediation {
+            // A blocked probe's fix is its root cause's, printed with that one.
+            if let Some(fix) = r.remediation.as_ref().filter(|_| r.outcome != Outcome::Blocked) {
                 let _ = writeln!(out, "{:<8} {:<id_width$} {:>7}  fix: {fix}", "", "", "");
             }
         }
