@@ -218,10 +218,31 @@ impl Check for Redis {
     }
 }
 
-/// Temporal: the frontend's gRPC health service reports the workflow service SERVING.
+/// The two messages of Temporal's `DescribeNamespace` call the probe needs, as prost messages:
+/// the request's `namespace` field, and a response whose fields are not read (prost skips them).
+pub mod temporal_api {
+    /// `temporal.api.workflowservice.v1.DescribeNamespaceRequest`.
+    #[derive(Clone, PartialEq, Eq, prost::Message)]
+    pub struct DescribeNamespaceRequest {
+        /// The namespace's name.
+        #[prost(string, tag = "1")]
+        pub namespace: String,
+    }
+
+    /// `temporal.api.workflowservice.v1.DescribeNamespaceResponse`, fields unread.
+    #[derive(Clone, PartialEq, Eq, prost::Message)]
+    pub struct DescribeNamespaceResponse {}
+
+    /// The gRPC path of the call.
+    pub const DESCRIBE_NAMESPACE: &str = "/temporal.api.workflowservice.v1.WorkflowService/DescribeNamespace";
+}
+
+/// Temporal: the frontend's gRPC health service reports the workflow service SERVING, and each
+/// declared namespace is registered (`DescribeNamespace` answers).
 #[derive(Debug, Clone)]
 pub struct Temporal {
     endpoint: Endpoint,
+    namespaces: Vec<String>,
 }
 
 impl Temporal {
@@ -230,7 +251,14 @@ impl Temporal {
 
     /// Checks the Temporal frontend at `endpoint`.
     pub fn new(endpoint: Endpoint) -> Self {
-        Self { endpoint }
+        Self { endpoint, namespaces: Vec::new() }
+    }
+
+    /// Also checks that each of `namespaces` is registered.
+    #[must_use]
+    pub fn with_namespaces(mut self, namespaces: Vec<String>) -> Self {
+        self.namespaces = namespaces;
+        self
     }
 
     async fn check(&self) -> Result<String, Failure> {
@@ -250,24 +278,53 @@ impl Temporal {
             .await
             .map_err(|e| unreachable(&e))?;
         let request = HealthCheckRequest { service: Self::SERVICE.to_owned() };
-        let response = HealthClient::new(channel).check(request).await.map_err(|status| match status.code() {
-            tonic::Code::NotFound => Failure::new(
-                format!("the server at {addr} does not serve {}: not a Temporal frontend", Self::SERVICE),
-                "check that the Service `temporal` points at the frontend (port 7233)",
-            ),
-            tonic::Code::Unimplemented => Failure::new(
-                format!("the server at {addr} has no gRPC health service: not a Temporal frontend"),
-                "check that the Service `temporal` points at the frontend (port 7233)",
-            ),
-            _ => unreachable(&status),
-        })?;
-        match response.into_inner().status() {
-            ServingStatus::Serving => Ok(format!("gRPC health: {} SERVING", Self::SERVICE)),
-            other => Err(Failure::new(
-                format!("gRPC health: {} is {}", Self::SERVICE, other.as_str_name()),
+        let response =
+            HealthClient::new(channel.clone()).check(request).await.map_err(|status| match status.code() {
+                tonic::Code::NotFound => Failure::new(
+                    format!("the server at {addr} does not serve {}: not a Temporal frontend", Self::SERVICE),
+                    "check that the Service `temporal` points at the frontend (port 7233)",
+                ),
+                tonic::Code::Unimplemented => Failure::new(
+                    format!("the server at {addr} has no gRPC health service: not a Temporal frontend"),
+                    "check that the Service `temporal` points at the frontend (port 7233)",
+                ),
+                _ => unreachable(&status),
+            })?;
+        let status = response.into_inner().status();
+        if status != ServingStatus::Serving {
+            return Err(Failure::new(
+                format!("gRPC health: {} is {}", Self::SERVICE, status.as_str_name()),
                 "Temporal's frontend is up but not serving: read its logs (`kind-parity logs`); the persistence (Postgres) must be reachable",
-            )),
+            ));
         }
+        let mut missing = Vec::new();
+        for namespace in &self.namespaces {
+            let mut grpc = tonic::client::Grpc::new(channel.clone());
+            grpc.ready().await.map_err(|e| unreachable(&e))?;
+            let path = tonic::codegen::http::uri::PathAndQuery::from_static(temporal_api::DESCRIBE_NAMESPACE);
+            let codec = tonic_prost::ProstCodec::<
+                temporal_api::DescribeNamespaceRequest,
+                temporal_api::DescribeNamespaceResponse,
+            >::default();
+            let request = temporal_api::DescribeNamespaceRequest { namespace: namespace.clone() };
+            match grpc.unary(tonic::Request::new(request), path, codec).await {
+                Ok(_) => {}
+                Err(status) if status.code() == tonic::Code::NotFound => missing.push(namespace.as_str()),
+                Err(status) => return Err(unreachable(&status)),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(Failure::new(
+                format!("namespace(s) not registered: {}", missing.join(", ")),
+                "the setup job registers `temporal.namespaces`: read its log (`kind-parity logs`), or `kind-parity up` to re-run it",
+            ));
+        }
+        let described = if self.namespaces.is_empty() {
+            String::new()
+        } else {
+            format!(", {} namespace(s) registered", self.namespaces.len())
+        };
+        Ok(format!("gRPC health: {} SERVING{described}", Self::SERVICE))
     }
 }
 

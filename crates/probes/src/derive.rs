@@ -236,7 +236,12 @@ pub fn derive(context: &Context<'_>) -> Result<Vec<Probe>> {
                 component,
                 Nats::new(endpoint, config.nats.jetstream).with_streams(config.nats.streams.clone()),
             ),
-            "temporal" => Probe::new(component, component, Temporal::new(endpoint)).timeout(Duration::from_secs(20)),
+            "temporal" => Probe::new(
+                component,
+                component,
+                Temporal::new(endpoint).with_namespaces(config.temporal.namespaces.clone()),
+            )
+            .timeout(Duration::from_secs(20)),
             _ => {
                 let token = context.secrets.get(kind_parity_render::config::VAULT_ROOT_TOKEN).unwrap_or_default();
                 let paths =
