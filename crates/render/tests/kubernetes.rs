@@ -12,9 +12,18 @@ use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use serde_json::Value;
 
-/// The configurations that together render every template.
-const SCENARIOS: &[&[(&str, &str)]] =
-    &[&[], &[("ingress.controller", "ingress-nginx"), ("ports.https", "8443")], kind_parity_testkit::ALL_COMPONENTS_ON];
+/// The configurations that together render every template (and a worker without HTTP).
+const SCENARIOS: &[&[(&str, &str)]] = &[
+    &[],
+    &[("ingress.controller", "ingress-nginx"), ("ports.https", "8443")],
+    kind_parity_testkit::ALL_COMPONENTS_ON,
+    &[
+        ("services.outbox.image", "ghcr.io/example/outbox:1.4.2"),
+        ("services.outbox.port", "9090"),
+        ("services.outbox.readiness_command", "[/app/outbox, --check]"),
+        ("services.outbox.depends_on", "[postgres]"),
+    ],
+];
 
 fn documents(overrides: &[(&str, &str)]) -> Vec<(String, Value)> {
     let loaded = load_demo(overrides);
