@@ -51,7 +51,7 @@ pub(crate) async fn up(global: &GlobalArgs, args: &ClusterArgs) -> Result<()> {
             Vec::new()
         }
     };
-    apply_rendered(global, args, &loaded.config, &rendered, &images, true).await
+    apply_rendered(global, args, &loaded.config, &rendered, &images, true, &loaded.inputs).await
 }
 
 /// `kind-parity doctor`: every preflight check, one line each; exit 1 when one failed.
@@ -92,7 +92,7 @@ async fn preflight(global: &GlobalArgs, config: &Config, state: &State, kind_con
 
 pub(crate) async fn apply(global: &GlobalArgs, args: &ClusterArgs) -> Result<()> {
     let (loaded, rendered) = render_to(global, None, None)?;
-    apply_rendered(global, args, &loaded.config, &rendered, &[], false).await
+    apply_rendered(global, args, &loaded.config, &rendered, &[], false, &loaded.inputs).await
 }
 
 /// Ensures the cluster (kind), loads `images` into its nodes, applies, waits; for `up`, also
@@ -104,6 +104,7 @@ async fn apply_rendered(
     rendered: &Rendered,
     images: &[String],
     up: bool,
+    inputs: &kind_parity_render::Inputs,
 ) -> Result<()> {
     say(global, &format!("rendered {} into {}", config.name, rendered.out.display()));
     let (target, mut allowed) = match args.target.cluster {
@@ -191,6 +192,7 @@ async fn apply_rendered(
             (client.clone(), context.clone()),
             kind_parity_probes::suite::Endpoints::Forward,
             None,
+            kind_parity_render::artifacts(config, inputs)?,
         )
         .await?;
         if report.passed {

@@ -45,7 +45,8 @@ pub(crate) async fn validate(global: &GlobalArgs, args: &ValidateArgs) -> Result
     } else {
         Endpoints::Forward
     };
-    let report = run_suite(global, config, &secrets, &inventory, cluster, endpoints, args.ingress).await?;
+    let artifacts = kind_parity_render::artifacts(config, &loaded.inputs)?;
+    let report = run_suite(global, config, &secrets, &inventory, cluster, endpoints, args.ingress, artifacts).await?;
     if let Some(path) = &args.junit {
         report.write_junit(&format!("kind-parity validate {}", config.name), path)?;
     }
@@ -63,6 +64,7 @@ pub(crate) async fn validate(global: &GlobalArgs, args: &ValidateArgs) -> Result
 }
 
 /// Derives the suite and runs it, with a live line on a terminal.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run_suite(
     global: &GlobalArgs,
     config: &kind_parity_render::Config,
@@ -71,11 +73,12 @@ pub(crate) async fn run_suite(
     cluster: (kube::Client, String),
     endpoints: Endpoints,
     ingress: Option<std::net::SocketAddr>,
+    artifacts: Vec<kind_parity_render::ArtifactFile>,
 ) -> Result<Report> {
     let workloads: Vec<ObjectRef> =
         inventory.objects.keys().filter(|o| kind_parity_cluster::wait::is_workload(o)).cloned().collect();
     let context_name = cluster.1.clone();
-    let context = Context { config, secrets, cluster: Some(cluster), workloads, endpoints, ingress };
+    let context = Context { config, secrets, cluster: Some(cluster), workloads, endpoints, ingress, artifacts };
     let probes = suite::derive(&context)?;
     let total = probes.len();
     let live = crate::images::live_progress(global) && global.output == OutputFormat::Human;

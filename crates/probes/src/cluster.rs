@@ -286,3 +286,79 @@ impl Check for NoDrift {
         .boxed()
     }
 }
+
+/// A bootstrap artifact in the cluster is the repository's file: its ConfigMap exists and its
+/// bytes have the file's digest.
+#[derive(Clone)]
+pub struct ArtifactMatches {
+    client: kube::Client,
+    namespace: String,
+    configmap: String,
+    key: String,
+    digest: String,
+}
+
+impl ArtifactMatches {
+    /// Checks that ConfigMap `configmap` in `namespace` holds `key` with `digest` (`sha256:<hex>`).
+    pub fn new(
+        client: kube::Client,
+        namespace: impl Into<String>,
+        configmap: impl Into<String>,
+        key: impl Into<String>,
+        digest: impl Into<String>,
+    ) -> Self {
+        Self {
+            client,
+            namespace: namespace.into(),
+            configmap: configmap.into(),
+            key: key.into(),
+            digest: digest.into(),
+        }
+    }
+
+    async fn check(&self) -> Result<String, Failure> {
+        use sha2::Digest as _;
+        let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.namespace);
+        let configmap = api
+            .get_opt(&self.configmap)
+            .await
+            .map_err(|e| api_failure(&format!("reading ConfigMap {}", self.configmap), &e))?
+            .ok_or_else(|| {
+                Failure::new(
+                    format!("ConfigMap {}/{} does not exist", self.namespace, self.configmap),
+                    "`kind-parity up` delivers the artifacts",
+                )
+            })?;
+        let bytes = configmap
+            .binary_data
+            .as_ref()
+            .and_then(|d| d.get(&self.key))
+            .map(|b| b.0.clone())
+            .or_else(|| configmap.data.as_ref().and_then(|d| d.get(&self.key)).map(|s| s.clone().into_bytes()))
+            .ok_or_else(|| {
+                Failure::new(
+                    format!("ConfigMap {} has no key {}", self.configmap, self.key),
+                    "`kind-parity up` delivers the artifacts",
+                )
+            })?;
+        let found = format!("sha256:{:x}", sha2::Sha256::digest(&bytes));
+        if found == self.digest {
+            Ok(format!("{} bytes, {found}", bytes.len()))
+        } else {
+            Err(Failure::new(
+                format!("the cluster holds {found}, the repository's file is {}", self.digest),
+                "the file changed since the last `kind-parity up`, which delivers the current one",
+            ))
+        }
+    }
+}
+
+impl Check for ArtifactMatches {
+    fn target(&self) -> String {
+        format!("ConfigMap {}/{} key {}", self.namespace, self.configmap, self.key)
+    }
+
+    fn run(&self) -> BoxFuture<'_, Result<String, Failure>> {
+        self.check().boxed()
+    }
+}

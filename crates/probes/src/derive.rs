@@ -9,7 +9,7 @@ use kind_parity_cluster::ObjectRef;
 use kind_parity_render::{Config, Secrets};
 use url::Url;
 
-use crate::cluster::{ApiReachable, EnvContract, NoDrift, NodesReady, WorkloadReady};
+use crate::cluster::{ApiReachable, ArtifactMatches, EnvContract, NoDrift, NodesReady, WorkloadReady};
 use crate::deps::{Endpoint, Login, Nats, Postgres, Redis, Temporal, Vault};
 use crate::dns::Resolves;
 use crate::error::{Error, Result};
@@ -52,6 +52,8 @@ pub struct Context<'a> {
     pub endpoints: Endpoints,
     /// Where the ingress's HTTPS port is reached; the config's listen address and port when unset.
     pub ingress: Option<SocketAddr>,
+    /// The bootstrap artifacts as the repository has them now ([`kind_parity_render::artifacts`]).
+    pub artifacts: Vec<kind_parity_render::ArtifactFile>,
 }
 
 const COMPONENTS: [&str; 5] = ["postgres", "redis", "nats", "temporal", "vault"];
@@ -102,6 +104,19 @@ pub fn derive(context: &Context<'_>) -> Result<Vec<Probe>> {
     }
 
     probes.push(Probe::new("contract.drift", "config", NoDrift::new(config.clone())));
+    if let Some((client, _)) = &context.cluster {
+        // ConfigMaps need no node: only the API.
+        for artifact in &context.artifacts {
+            let check = ArtifactMatches::new(
+                client.clone(),
+                ns.clone(),
+                artifact.configmap.clone(),
+                artifact.file.clone(),
+                artifact.digest.clone(),
+            );
+            probes.push(Probe::new(format!("artifact.{}", artifact.name), "artifacts", check).after(["cluster.api"]));
+        }
+    }
     if let Some((client, _)) = &context.cluster {
         for (name, service) in &config.services {
             let keys: Vec<String> = service.env.keys().chain(service.kind.env.keys()).cloned().collect();

@@ -220,6 +220,7 @@ async fn a_derived_suite_blocks_what_depends_on_the_missing_nodes() {
         workloads: vec![workload("Deployment", "api"), workload("StatefulSet", "postgres")],
         endpoints: Endpoints::Forward,
         ingress: Some(closed),
+        artifacts: kind_parity_render::artifacts(&loaded.config, &loaded.inputs).unwrap(),
     };
     let probes = suite::derive(&context).unwrap();
     let ids: Vec<&str> = probes.iter().map(|p| p.id()).collect();
@@ -249,4 +250,27 @@ async fn a_derived_suite_blocks_what_depends_on_the_missing_nodes() {
     assert_eq!(outcome("contract.drift"), (Outcome::Pass, None));
     // The first root cause is reported first.
     assert_eq!(report.results[0].outcome, Outcome::Fail);
+}
+
+#[tokio::test]
+async fn an_artifact_in_the_cluster_must_be_the_repositorys_file() {
+    let test = "an_artifact_in_the_cluster_must_be_the_repositorys_file";
+    let Some(client) = client(test).await else { return };
+    use kind_parity_probes::cluster::ArtifactMatches;
+    let ns = Namespaced::new(&client, "kp-probe-artifact").await;
+    // "seed" in base64, and its digest.
+    let _: ConfigMap =
+        ns.create(json!({"metadata": {"name": "kp-artifact-seed"}, "binaryData": {"seed.sql": "c2VlZA=="}})).await;
+    let digest = "sha256:19b25856e1c150ca834cffc8b59b23adbd0ec0389e58eb22b3b64768098d002b";
+    let found =
+        ArtifactMatches::new(client.clone(), &ns.name, "kp-artifact-seed", "seed.sql", digest).run().await.unwrap();
+    assert_eq!(found, format!("4 bytes, {digest}"));
+
+    let stale = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+    let failure =
+        ArtifactMatches::new(client.clone(), &ns.name, "kp-artifact-seed", "seed.sql", stale).run().await.unwrap_err();
+    assert_eq!(failure.found, format!("the cluster holds {digest}, the repository's file is {stale}"));
+    let failure =
+        ArtifactMatches::new(client.clone(), &ns.name, "kp-artifact-other", "x", digest).run().await.unwrap_err();
+    assert_eq!(failure.found, format!("ConfigMap {}/kp-artifact-other does not exist", ns.name));
 }

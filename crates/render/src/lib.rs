@@ -32,5 +32,7 @@ mod secrets;
 pub use config::{Config, Inputs, LoadOptions, Loaded, Override, Source, explain, load};
 pub use drift::{DriftReport, ServiceDrift, ValueDrift, drift};
 pub use error::{Diagnostic, Diagnostics, Error, Location, Result};
-pub use render::{ImageRefs, Manifest, Phase, Plan, ResolvedEnv, Templates, render, resolve_env, start_order};
+pub use render::{
+    ArtifactFile, ImageRefs, Manifest, Phase, Plan, ResolvedEnv, Templates, artifacts, render, resolve_env, start_order,
+};
 pub use secrets::{Changes, Secrets, TlsMaterial};

@@ -300,6 +300,46 @@ pub fn start_order(config: &Config) -> Vec<String> {
     done
 }
 
+/// One bootstrap artifact, read and digested.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactFile {
+    /// Its name in the config.
+    pub name: String,
+    /// The ConfigMap that carries it (`kp-artifact-<name>`).
+    pub configmap: String,
+    /// Its key in the ConfigMap: the file's name.
+    pub file: String,
+    /// Its path in the repository, as the config gives it.
+    pub source: String,
+    /// `sha256:<hex>` of its bytes.
+    pub digest: String,
+    /// Its size in bytes.
+    pub size: usize,
+    /// Its content.
+    pub bytes: Vec<u8>,
+}
+
+/// Reads and digests the config's bootstrap artifacts.
+pub fn artifacts(config: &Config, inputs: &Inputs) -> Result<Vec<ArtifactFile>> {
+    config
+        .artifacts
+        .iter()
+        .map(|(name, artifact)| {
+            let bytes = inputs.read_bytes(&artifact.path)?;
+            let file = artifact.path.file_name().map_or_else(|| name.clone(), |f| f.to_string_lossy().into_owned());
+            Ok(ArtifactFile {
+                name: name.clone(),
+                configmap: format!("kp-artifact-{name}"),
+                file,
+                source: artifact.path.display().to_string(),
+                digest: format!("sha256:{:x}", Sha256::digest(&bytes)),
+                size: bytes.len(),
+                bytes,
+            })
+        })
+        .collect()
+}
+
 /// Renders the config. `secrets` must hold every secret [`Config::secret_specs`] names and TLS
 /// material ([`Secrets::ensure`] provides both).
 pub fn render(
@@ -470,6 +510,29 @@ pub fn render(
             Phase::Platform,
             vec![],
             templates.render("vault/vault.yaml.hbs", "vault", &ctx)?,
+        );
+    }
+    if !config.artifacts.is_empty() {
+        let artifacts = artifacts(config, inputs)?;
+        let index: Vec<Value> = artifacts
+            .iter()
+            .map(|a| json!({ "name": a.name, "digest": a.digest, "size": a.size, "source": a.source, "configmap": a.configmap, "key": a.file }))
+            .collect();
+        let items: Vec<Value> = artifacts
+            .iter()
+            .map(|a| json!({ "configmap": a.configmap, "file": a.file, "digest": a.digest, "size": a.size.to_string(), "source": a.source, "data": B64.encode(&a.bytes) }))
+            .collect();
+        let index_json = serde_json::to_string_pretty(&index).expect("the index serializes");
+        push(
+            "35-artifacts.yaml",
+            "artifacts",
+            Phase::Platform,
+            vec![],
+            templates.render(
+                "artifacts/artifacts.yaml.hbs",
+                "artifacts",
+                &base(json!({ "artifacts": items, "artifacts_index": index_json })),
+            )?,
         );
     }
     if config.registry.enabled {

@@ -190,3 +190,15 @@ fn a_service_has_one_readiness_check() {
         "invalid config: <dir>/kind-parity.yaml:5:5: services.api.readiness_command: `health_path` and `readiness_command` are both set\n    help: keep one: `health_path` for a service that answers HTTP, `readiness_command` for a worker",
     );
 }
+
+#[test]
+fn an_artifact_must_be_a_file_that_fits_a_config_map() {
+    check(
+        "artifacts:\n  seed:\n    path: data/seed.sql\n",
+        "invalid config: <dir>/kind-parity.yaml:3:5: artifacts.seed.path: no file at `data/seed.sql`\n    help: give a file's path relative to the config file",
+    );
+    check(
+        "artifacts:\n  Seed_Data:\n    path: app/Dockerfile\n",
+        "invalid config: <dir>/kind-parity.yaml:2:3: artifacts.Seed_Data: `Seed_Data` is not a valid artifact name\n    help: use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit",
+    );
+}

@@ -22,6 +22,7 @@ const SCENARIOS: &[&[(&str, &str)]] = &[
         ("services.outbox.port", "9090"),
         ("services.outbox.readiness_command", "[/app/outbox, --check]"),
         ("services.outbox.depends_on", "[postgres]"),
+        ("artifacts.realm.path", "keycloak/realm.json"),
     ],
 ];
 

@@ -174,3 +174,31 @@ fn a_worker_is_ready_by_its_command_and_starts_after_its_dependencies() {
     let position = |c: &str| order.iter().position(|o| *o == c).unwrap_or_else(|| panic!("{c} in {order:?}"));
     assert!(position("app-outbox") > position("nats") && position("app-outbox") > position("postgres"), "{order:?}");
 }
+
+#[test]
+fn bootstrap_artifacts_travel_in_config_maps_with_their_digest() {
+    let loaded = load_demo(&[("artifacts.realm.path", "keycloak/realm.json")]);
+    let plan = render_loaded(&loaded, &secrets_for(&loaded));
+    let manifest = plan.manifests.iter().find(|m| m.component == "artifacts").expect("rendered");
+    let bytes = std::fs::read(demo_dir().join("keycloak/realm.json")).unwrap();
+    let digest = {
+        use sha2::Digest as _;
+        format!("sha256:{:x}", sha2::Sha256::digest(&bytes))
+    };
+    let docs: Vec<serde_json::Value> = serde_yaml_ng::Deserializer::from_str(&manifest.content)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    assert_eq!(docs.len(), 2);
+    let index: serde_json::Value = serde_json::from_str(docs[0]["data"]["artifacts.json"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        index,
+        serde_json::json!([{"name": "realm", "digest": digest, "size": bytes.len(), "source": "keycloak/realm.json",
+            "configmap": "kp-artifact-realm", "key": "realm.json"}])
+    );
+    let carrier = &docs[1];
+    assert_eq!(carrier["metadata"]["name"], "kp-artifact-realm");
+    assert_eq!(carrier["metadata"]["annotations"]["kind-parity.dev/artifact-digest"], digest.as_str());
+    let data = carrier["binaryData"]["realm.json"].as_str().unwrap();
+    use base64::Engine as _;
+    assert_eq!(base64::engine::general_purpose::STANDARD.decode(data).unwrap(), bytes);
+}

@@ -56,6 +56,20 @@ impl Inputs {
         }
     }
 
+    /// Reads a file relative to the inputs as bytes (artifacts need not be text).
+    pub fn read_bytes(&self, rel: &FsPath) -> Result<Vec<u8>> {
+        match self {
+            Self::Dir(base) => {
+                let path = base.join(rel);
+                std::fs::read(&path).map_err(|source| Error::ReadInput { path, source })
+            }
+            Self::Embedded => DEMO.get_file(rel).map(|f| f.contents().to_vec()).ok_or_else(|| Error::ReadInput {
+                path: rel.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "not in the embedded demo stack"),
+            }),
+        }
+    }
+
     /// Whether a file exists relative to the inputs.
     pub fn is_file(&self, rel: &FsPath) -> bool {
         match self {

@@ -49,6 +49,17 @@ pub struct Config {
     pub secrets: IndexMap<String, SecretSpec>,
     /// The team's own services, in the order they are listed.
     pub services: IndexMap<String, Service>,
+    /// Bootstrap artifacts: files of the repository delivered into the cluster, each in its own
+    /// ConfigMap, with their digest, size and source published in `kind-parity-artifacts`.
+    pub artifacts: IndexMap<String, Artifact>,
+}
+
+/// One bootstrap artifact.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Artifact {
+    /// The file, relative to the config file.
+    pub path: PathBuf,
 }
 
 impl Default for Config {
@@ -71,6 +82,7 @@ impl Default for Config {
             vault: Vault::default(),
             secrets: IndexMap::new(),
             services: IndexMap::new(),
+            artifacts: IndexMap::new(),
         }
     }
 }

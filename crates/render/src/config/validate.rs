@@ -56,6 +56,9 @@ impl Checker<'_> {
     }
 }
 
+/// The largest artifact: a ConfigMap is at most 1 MiB, and `binaryData` is base64 (4/3 larger).
+pub const MAX_ARTIFACT_BYTES: usize = 700 * 1024;
+
 pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> Vec<Diagnostic> {
     let mut c = Checker { origins, out: Vec::new() };
     let root = Path::default();
@@ -392,6 +395,27 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
         }
     }
 
+    for (name, artifact) in &config.artifacts {
+        let ap = root.key("artifacts").key(name);
+        c.dns_label(&ap, name, "artifact name");
+        let size = inputs.read_bytes(&artifact.path).map(|b| b.len());
+        match size {
+            Err(_) => c.report(
+                &ap.key("path"),
+                format!("no file at `{}`", artifact.path.display()),
+                "give a file's path relative to the config file",
+            ),
+            Ok(size) if size > MAX_ARTIFACT_BYTES => c.report(
+                &ap.key("path"),
+                format!(
+                    "`{}` is {size} bytes; a ConfigMap holds at most {MAX_ARTIFACT_BYTES}",
+                    artifact.path.display()
+                ),
+                "deliver large files as an image or from a registry instead",
+            ),
+            Ok(_) => {}
+        }
+    }
     if let Some(cycle) = find_cycle(config) {
         let path = root.key("services").key(&cycle[0]).key("depends_on");
         c.report(
