@@ -422,17 +422,37 @@ impl Check for Vault {
 
 /// NATS: the connection handshake (INFO, CONNECT) and a PING round trip; JetStream answers when
 /// it is configured, and each declared stream exists.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Nats {
     endpoint: Endpoint,
     jetstream: bool,
     streams: Vec<String>,
+    credentials: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for Nats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the password.
+        f.debug_struct("Nats")
+            .field("endpoint", &self.endpoint)
+            .field("jetstream", &self.jetstream)
+            .field("streams", &self.streams)
+            .field("user", &self.credentials.as_ref().map(|(u, _)| u))
+            .finish()
+    }
 }
 
 impl Nats {
     /// Checks NATS at `endpoint`, and that JetStream answers when `jetstream`.
     pub fn new(endpoint: Endpoint, jetstream: bool) -> Self {
-        Self { endpoint, jetstream, streams: Vec::new() }
+        Self { endpoint, jetstream, streams: Vec::new(), credentials: None }
+    }
+
+    /// Authenticates as `user` with `password`.
+    #[must_use]
+    pub fn with_credentials(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.credentials = Some((user.into(), password.into()));
+        self
     }
 
     /// Also checks that each of `streams` exists (JetStream only).
@@ -444,16 +464,29 @@ impl Nats {
 
     async fn check(&self) -> Result<String, Failure> {
         let (addr, _forward) = self.endpoint.open().await?;
-        let client = async_nats::ConnectOptions::new()
+        let options = match &self.credentials {
+            Some((user, password)) => {
+                async_nats::ConnectOptions::with_user_and_password(user.clone(), password.clone())
+            }
+            None => async_nats::ConnectOptions::new(),
+        };
+        let client = options
             .connection_timeout(CONNECT_TIMEOUT)
             .name("kind-parity validate")
             .connect(addr.as_str())
             .await
-            .map_err(|e| {
-                Failure::new(
+            .map_err(|e| match e.kind() {
+                async_nats::ConnectErrorKind::AuthorizationViolation => Failure::new(
+                    match &self.credentials {
+                        Some((user, _)) => format!("NATS refused user {user}: authorization violation"),
+                        None => "NATS requires credentials and none are configured".to_owned(),
+                    },
+                    "`nats.auth` and the server's authorization disagree, or the password changed: `kind-parity up` re-applies the `nats` Secret; restart nats",
+                ),
+                _ => Failure::new(
                     format!("cannot connect to NATS at {addr} ({}): {e}", self.endpoint.describe()),
                     "check that nats is ready (`kind-parity status`)",
-                )
+                ),
             })?;
         client
             .flush()

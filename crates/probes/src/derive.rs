@@ -246,11 +246,13 @@ pub fn derive(context: &Context<'_>) -> Result<Vec<Probe>> {
                 let password = context.secrets.get(kind_parity_render::config::REDIS_PASSWORD).map(str::to_owned);
                 Probe::new(component, component, Redis::new(endpoint, password))
             }
-            "nats" => Probe::new(
-                component,
-                component,
-                Nats::new(endpoint, config.nats.jetstream).with_streams(config.nats.streams.clone()),
-            ),
+            "nats" => Probe::new(component, component, {
+                let nats = Nats::new(endpoint, config.nats.jetstream).with_streams(config.nats.streams.clone());
+                match context.secrets.get(kind_parity_render::config::NATS_PASSWORD).filter(|_| config.nats.auth) {
+                    Some(password) => nats.with_credentials(kind_parity_render::config::NATS_USER, password),
+                    None => nats,
+                }
+            }),
             "temporal" => Probe::new(
                 component,
                 component,

@@ -182,7 +182,7 @@ async fn nats_answers_and_jetstream_is_checked_when_configured() {
 
     let Some(server) = require_program("nats-server", test) else { return };
     let port = free_port();
-    let child = quiet(Command::new(server).args(["-a", "127.0.0.1", "-p", &port.to_string()])).spawn().unwrap();
+    let child = quiet(Command::new(&server).args(["-a", "127.0.0.1", "-p", &port.to_string()])).spawn().unwrap();
     let _nats = Process(child, None);
     wait_listening(port, "nats-server");
     let addr = format!("127.0.0.1:{port}");
@@ -191,6 +191,24 @@ async fn nats_answers_and_jetstream_is_checked_when_configured() {
     let failure = Nats::new(Endpoint::Address(addr), true).run().await.expect_err("jetstream off");
     assert!(failure.found.starts_with("JetStream does not answer: "), "{}", failure.found);
     assert!(failure.remediation.contains("--jetstream"), "{}", failure.remediation);
+
+    // With authorization (`nats.auth`): the right password passes, a wrong or missing one fails.
+    let port = free_port();
+    let child = quiet(&mut Command::new(&server))
+        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "--user", "app", "--pass", "s3cret"])
+        .spawn()
+        .unwrap();
+    let _authed = Process(child, None);
+    wait_listening(port, "nats-server");
+    let addr = format!("127.0.0.1:{port}");
+    let found =
+        Nats::new(Endpoint::Address(addr.clone()), false).with_credentials("app", "s3cret").run().await.unwrap();
+    assert!(found.ends_with("PING answered"), "{found}");
+    let failure =
+        Nats::new(Endpoint::Address(addr.clone()), false).with_credentials("app", "wrong").run().await.unwrap_err();
+    assert_eq!(failure.found, "NATS refused user app: authorization violation");
+    let failure = Nats::new(Endpoint::Address(addr), false).run().await.unwrap_err();
+    assert_eq!(failure.found, "NATS requires credentials and none are configured");
 }
 
 /// Temporal's `DescribeNamespace` as its frontend answers it: OK for a registered namespace,

@@ -389,10 +389,18 @@ pub fn resolve(
         Contract::KeycloakIssuer => plain(format!("{}/realms/{}", keycloak_url(), config.keycloak.realm)),
         Contract::KeycloakUrl => plain(keycloak_url()),
         Contract::KeycloakRealm => plain(config.keycloak.realm.clone()),
-        Contract::NatsUrl => plain(match mode {
-            Mode::Compose => format!("nats://localhost:{}", config.nats.compose_port),
-            Mode::Kind => format!("nats://{}:4222", svc_host("nats")),
-        }),
+        Contract::NatsUrl => {
+            let address = match mode {
+                Mode::Compose => format!("localhost:{}", config.nats.compose_port),
+                Mode::Kind => format!("{}:4222", svc_host("nats")),
+            };
+            if config.nats.auth {
+                let password = need(crate::config::NATS_PASSWORD)?;
+                hidden(format!("nats://{}:{password}@{address}", crate::config::NATS_USER))
+            } else {
+                plain(format!("nats://{address}"))
+            }
+        }
         Contract::TemporalAddress => plain(match mode {
             Mode::Compose => format!("localhost:{}", config.temporal.compose_port),
             Mode::Kind => format!("{}:7233", svc_host("temporal")),

@@ -447,7 +447,11 @@ pub fn render(
         );
     }
     if config.nats.enabled {
-        let ctx = base(json!({ "nats": { "image": config.nats.image, "jetstream": config.nats.jetstream } }));
+        let password = if config.nats.auth { Some(need(crate::config::NATS_PASSWORD)?) } else { None };
+        let ctx = base(json!({ "nats": {
+            "image": config.nats.image, "jetstream": config.nats.jetstream,
+            "user": crate::config::NATS_USER, "password": password,
+        } }));
         push("22-nats.yaml", "nats", Phase::Platform, vec![], templates.render("nats/nats.yaml.hbs", "nats", &ctx)?);
     }
     if config.keycloak.enabled {

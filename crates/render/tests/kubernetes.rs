@@ -23,6 +23,8 @@ const SCENARIOS: &[&[(&str, &str)]] = &[
         ("services.outbox.readiness_command", "[/app/outbox, --check]"),
         ("services.outbox.depends_on", "[postgres]"),
         ("artifacts.realm.path", "keycloak/realm.json"),
+        ("nats.enabled", "true"),
+        ("nats.auth", "true"),
     ],
 ];
 

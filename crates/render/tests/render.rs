@@ -202,3 +202,36 @@ fn bootstrap_artifacts_travel_in_config_maps_with_their_digest() {
     use base64::Engine as _;
     assert_eq!(base64::engine::general_purpose::STANDARD.decode(data).unwrap(), bytes);
 }
+
+#[test]
+fn nats_with_auth_takes_its_password_from_a_secret_and_the_url_carries_it() {
+    let loaded = load_demo(&[
+        ("nats.enabled", "true"),
+        ("nats.auth", "true"),
+        ("services.api.env.NATS_URL", "\"{{ nats.url }}\""),
+    ]);
+    let secrets = secrets_for(&loaded);
+    let password = secrets.get("nats-password").expect("generated").to_owned();
+    let plan = render_loaded(&loaded, &secrets);
+    let nats = plan.manifests.iter().find(|m| m.component == "nats").unwrap();
+    assert!(
+        nats.content.contains("    authorization {\n      user: \"app\"\n      password: $NATS_PASSWORD\n    }"),
+        "{}",
+        nats.content
+    );
+    assert!(!nats.content.contains(&password), "the password is only base64 in the Secret");
+    assert!(nats.content.contains(
+        "        - name: NATS_PASSWORD\n          valueFrom:\n            secretKeyRef:\n              name: nats"
+    ));
+    // The URL carries the credentials, so it is a secret value in both modes.
+    let api = plan.manifests.iter().find(|m| m.component == "app-api").unwrap();
+    let config_map = api.content.split("---").next().unwrap();
+    assert!(!config_map.contains("NATS_URL"), "NATS_URL is in the Secret, not the ConfigMap");
+    let kind =
+        kind_parity_render::resolve_env(&loaded.config, "api", kind_parity_render::refs::Mode::Kind, &secrets).unwrap();
+    assert!(kind.secret["NATS_URL"].starts_with(&format!("nats://app:{password}@nats.")), "{:?}", kind.secret.keys());
+    let compose =
+        kind_parity_render::resolve_env(&loaded.config, "api", kind_parity_render::refs::Mode::Compose, &secrets)
+            .unwrap();
+    assert_eq!(compose.secret["NATS_URL"], format!("nats://app:{password}@localhost:4222"));
+}

@@ -21,6 +21,10 @@ use crate::error::{Error, Result};
 
 /// The generated password of Redis.
 pub const REDIS_PASSWORD: &str = "redis-password";
+/// The generated NATS password of user [`NATS_USER`], when `nats.auth` is on.
+pub const NATS_PASSWORD: &str = "nats-password";
+/// The NATS user the services authenticate as.
+pub const NATS_USER: &str = "app";
 /// The generated password of the Postgres superuser.
 pub const POSTGRES_SUPERUSER_PASSWORD: &str = "postgres-superuser-password";
 /// The generated password of Keycloak's bootstrap admin.
@@ -135,6 +139,9 @@ impl Config {
         }
         if self.redis.enabled {
             specs.insert(REDIS_PASSWORD.to_owned(), 32);
+        }
+        if self.nats.enabled && self.nats.auth {
+            specs.insert(NATS_PASSWORD.to_owned(), 32);
         }
         if self.keycloak.enabled {
             specs.insert(KEYCLOAK_ADMIN_PASSWORD.to_owned(), 24);

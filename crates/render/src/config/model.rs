@@ -326,6 +326,8 @@ pub struct Nats {
     pub image: String,
     /// Whether JetStream is on.
     pub jetstream: bool,
+    /// Whether clients authenticate (user `app`, a generated password in `nats.url`).
+    pub auth: bool,
     /// Streams the services expect to exist.
     pub streams: Vec<String>,
     /// The host port compose publishes it on.
@@ -338,6 +340,7 @@ impl Default for Nats {
             enabled: false,
             image: "docker.io/library/nats:2.11.8".into(),
             jetstream: true,
+            auth: false,
             streams: Vec::new(),
             compose_port: 4222,
         }
