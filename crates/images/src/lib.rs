@@ -31,6 +31,7 @@ pub mod build;
 pub mod context;
 pub mod load;
 pub mod platform;
+pub mod registry;
 
 use std::path::PathBuf;
 
@@ -142,6 +143,20 @@ pub enum Error {
         node: String,
         /// What the shell said.
         output: String,
+    },
+    /// A push to the local registry failed.
+    #[error("pushing {image} to the local registry failed: {message}")]
+    PushFailed {
+        /// The image reference pushed.
+        image: String,
+        /// What the engine said.
+        message: String,
+    },
+    /// A container of that name exists and was not created by this tool: it is left alone.
+    #[error("a container named {name} exists and was not created by kind-parity; remove it or set `registry` off")]
+    ForeignRegistry {
+        /// The container's name.
+        name: String,
     },
     /// A command inside a node failed.
     #[error("`{command}` in node {node} failed ({}): {stderr}", exit_text(*exit))]

@@ -806,6 +806,20 @@ impl Drained {
     }
 }
 
+/// Runs `command` in `node`; a non-zero or missing exit code is [`Error::NodeCommand`].
+pub(crate) async fn run_in_node(docker: &Docker, node: &str, command: &[&str]) -> Result<()> {
+    let finished = exec(docker, node, command).await?;
+    if finished.exit == Some(0) {
+        return Ok(());
+    }
+    Err(Error::NodeCommand {
+        node: node.to_owned(),
+        command: command.join(" "),
+        exit: finished.exit,
+        stderr: finished.message(),
+    })
+}
+
 /// Runs `command` in `node` without input and returns its output and exit code.
 async fn exec(docker: &Docker, node: &str, command: &[&str]) -> Result<Finished> {
     let session = start(docker, node, command, false).await?;
@@ -877,7 +891,7 @@ fn node_error(node: &str, source: bollard::errors::Error) -> Error {
 
 /// An engine error: one the engine answered is [`Error::Docker`]; no answer at all is
 /// [`Error::EngineDown`].
-fn engine_error(source: bollard::errors::Error, action: impl FnOnce() -> String) -> Error {
+pub(crate) fn engine_error(source: bollard::errors::Error, action: impl FnOnce() -> String) -> Error {
     use bollard::errors::Error as E;
     match source {
         E::DockerResponseServerError { .. } | E::DockerStreamError { .. } | E::JsonDataError { .. } => {
