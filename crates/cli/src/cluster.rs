@@ -113,7 +113,10 @@ async fn apply_rendered(
         }
         ClusterKind::Kind => {
             ensure_kind(global, config, rendered, args.export_kubeconfig).await?;
-            if !images.is_empty() {
+            if config.registry.enabled {
+                say(global, &format!("pushing {} image(s) to the local registry", images.len()));
+                crate::images::push_all(global, config, images).await?;
+            } else if !images.is_empty() {
                 say(global, &format!("loading {} image(s) into the nodes of {}", images.len(), config.name));
                 crate::images::load_all(global, &config.name, images).await?;
             }
@@ -391,6 +394,12 @@ pub(crate) async fn down(global: &GlobalArgs, args: &DownArgs) -> Result<()> {
             if !leftovers.is_empty() {
                 say(global, &format!("removing leftover node containers: {}", leftovers.join(", ")));
                 docker.remove_containers(&leftovers).await?;
+            }
+            // The registry goes only if this tool created it (its label says so).
+            let images_docker = kind_parity_images::connect().await?;
+            let registry = crate::images::registry(&loaded.config);
+            if kind_parity_images::registry::remove(&images_docker, &registry).await? {
+                say(global, &format!("removed the local registry {}", registry.name));
             }
             if docker.remove_kind_network_if_unused().await? {
                 say(global, "removed the kind network (nothing else used it)");

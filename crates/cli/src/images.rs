@@ -16,6 +16,40 @@ use crate::args::{BuildArgs, GlobalArgs, LoadArgs, OutputFormat};
 use crate::state::State;
 use crate::{EXIT_USAGE, Exit};
 
+/// The environment's local registry (its container is `<name>-registry`, as the kind config's
+/// containerd patch and the KEP-1755 ConfigMap name it).
+pub(crate) fn registry(config: &kind_parity_render::Config) -> kind_parity_images::registry::Registry {
+    kind_parity_images::registry::Registry {
+        name: format!("{}-registry", config.name),
+        environment: config.name.clone(),
+        image: config.registry.image.clone(),
+        host_port: config.registry.host_port,
+    }
+}
+
+/// Starts the local registry, points the nodes at it and pushes `images` (only changed layers
+/// travel); the path `up` takes instead of loading when `registry.enabled`.
+pub(crate) async fn push_all(
+    global: &GlobalArgs,
+    config: &kind_parity_render::Config,
+    images: &[String],
+) -> Result<()> {
+    let docker = kind_parity_images::connect().await?;
+    let registry = registry(config);
+    match kind_parity_images::registry::ensure(&docker, &registry, "kind").await? {
+        kind_parity_images::registry::Ensured::Created => {
+            say(global, &format!("created the local registry {} on 127.0.0.1:{}", registry.name, registry.host_port));
+        }
+        kind_parity_images::registry::Ensured::Existing => {}
+    }
+    kind_parity_images::registry::configure_nodes(&docker, &config.name, &registry, None).await?;
+    for image in images {
+        let reference = kind_parity_images::registry::push(&docker, &registry, image, &|_| {}).await?;
+        say(global, &format!("  pushed {reference}"));
+    }
+    Ok(())
+}
+
 /// Whether to draw live progress: stderr is a terminal, not CI, not quiet.
 pub(crate) fn live_progress(global: &GlobalArgs) -> bool {
     !global.quiet && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()

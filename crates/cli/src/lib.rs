@@ -187,7 +187,11 @@ pub fn render_to(global: &GlobalArgs, out: Option<&Path>, templates: Option<&Pat
     let builds = build_specs(&loaded, &state)?;
     let mut images = ImageRefs::from_config(&loaded.config);
     for spec in &builds {
-        images.0.insert(spec.service.clone(), spec.tag()?);
+        let tag = spec.tag()?;
+        // With the local registry, nodes pull the image by its registry name.
+        let reference =
+            if loaded.config.registry.enabled { images::registry(&loaded.config).reference(&tag) } else { tag };
+        images.0.insert(spec.service.clone(), reference);
     }
     let plan = kind_parity_render::render(&loaded.config, &loaded.inputs, &secrets, &images, &templates)?;
     let out = out.map_or_else(|| state.rendered(), Path::to_path_buf);

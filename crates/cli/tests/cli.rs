@@ -226,3 +226,17 @@ fn secrets_are_never_printed() {
         assert!(!output.contains(value.as_str().unwrap()), "{name} was printed");
     }
 }
+
+#[test]
+fn with_the_local_registry_manifests_name_images_by_their_registry_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    kind_parity(dir.path()).args(["render", "--set", "registry.enabled=true"]).assert().success();
+    let manifests = dir.path().join(".kind-parity/kp-demo/rendered/manifests");
+    let api = std::fs::read_dir(&manifests)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("-app-api.yaml"))
+        .unwrap();
+    let text = std::fs::read_to_string(api).unwrap();
+    assert!(predicate::str::is_match(r#"image: "localhost:5001/api:kp-[0-9a-f]{12}""#).unwrap().eval(&text), "{text}");
+}

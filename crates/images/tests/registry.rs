@@ -142,7 +142,7 @@ async fn images_are_pushed_once_per_layer_and_nodes_pull_them_through_hosts_toml
     let gateway = format!("{}.1", subnet.split('/').next().unwrap().rsplit_once('.').unwrap().0);
     let endpoint = format!("http://{gateway}:{port}");
     let configured = registry::configure_nodes(&docker, &cluster, &registry, Some(&endpoint)).await.unwrap();
-    assert_eq!(configured, [node.clone()]);
+    assert_eq!(configured, std::slice::from_ref(&node));
     let (exit, text) =
         standin::exec(&docker, &node, &["cat", &format!("/etc/containerd/certs.d/localhost:{port}/hosts.toml")]).await;
     assert_eq!(
