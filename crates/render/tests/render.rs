@@ -235,3 +235,17 @@ fn nats_with_auth_takes_its_password_from_a_secret_and_the_url_carries_it() {
             .unwrap();
     assert_eq!(compose.secret["NATS_URL"], format!("nats://app:{password}@localhost:4222"));
 }
+
+#[test]
+fn hashes_in_annotations_are_always_strings() {
+    // A hex hash can be all digits (CI once rendered env-hash 93635834100): unquoted, YAML reads
+    // a number, and the API server refuses the annotation.
+    let loaded = load_demo(&[]);
+    let plan = render_loaded(&loaded, &secrets_for(&loaded));
+    let text: String = plan.manifests.iter().map(|m| m.content.as_str()).collect();
+    for key in ["kind-parity.dev/env-hash", "kind-parity.dev/realm-hash"] {
+        let lines: Vec<&str> = text.lines().filter(|l| l.trim_start().starts_with(key)).collect();
+        assert!(!lines.is_empty(), "{key} is rendered");
+        assert!(lines.iter().all(|l| l.contains(&format!("{key}: \""))), "{lines:?}");
+    }
+}
