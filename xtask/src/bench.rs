@@ -10,6 +10,7 @@ const BENCHES: &[(&str, &str)] = &[
     ("apply", "kind-parity-cluster"),
     ("images", "kind-parity-images"),
     ("probes", "kind-parity-probes"),
+    ("registry", "kind-parity-images"),
 ];
 
 pub fn run(rest: &[String]) -> Result<()> {

@@ -52,7 +52,7 @@ tasks:
   parity-reset     rebuild it from zero (kind-parity reset)
   test             unit + integration tiers, naming skipped suites
   e2e [--junit F]  end to end on a real kind cluster (needs Docker and kind)
-  bench [NAME]     benchmarks (render, apply, images, probes)";
+  bench [NAME]     benchmarks (render, apply, images, probes, registry)";
 
 /// The workspace root, whatever folder cargo was run from.
 pub fn project_root() -> PathBuf {
