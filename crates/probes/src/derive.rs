@@ -214,15 +214,19 @@ pub fn derive(context: &Context<'_>) -> Result<Vec<Probe>> {
             // A port-forward needs a running pod: without its workload's probe, at least nodes.
             after.push("cluster.nodes".to_owned());
         }
-        if component == "postgres" {
-            // The init job creates the databases and roles the probe logs in with.
+        // The jobs that prepare what the probe checks: the databases and roles it logs in with,
+        // the Temporal namespaces it describes.
+        let job = match component {
+            "postgres" => Some("postgres-init"),
+            "temporal" => Some("temporal-namespaces"),
+            _ => None,
+        };
+        if let Some(job) = job {
             after.extend(
                 context
                     .workloads
                     .iter()
-                    .filter(|o| {
-                        o.kind == "Job" && o.name.starts_with("postgres-init") && o.namespace.as_deref() == Some(&ns)
-                    })
+                    .filter(|o| o.kind == "Job" && o.name.starts_with(job) && o.namespace.as_deref() == Some(&ns))
                     .map(ready_id),
             );
         }

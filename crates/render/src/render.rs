@@ -484,6 +484,7 @@ pub fn render(
             "image": config.temporal.image, "ui": config.temporal.ui, "ui_image": config.temporal.ui_image,
             "ui_host": format!("{}.{}", config.temporal.ui_host, config.domain),
             "namespaces": config.temporal.namespaces, "db_user": owner,
+            "namespaces_hash": short_hash(&[&config.temporal.namespaces.join(",")]),
             "db_password": need(&Config::postgres_password_secret(&config.databases()["temporal"]))?,
         }}));
         push(

@@ -202,3 +202,11 @@ fn an_artifact_must_be_a_file_that_fits_a_config_map() {
         "invalid config: <dir>/kind-parity.yaml:2:3: artifacts.Seed_Data: `Seed_Data` is not a valid artifact name\n    help: use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit",
     );
 }
+
+#[test]
+fn temporal_namespaces_have_temporals_names() {
+    check(
+        "temporal:\n  enabled: true\n  namespaces: [default, \"$(rm -rf /)\"]\n",
+        "invalid config: <dir>/kind-parity.yaml:3:25: temporal.namespaces[1]: `$(rm -rf /)` is not a valid Temporal namespace name\n    help: use letters, digits, '.', '_' and '-'",
+    );
+}

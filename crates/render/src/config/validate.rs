@@ -141,6 +141,21 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
             c.pinned(&root.key(name).key("image"), image);
         }
     }
+    if config.temporal.enabled {
+        // Temporal's own rule for namespace names; it also keeps them safe in the setup job's shell.
+        let valid = |n: &str| {
+            !n.is_empty() && n.len() <= 255 && n.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        };
+        for (i, namespace) in config.temporal.namespaces.iter().enumerate() {
+            if !valid(namespace) {
+                c.report(
+                    &root.key("temporal").key("namespaces").index(i),
+                    format!("`{namespace}` is not a valid Temporal namespace name"),
+                    "use letters, digits, '.', '_' and '-'",
+                );
+            }
+        }
+    }
     if config.temporal.enabled && config.temporal.ui {
         c.pinned(&root.key("temporal").key("ui_image"), &config.temporal.ui_image);
     }
