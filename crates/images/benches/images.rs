@@ -21,24 +21,8 @@ use kind_parity_images::load::{self, Outcome};
 const RUNS: usize = 5;
 const BLOB_BYTES: usize = 200 * 1024 * 1024;
 
-/// Containers and images of the bench, removed on drop (also when a step panics).
-struct Cleanup {
-    containers: Vec<String>,
-    images: Vec<String>,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for container in &self.containers {
-            let _ = Command::new("docker").args(["rm", "--force", "--volumes", container]).output();
-        }
-        for image in &self.images {
-            let _ = Command::new("docker").args(["rmi", "--force", image]).output();
-        }
-    }
-}
-
 use kind_parity_testkit::standin::exec as run;
+use kind_parity_testkit::standin::{Leftovers, noise};
 
 async fn start_node(docker: &Docker, image: &str, cluster: &str, name: &str, role: &str) {
     kind_parity_testkit::standin::start_node(docker, image, cluster, name, role, None).await;
@@ -51,20 +35,6 @@ async fn empty(docker: &Docker, node: &str) {
         "refs=$(ctr -n k8s.io images ls -q); [ -z \"$refs\" ] || ctr -n k8s.io images rm --sync $refs >/dev/null";
     let (exit, text) = run(docker, node, &["sh", "-c", script]).await;
     assert_eq!(exit, Some(0), "emptying {node}: {text}");
-}
-
-/// Incompressible bytes from xorshift64*: random enough that no layer compresses.
-fn noise(len: usize) -> Vec<u8> {
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15 ^ u64::from(std::process::id());
-    let mut out = Vec::with_capacity(len);
-    while out.len() < len {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        out.extend_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
 }
 
 /// kind's method: save to a temp tar, then import it into every node at once.
@@ -111,7 +81,7 @@ async fn main() {
     let docker = kind_parity_images::connect().await.expect("engine");
     let cluster = format!("kp-bench-images-{}", std::process::id());
     let nodes = vec![format!("{cluster}-control-plane"), format!("{cluster}-worker")];
-    let mut cleanup = Cleanup { containers: nodes.clone(), images: Vec::new() };
+    let mut cleanup = Leftovers { process: None, containers: nodes.clone(), images: Vec::new() };
     for (node, role) in nodes.iter().zip(["control-plane", "worker"]) {
         start_node(&docker, &node_image, &cluster, node, role).await;
     }

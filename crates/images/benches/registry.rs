@@ -9,65 +9,16 @@
 #![allow(clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::query_parameters::{RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder};
 use kind_parity_images::build::{BuildSpec, build};
 use kind_parity_images::load;
 use kind_parity_images::registry::{self, Registry};
-use kind_parity_testkit::standin;
+use kind_parity_testkit::standin::{self, Leftovers, noise};
 
 const RUNS: usize = 3;
 const BLOB_BYTES: usize = 500 * 1024 * 1024;
-
-/// The registry process, containers and images of the bench, removed on drop.
-struct Cleanup {
-    registry: Option<Child>,
-    containers: Vec<String>,
-    images: Vec<String>,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.registry.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let (containers, images) = (std::mem::take(&mut self.containers), std::mem::take(&mut self.images));
-        std::thread::spawn(move || {
-            tokio::runtime::Runtime::new().unwrap().block_on(async {
-                let docker = Docker::connect_with_local_defaults().unwrap();
-                for c in &containers {
-                    let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
-                    let _ = docker.remove_container(c, Some(options)).await;
-                }
-                for i in &images {
-                    let _ = docker
-                        .remove_image(i, Some(RemoveImageOptionsBuilder::default().force(true).build()), None)
-                        .await;
-                }
-            });
-        })
-        .join()
-        .unwrap();
-    }
-}
-
-/// Incompressible bytes from xorshift64*.
-fn noise(len: usize) -> Vec<u8> {
-    let mut state: u64 = 0x2545_F491_4F6C_DD1D ^ u64::from(std::process::id());
-    let mut out = Vec::with_capacity(len);
-    while out.len() < len {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        out.extend_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -92,26 +43,8 @@ async fn main() {
     let Some(server) = kind_parity_testkit::require_program("docker-registry", "bench registry") else { return };
     let docker = kind_parity_images::connect().await.expect("the engine answers");
     let work = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    std::fs::write(
-        work.path().join("config.yml"),
-        format!(
-            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 0.0.0.0:{port}\n",
-            work.path().join("data").display()
-        ),
-    )
-    .unwrap();
-    let child = Command::new(server)
-        .args(["serve", work.path().join("config.yml").to_str().unwrap()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut cleanup = Cleanup { registry: Some(child), containers: Vec::new(), images: Vec::new() };
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (child, port) = standin::start_registry(&server, work.path());
+    let mut cleanup = Leftovers { process: Some(child), containers: Vec::new(), images: Vec::new() };
     let cluster = format!("kp-bench-registry-{}", std::process::id());
     let nodes: Vec<String> = ["control-plane", "worker"].iter().map(|r| format!("{cluster}-{r}")).collect();
     for (node, role) in nodes.iter().zip(["control-plane", "worker"]) {
@@ -124,10 +57,7 @@ async fn main() {
         image: String::new(),
         host_port: port,
     };
-    let bridge =
-        docker.inspect_network("bridge", None::<bollard::query_parameters::InspectNetworkOptions>).await.unwrap();
-    let subnet = bridge.ipam.and_then(|i| i.config).and_then(|c| c.into_iter().next()).and_then(|c| c.subnet).unwrap();
-    let gateway = format!("{}.1", subnet.split('/').next().unwrap().rsplit_once('.').unwrap().0);
+    let gateway = standin::bridge_gateway(&docker).await;
     registry::configure_nodes(&docker, &cluster, &registry, Some(&format!("http://{gateway}:{port}"))).await.unwrap();
 
     // One context: a 500 MB layer that never changes, then a one-line layer that does.

@@ -5,49 +5,12 @@
 #![allow(clippy::print_stderr)]
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::query_parameters::{RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder};
 use kind_parity_images::Error;
 use kind_parity_images::build::{BuildSpec, build};
 use kind_parity_images::registry::{self, Registry};
-use kind_parity_testkit::standin;
-
-/// A registry process, a node and images, removed on drop.
-struct Fixture {
-    registry: Option<Child>,
-    containers: Vec<String>,
-    images: Vec<String>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.registry.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let (containers, images) = (std::mem::take(&mut self.containers), std::mem::take(&mut self.images));
-        std::thread::spawn(move || {
-            tokio::runtime::Runtime::new().unwrap().block_on(async {
-                let docker = Docker::connect_with_local_defaults().unwrap();
-                for c in &containers {
-                    let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
-                    let _ = docker.remove_container(c, Some(options)).await;
-                }
-                for i in &images {
-                    let _ = docker
-                        .remove_image(i, Some(RemoveImageOptionsBuilder::default().force(true).build()), None)
-                        .await;
-                }
-            });
-        })
-        .join()
-        .unwrap();
-    }
-}
+use kind_parity_testkit::standin::{self, Leftovers};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -78,32 +41,9 @@ async fn images_are_pushed_once_per_layer_and_nodes_pull_them_through_hosts_toml
     let Some(server) = kind_parity_testkit::require_program("docker-registry", test) else { return };
     let docker = kind_parity_images::connect().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    // Listening on every address: the node reaches it through the Docker bridge's gateway.
-    let config = format!(
-        "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 0.0.0.0:{port}\n",
-        dir.path().join("data").display()
-    );
-    std::fs::write(dir.path().join("config.yml"), config).unwrap();
-    let child = Command::new(server)
-        .args(["serve", dir.path().join("config.yml").to_str().unwrap()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (child, port) = standin::start_registry(&server, dir.path());
     let cluster = format!("kp-registry-{}", std::process::id());
-    let mut fx = Fixture {
-        registry: Some(child),
-        containers: Vec::new(),
-        images: Vec::new(),
-        _dir: tempfile::tempdir().unwrap(),
-    };
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(20), "docker-registry did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let mut fx = Leftovers { process: Some(child), containers: Vec::new(), images: Vec::new() };
     let registry = Registry {
         name: format!("{cluster}-registry"),
         environment: cluster.clone(),
@@ -164,12 +104,7 @@ async fn a_registry_container_not_ours_is_left_alone() {
     let Some(node_image) = kind_parity_testkit::require(kind_parity_testkit::NODE_IMAGE, test) else { return };
     let docker = kind_parity_images::connect().await.unwrap();
     let name = format!("kp-foreign-{}", std::process::id());
-    let mut fx = Fixture {
-        registry: None,
-        containers: vec![name.clone()],
-        images: Vec::new(),
-        _dir: tempfile::tempdir().unwrap(),
-    };
+    let mut fx = Leftovers { process: None, containers: vec![name.clone()], images: Vec::new() };
     let body = bollard::models::ContainerCreateBody { image: Some(node_image), ..Default::default() };
     let options = bollard::query_parameters::CreateContainerOptionsBuilder::default().name(&name).build();
     docker.create_container(Some(options), body).await.unwrap();

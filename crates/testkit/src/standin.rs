@@ -69,3 +69,95 @@ pub async fn start_node(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// What a test or bench made, removed when dropped (also when a step panics): a server process,
+/// containers (with their volumes), images.
+#[derive(Debug, Default)]
+pub struct Leftovers {
+    /// A server process to kill.
+    pub process: Option<std::process::Child>,
+    /// Containers to remove.
+    pub containers: Vec<String>,
+    /// Images to remove.
+    pub images: Vec<String>,
+}
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.process.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let (containers, images) = (std::mem::take(&mut self.containers), std::mem::take(&mut self.images));
+        if containers.is_empty() && images.is_empty() {
+            return;
+        }
+        // Drop cannot await, and the caller's runtime may be the one blocked here: a thread with
+        // its own runtime and its own client does the removal, and is waited for.
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                let Ok(docker) = Docker::connect_with_local_defaults() else { return };
+                for container in &containers {
+                    let options =
+                        bollard::query_parameters::RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+                    let _ = docker.remove_container(container, Some(options)).await;
+                }
+                for image in &images {
+                    let options = bollard::query_parameters::RemoveImageOptionsBuilder::default().force(true).build();
+                    let _ = docker.remove_image(image, Some(options), None).await;
+                }
+            });
+        })
+        .join()
+        .unwrap();
+    }
+}
+
+/// `len` incompressible bytes (xorshift64*), different per process.
+pub fn noise(len: usize) -> Vec<u8> {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15 ^ u64::from(std::process::id());
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        out.extend_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Starts Debian's `docker-registry` (installed by CI's `.ci/run`) on a free port of every
+/// address, storing into `dir`, and waits until it answers: the process and its port. Listening
+/// on every address lets stand-in nodes reach it through the Docker bridge's gateway.
+pub fn start_registry(program: &std::path::Path, dir: &std::path::Path) -> (std::process::Child, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config = format!(
+        "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 0.0.0.0:{port}\n",
+        dir.join("data").display()
+    );
+    std::fs::write(dir.join("config.yml"), config).unwrap();
+    let child = std::process::Command::new(program)
+        .arg("serve")
+        .arg(dir.join("config.yml"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("docker-registry starts");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "docker-registry did not start on port {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child, port)
+}
+
+/// The Docker bridge's gateway address: how a container reaches a server on the host.
+pub async fn bridge_gateway(docker: &Docker) -> String {
+    let bridge =
+        docker.inspect_network("bridge", None::<bollard::query_parameters::InspectNetworkOptions>).await.unwrap();
+    let subnet = bridge.ipam.and_then(|i| i.config).and_then(|c| c.into_iter().next()).and_then(|c| c.subnet).unwrap();
+    format!("{}.1", subnet.split('/').next().unwrap().rsplit_once('.').unwrap().0)
+}
