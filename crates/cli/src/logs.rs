@@ -90,10 +90,8 @@ pub(crate) async fn logs(global: &GlobalArgs, args: &LogsArgs) -> Result<u8> {
     }
 
     // Nothing secret leaves in the bundle.
-    let secrets = match std::fs::read_to_string(state.secrets_file()) {
-        Ok(text) => Secrets::from_json(&text).ok(),
-        Err(_) => None,
-    };
+    // Unreadable secrets cannot be redacted by value; the bundle is still written.
+    let secrets = state.read_secrets().ok().flatten();
     let files = redact_tree(&dir, secrets.as_ref())?;
     if !global.quiet {
         for line in &unavailable {

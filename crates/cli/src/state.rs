@@ -80,16 +80,22 @@ impl State {
         self.root.join("kubeconfig")
     }
 
+    /// The stored secrets, or `None` when the environment has none yet. Never generates.
+    pub fn read_secrets(&self) -> Result<Option<Secrets>, StateError> {
+        let path = self.secrets_file();
+        match fs::read_to_string(&path) {
+            Ok(text) => {
+                Secrets::from_json(&text).map(Some).map_err(|source| StateError::Secrets { path: path.clone(), source })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(StateError::Read { path, source }),
+        }
+    }
+
     /// Loads the stored secrets, adds what the config needs, stores them if anything changed.
     pub fn ensure_secrets(&self, config: &Config) -> Result<(Secrets, kind_parity_render::Changes), StateError> {
         let path = self.secrets_file();
-        let mut secrets = match fs::read_to_string(&path) {
-            Ok(text) => {
-                Secrets::from_json(&text).map_err(|source| StateError::Secrets { path: path.clone(), source })?
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Secrets::default(),
-            Err(source) => return Err(StateError::Read { path, source }),
-        };
+        let mut secrets = self.read_secrets()?.unwrap_or_default();
         let changes = secrets
             .ensure(config, &mut rand::rng(), time::OffsetDateTime::now_utc())
             .map_err(|source| StateError::Secrets { path: path.clone(), source })?;

@@ -2,7 +2,7 @@
 //! runs it, prints the table (stderr) or JSON (stdout), optionally writes JUnit XML. Read-only.
 //! Exit 0 when every critical probe passed, 1 otherwise.
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use kind_parity_cluster::ObjectRef;
 use kind_parity_probes::suite::{self, Context, Endpoints};
 use kind_parity_probes::{Outcome, ProbeResult, Report};
@@ -17,19 +17,14 @@ pub(crate) async fn validate(global: &GlobalArgs, args: &ValidateArgs) -> Result
     let loaded = crate::load_config(global)?;
     let config = &loaded.config;
     let state = State::new(&global.state_dir, &config.name);
-    let secrets_file = state.secrets_file();
     // Read, never generate: a suite that invents credentials would test nothing.
-    let secrets = match std::fs::read_to_string(&secrets_file) {
-        Ok(text) => Secrets::from_json(&text).with_context(|| format!("reading {}", secrets_file.display()))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Exit {
-                message: format!("environment {} has no state in {}", config.name, state.root().display()),
-                help: Some("run `kind-parity up` first (validate checks a running environment)".into()),
-                code: 1,
-            }
-            .into());
+    let Some(secrets) = state.read_secrets()? else {
+        return Err(Exit {
+            message: format!("environment {} has no state in {}", config.name, state.root().display()),
+            help: Some("run `kind-parity up` first (validate checks a running environment)".into()),
+            code: 1,
         }
-        Err(e) => return Err(e).with_context(|| format!("reading {}", secrets_file.display())),
+        .into());
     };
     let inventory = load_inventory(&state)?;
     let target = read_target(config, &state, &args.target);
