@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use assert_cmd::Command;
-use bollard::query_parameters::{RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder};
+use kind_parity_testkit::standin::Leftovers;
 use predicates::prelude::*;
 
 fn kind_parity(dir: &Path) -> Command {
@@ -15,39 +15,14 @@ fn kind_parity(dir: &Path) -> Command {
     cmd
 }
 
-/// A stand-in node of cluster `cluster` and the image the test builds, removed on drop.
-struct Node {
-    name: String,
-    image: Option<String>,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let (name, image) = (self.name.clone(), self.image.take());
-        std::thread::spawn(move || {
-            tokio::runtime::Runtime::new().unwrap().block_on(async {
-                let docker = bollard::Docker::connect_with_local_defaults().unwrap();
-                let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
-                let _ = docker.remove_container(&name, Some(options)).await;
-                if let Some(image) = image {
-                    let _ = docker
-                        .remove_image(&image, Some(RemoveImageOptionsBuilder::default().force(true).build()), None)
-                        .await;
-                }
-            });
-        })
-        .join()
-        .unwrap();
-    }
-}
-
-async fn start_node(node_image: &str, cluster: &str) -> Node {
+/// Starts the control-plane stand-in node of `cluster`; it (and what the test adds) is removed
+/// when the returned guard drops, even if the start fails half-way.
+async fn start_node(node_image: &str, cluster: &str) -> Leftovers {
     let docker = bollard::Docker::connect_with_local_defaults().unwrap();
     let name = format!("{cluster}-control-plane");
-    // Removed on drop even if the start fails half-way.
-    let node = Node { name: name.clone(), image: None };
+    let leftovers = Leftovers { process: None, containers: vec![name.clone()], images: Vec::new() };
     kind_parity_testkit::standin::start_node(&docker, node_image, cluster, &name, "control-plane", None).await;
-    node
+    leftovers
 }
 
 #[tokio::test]
@@ -70,7 +45,7 @@ async fn build_then_load_into_a_node_then_load_again_sends_nothing() {
     // Build prints the content tag; building again skips.
     let out = kind_parity(dir.path()).arg("build").assert().success().stderr(predicate::str::contains(": built"));
     let tag = String::from_utf8(out.get_output().stdout.clone()).unwrap().trim().to_owned();
-    node.image = Some(tag.clone());
+    node.images.push(tag.clone());
     assert!(tag.starts_with(&format!("{service}:kp-")) && tag.len() == service.len() + 16, "{tag}");
     kind_parity(dir.path())
         .arg("build")

@@ -11,19 +11,19 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use bollard::Docker;
-use bollard::query_parameters::{RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, TagImageOptionsBuilder};
+use bollard::query_parameters::TagImageOptionsBuilder;
 use kind_parity_images::build::{BuildSpec, build};
 use kind_parity_images::load::{self, Node, Outcome, Progress};
 use kind_parity_images::{Error, NODE_CLUSTER_LABEL};
-use kind_parity_testkit::standin;
+use kind_parity_testkit::standin::{self, Leftovers};
 
 /// The node containers and images of one test, removed on drop.
 struct Fixture {
     docker: Docker,
     node_image: String,
     cluster: String,
-    containers: Vec<String>,
-    images: Vec<String>,
+    /// Removed on drop, even when the test fails.
+    leftovers: Leftovers,
     dir: tempfile::TempDir,
 }
 
@@ -35,8 +35,7 @@ impl Fixture {
             docker,
             node_image,
             cluster: format!("kp-load-{test}-{}", std::process::id()).replace('_', "-"),
-            containers: Vec::new(),
-            images: Vec::new(),
+            leftovers: Leftovers::default(),
             dir: tempfile::tempdir().unwrap(),
         })
     }
@@ -44,7 +43,7 @@ impl Fixture {
     /// Starts a node as kind runs one; `setup` (sh) runs before containerd, as root, to break it.
     async fn node(&mut self, suffix: &str, role: &str, setup: Option<&str>) -> String {
         let name = format!("{}-{suffix}", self.cluster);
-        self.containers.push(name.clone());
+        self.leftovers.containers.push(name.clone());
         let entrypoint = setup
             .map(|setup| vec!["/bin/sh".to_owned(), "-c".to_owned(), format!("{setup}\nexec /usr/bin/containerd")]);
         standin::start_node(&self.docker, &self.node_image, &self.cluster, &name, role, entrypoint).await;
@@ -65,7 +64,7 @@ impl Fixture {
             target: None,
         };
         let tag = build(&self.docker, &spec, &|_| {}).await.expect("image built").tag().to_owned();
-        self.images.push(tag.clone());
+        self.leftovers.images.push(tag.clone());
         tag
     }
 
@@ -73,37 +72,12 @@ impl Fixture {
         let options = TagImageOptionsBuilder::default().repo(repo).tag(tag).build();
         self.docker.tag_image(image, Some(options)).await.expect("tagged");
         let name = format!("{repo}:{tag}");
-        self.images.push(name.clone());
+        self.leftovers.images.push(name.clone());
         name
     }
 
     fn node_handle(name: &str, role: &str) -> Node {
         Node { name: name.to_owned(), role: role.to_owned() }
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let (containers, images) = (std::mem::take(&mut self.containers), std::mem::take(&mut self.images));
-        // Drop cannot await: a thread with its own runtime does the cleanup and is waited for.
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            runtime.block_on(async {
-                let docker = kind_parity_images::connect().await.expect("engine for cleanup");
-                for container in &containers {
-                    let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
-                    if let Err(error) = docker.remove_container(container, Some(options)).await {
-                        eprintln!("cleanup: removing container {container}: {error}");
-                    }
-                }
-                for image in &images {
-                    let options = RemoveImageOptionsBuilder::default().force(true).build();
-                    let _ = docker.remove_image(image, Some(options), None).await;
-                }
-            });
-        })
-        .join()
-        .unwrap();
     }
 }
 

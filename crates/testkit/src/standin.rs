@@ -101,7 +101,9 @@ impl Drop for Leftovers {
                 for container in &containers {
                     let options =
                         bollard::query_parameters::RemoveContainerOptionsBuilder::default().force(true).v(true).build();
-                    let _ = docker.remove_container(container, Some(options)).await;
+                    if let Err(error) = docker.remove_container(container, Some(options)).await {
+                        eprintln!("cleanup: removing container {container}: {error}");
+                    }
                 }
                 for image in &images {
                     let options = bollard::query_parameters::RemoveImageOptionsBuilder::default().force(true).build();
