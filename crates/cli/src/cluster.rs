@@ -107,10 +107,9 @@ async fn apply_rendered(
     inputs: &kind_parity_render::Inputs,
 ) -> Result<()> {
     say(global, &format!("rendered {} into {}", config.name, rendered.out.display()));
-    let (target, mut allowed) = match args.target.cluster {
-        ClusterKind::Existing => {
-            (Target { kubeconfig: args.target.kubeconfig.clone(), context: args.target.context.clone() }, Vec::new())
-        }
+    let target = read_target(config, &rendered.state, &args.target);
+    let mut allowed = match args.target.cluster {
+        ClusterKind::Existing => Vec::new(),
         ClusterKind::Kind => {
             ensure_kind(global, config, rendered, args.export_kubeconfig).await?;
             if config.registry.enabled {
@@ -120,9 +119,8 @@ async fn apply_rendered(
                 say(global, &format!("loading {} image(s) into the nodes of {}", images.len(), config.name));
                 crate::images::load_all(global, &config.name, images).await?;
             }
-            let context = format!("kind-{}", config.name);
             // The tool created this cluster for this environment: changing it is allowed.
-            (Target { kubeconfig: Some(rendered.state.kubeconfig()), context: Some(context.clone()) }, vec![context])
+            vec![format!("kind-{}", config.name)]
         }
     };
     allowed.extend(config.cluster.allowed_contexts.iter().cloned());
@@ -329,8 +327,8 @@ fn workload_dependencies(
     Ok(map)
 }
 
-/// The cluster a read-only command looks at: the kind cluster through the kubeconfig in the
-/// state folder, or an existing cluster's context.
+/// The cluster a command talks to: the kind cluster through the kubeconfig in the state
+/// folder, or an existing cluster's context.
 pub(crate) fn read_target(config: &Config, state: &State, target: &TargetArgs) -> Target {
     match target.cluster {
         ClusterKind::Existing => Target { kubeconfig: target.kubeconfig.clone(), context: target.context.clone() },
@@ -407,10 +405,7 @@ pub(crate) async fn down(global: &GlobalArgs, args: &DownArgs) -> Result<()> {
         }
         ClusterKind::Existing => {
             let previous = load_inventory(&state)?;
-            let target = Target {
-                kubeconfig: args.cluster.target.kubeconfig.clone(),
-                context: args.cluster.target.context.clone(),
-            };
+            let target = read_target(&loaded.config, &state, &args.cluster.target);
             let (client, context) = kind_parity_cluster::connect(&target).await?;
             let mut allowed = loaded.config.cluster.allowed_contexts.clone();
             allowed.extend(args.cluster.allow_context.iter().cloned());
