@@ -10,6 +10,7 @@ mod bench;
 mod e2e;
 mod parity;
 mod test;
+mod testbed;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
         "test" => test::run(rest),
         "bench" => bench::run(rest),
         "e2e" => e2e::run(rest),
+        "testbed" => testbed::run(rest),
         "help" | "--help" | "-h" => {
             println!("{}", HELP);
             Ok(())
@@ -52,7 +54,10 @@ tasks:
   parity-reset     rebuild it from zero (kind-parity reset)
   test             unit + integration tiers, naming skipped suites
   e2e [--junit F]  end to end on a real kind cluster (needs Docker and kind)
-  bench [NAME]     benchmarks (render, apply, images, probes, registry)";
+  bench [NAME]     benchmarks (render, apply, images, probes, registry)
+  testbed up|down|env|status
+                   the integration test bed: Docker, Kubernetes with a node that runs pods,
+                   PostgreSQL, Redis, NATS (cargo xtask testbed help)";
 
 /// The workspace root, whatever folder cargo was run from.
 pub fn project_root() -> PathBuf {

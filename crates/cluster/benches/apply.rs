@@ -56,7 +56,7 @@ fn kubectl(kubeconfig: &str, args: &[&str]) -> Duration {
 async fn main() {
     let Ok(kubeconfig) = std::env::var("KIND_PARITY_TEST_KUBECONFIG") else {
         println!(
-            "bench apply: SKIPPED: KIND_PARITY_TEST_KUBECONFIG is not set; start the test bed (../shared/testbed/up)"
+            "bench apply: SKIPPED: KIND_PARITY_TEST_KUBECONFIG is not set; start the test bed (cargo xtask testbed up)"
         );
         return;
     };

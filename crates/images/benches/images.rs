@@ -74,7 +74,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 async fn main() {
     let Ok(node_image) = std::env::var("KIND_PARITY_TEST_NODE_IMAGE") else {
         println!(
-            "bench images: SKIPPED: KIND_PARITY_TEST_NODE_IMAGE is not set; start the test bed (../shared/testbed/up)"
+            "bench images: SKIPPED: KIND_PARITY_TEST_NODE_IMAGE is not set; start the test bed (cargo xtask testbed up)"
         );
         return;
     };

@@ -1,4 +1,5 @@
-//! Finds the test bed's components for integration tests (see ../shared/testbed/README.md).
+//! Finds the test bed's components for integration tests (`cargo xtask testbed up`; see the
+//! README's Tests section).
 //!
 //! Each component is named by a `KIND_PARITY_TEST_*` variable. When it is unset, the test skips
 //! loudly (a line on stderr naming the variable and how to start the test bed), except under
@@ -18,6 +19,9 @@ pub const REDIS: &str = "KIND_PARITY_TEST_REDIS";
 pub const NATS: &str = "KIND_PARITY_TEST_NATS";
 /// The kind-node stand-in image (a real containerd).
 pub const NODE_IMAGE: &str = "KIND_PARITY_TEST_NODE_IMAGE";
+/// The kind cluster name of the test bed's node that runs pods (its container carries kind's
+/// labels; the API server of [`KUBECONFIG`] schedules onto it).
+pub const CLUSTER: &str = "KIND_PARITY_TEST_CLUSTER";
 
 /// Whether this run is CI's (`CI=true`).
 pub fn in_ci() -> bool {
@@ -30,11 +34,11 @@ pub fn require(var: &str, test: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(v) if !v.is_empty() => Some(v),
         _ if in_ci() => panic!(
-            "{test}: {var} is not set and CI=true: start the test bed (../shared/testbed/up) and source its env file"
+            "{test}: {var} is not set and CI=true: start the test bed (cargo xtask testbed up) and load its env file (eval \"$(cargo xtask testbed env)\")"
         ),
         _ => {
             eprintln!(
-                "SKIPPED {test}: {var} is not set; start the test bed (../shared/testbed/up; . \"$(../shared/testbed/up --print-env-file)\") to run it"
+                "SKIPPED {test}: {var} is not set; start the test bed (cargo xtask testbed up; eval \"$(cargo xtask testbed env)\") to run it"
             );
             None
         }
@@ -77,10 +81,14 @@ pub fn require_program(name: &str, test: &str) -> Option<std::path::PathBuf> {
     match dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file()) {
         Some(p) => Some(p),
         None if in_ci() => {
-            panic!("{test}: `{name}` is not installed and CI=true: the test bed installs it (../shared/testbed/up)")
+            panic!(
+                "{test}: `{name}` is not installed and CI=true: the test bed installs it (cargo xtask testbed up services)"
+            )
         }
         None => {
-            eprintln!("SKIPPED {test}: `{name}` is not installed; the test bed installs it (../shared/testbed/up)");
+            eprintln!(
+                "SKIPPED {test}: `{name}` is not installed; the test bed installs it (cargo xtask testbed up services)"
+            );
             None
         }
     }
