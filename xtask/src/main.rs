@@ -52,7 +52,7 @@ tasks:
   parity-validate  run the parity suite (kind-parity validate)
   parity-down      delete the environment (kind-parity down)
   parity-reset     rebuild it from zero (kind-parity reset)
-  test             unit + integration tiers, naming skipped suites
+  test             the test bed up, then unit + integration tiers, naming skipped suites
   e2e [--junit F]  end to end on a real kind cluster (needs Docker and kind)
   bench [NAME]     benchmarks (render, apply, images, probes, registry)
   testbed up|down|env|status

@@ -163,10 +163,16 @@ pub async fn explain(client: &kube::Client, object: &ObjectRef, pod: &Pod, findi
     let logs = match &finding.container {
         Some(container) => {
             let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
-            let params = LogParams { container: Some(container.clone()), tail_lines: Some(10), ..LogParams::default() };
+            // A crash-looping container is between runs (waiting for its back-off): its current
+            // log is empty, and the run that exited is the one that says why.
+            let previous = finding.reason == "CrashLoopBackOff";
+            let params =
+                LogParams { container: Some(container.clone()), tail_lines: Some(10), previous, ..LogParams::default() };
             match pods.logs(&name, &params).await {
                 Ok(text) if text.trim().is_empty() => vec!["(no log output)".to_owned()],
                 Ok(text) => text.lines().map(str::to_owned).collect(),
+                // The API's own message ("container c is waiting to start: …"), not its whole Status.
+                Err(kube::Error::Api(status)) => vec![format!("logs unavailable: {}", status.message)],
                 Err(e) => vec![format!("logs unavailable: {e}")],
             }
         }

@@ -1,7 +1,8 @@
 //! Apply, prune, conflicts, readiness and diagnosis against the test bed's real kube-apiserver
-//! (`KIND_PARITY_TEST_KUBECONFIG`). It has a controller-manager and a scheduler but no nodes:
-//! Deployments get ReplicaSets and Pods, the Pods stay unschedulable, and readiness is driven
-//! by writing `status` through the status subresource.
+//! (`KIND_PARITY_TEST_KUBECONFIG`) and its controllers. The Deployments here select no node, so
+//! their pods stay unschedulable whatever nodes the cluster has, and the states a kubelet cannot
+//! be made to produce (a stale generation, a paused rollout past its deadline) are written
+//! through the status subresource. Real rollouts on the test bed's node are in `pods.rs`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -227,7 +228,7 @@ async fn a_field_owned_by_another_manager_is_a_conflict_until_forced() {
     delete_namespace(&client, &ns).await;
 }
 
-/// Creates Deployment `name` in `ns` with one replica of an image no node has.
+/// Creates Deployment `name` in `ns` with one replica that no node is selected for.
 async fn deployment_in(client: &kube::Client, ns: &str, name: &str) -> (Api<Deployment>, ObjectRef) {
     deployment_with(client, ns, name, json!({"replicas": 1})).await
 }
@@ -247,7 +248,9 @@ async fn deployment_with(
     let mut d = json!({
         "metadata": {"name": name},
         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
-                 "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "c", "image": "example.test/c:1"}]}}}
+                 "template": {"metadata": {"labels": {"app": name}}, "spec": {
+                     "nodeSelector": {"kind-parity.test/node": "none"},
+                     "containers": [{"name": "c", "image": "example.test/c:1"}]}}}
     });
     for (key, value) in spec.as_object().unwrap() {
         d["spec"][key] = value.clone();
@@ -287,18 +290,10 @@ async fn write_status_soon(api: Api<Deployment>, name: &str, status: serde_json:
 
 #[tokio::test]
 async fn readiness_follows_the_status_the_controllers_write() {
+    // Ready from the kubelet's own status: pods.rs.
     let Some(client) = client("readiness_follows_the_status_the_controllers_write").await else { return };
     let ns = unique("kp-ready");
     let none = |_: &ObjectRef, _: &kind_parity_cluster::readiness::Readiness| {};
-
-    // Ready.
-    let (api, ready) = deployment_in(&client, &ns, "ready").await;
-    let status = json!({"observedGeneration": "current", "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1, "availableReplicas": 1});
-    let (waited, ()) = tokio::join!(
-        wait_ready(&client, std::slice::from_ref(&ready), quick(Duration::from_secs(20)), &none),
-        write_status_soon(api, "ready", status)
-    );
-    waited.expect("ready");
 
     // ProgressDeadlineExceeded fails at once (paused, so no pods and nothing deeper to report).
     let (api, stuck) = deployment_with(&client, &ns, "deadline", json!({"paused": true})).await;
@@ -336,7 +331,7 @@ async fn stuck_pods_are_explained() {
         inspect_every: Duration::from_millis(500),
     };
 
-    // The test bed has no nodes: the scheduler marks the pod Unschedulable.
+    // No node matches the pod's selector: the scheduler marks it Unschedulable.
     let (_, unschedulable) = deployment_in(&client, &ns, "nowhere").await;
     let err =
         wait_ready(&client, std::slice::from_ref(&unschedulable), inspect, &none).await.expect_err("unschedulable");
@@ -358,30 +353,6 @@ async fn stuck_pods_are_explained() {
     assert!(matches!(err, Error::Stuck(_)), "{text}");
     assert!(text.contains(&format!("Deployment {ns}/late: pod late-")) && text.contains(" is Unschedulable"), "{text}");
 
-    // A container waiting for an image that is not in the node stops the wait at once.
-    let (_, never) = deployment_in(&client, &ns, "never").await;
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    let pod = loop {
-        let list = pods.list(&kube::api::ListParams::default().labels("app=never")).await.unwrap();
-        if let Some(p) = list.items.into_iter().next() {
-            break p;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    let name = pod.metadata.name.clone().unwrap();
-    let waiting = json!({"status": {"containerStatuses": [{"name": "c", "image": "example.test/c:1", "imageID": "", "ready": false, "restartCount": 0,
-        "state": {"waiting": {"reason": "ErrImageNeverPull", "message": "Container image \"example.test/c:1\" is not present with pull policy of Never"}}}]}});
-    pods.patch_status(&name, &PatchParams::default(), &Patch::Merge(waiting)).await.unwrap();
-    let err = wait_ready(&client, std::slice::from_ref(&never), inspect, &none).await.expect_err("stuck");
-    let text = err.to_string();
-    assert!(text.contains(&format!("pod {name} container c is ErrImageNeverPull: Container image")), "{text}");
-    // No kubelet in the test bed: the log request answers nothing or fails, and the text says which.
-    assert!(
-        text.contains("last log lines:\n    (no log output)") || text.contains("last log lines:\n    logs unavailable"),
-        "{text}"
-    );
-    assert!(text.contains("Warning FailedScheduling"), "{text}");
-    assert!(text.contains("check: the image is not in the node"), "{text}");
     delete_namespace(&client, &ns).await;
 }
 

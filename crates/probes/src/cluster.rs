@@ -78,32 +78,37 @@ impl Check for NodesReady {
                 .await
                 .map_err(|e| api_failure("listing nodes", &e))?
                 .items;
-            if nodes.is_empty() {
-                return Err(Failure::new(
-                    "the cluster has no nodes: no pod can run",
-                    "a kind cluster has nodes from the start; on an existing cluster, check `kubectl get nodes`",
-                ));
-            }
-            let not_ready: Vec<String> = nodes
-                .iter()
-                .filter(|n| {
-                    !n.status
-                        .as_ref()
-                        .and_then(|s| s.conditions.as_ref())
-                        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-                })
-                .map(|n| n.metadata.name.clone().unwrap_or_default())
-                .collect();
-            if not_ready.is_empty() {
-                Ok(format!("{} Ready", nodes.len()))
-            } else {
-                Err(Failure::new(
-                    format!("not Ready: {}", not_ready.join(", ")),
-                    "`kubectl describe node NAME` says why; with kind, `kind-parity logs` collects the node logs",
-                ))
-            }
+            nodes_verdict(&nodes)
         }
         .boxed()
+    }
+}
+
+/// At least one node, and every node Ready by its kubelet's condition.
+fn nodes_verdict(nodes: &[Node]) -> Result<String, Failure> {
+    if nodes.is_empty() {
+        return Err(Failure::new(
+            "the cluster has no nodes: no pod can run",
+            "a kind cluster has nodes from the start; on an existing cluster, check `kubectl get nodes`",
+        ));
+    }
+    let not_ready: Vec<String> = nodes
+        .iter()
+        .filter(|n| {
+            !n.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        })
+        .map(|n| n.metadata.name.clone().unwrap_or_default())
+        .collect();
+    if not_ready.is_empty() {
+        Ok(format!("{} Ready", nodes.len()))
+    } else {
+        Err(Failure::new(
+            format!("not Ready: {}", not_ready.join(", ")),
+            "`kubectl describe node NAME` says why; with kind, `kind-parity logs` collects the node logs",
+        ))
     }
 }
 
@@ -360,5 +365,24 @@ impl Check for ArtifactMatches {
 
     fn run(&self) -> BoxFuture<'_, Result<String, Failure>> {
         self.check().boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nodes_verdict;
+    use k8s_openapi::api::core::v1::Node;
+
+    fn node(name: &str, ready: &str) -> Node {
+        serde_json::from_value(serde_json::json!({"metadata": {"name": name},
+            "status": {"conditions": [{"type": "Ready", "status": ready}]}}))
+        .unwrap()
+    }
+
+    #[test]
+    fn nodes_must_exist_and_be_ready() {
+        assert_eq!(nodes_verdict(&[]).unwrap_err().found, "the cluster has no nodes: no pod can run");
+        assert_eq!(nodes_verdict(&[node("a", "True"), node("b", "Unknown")]).unwrap_err().found, "not Ready: b");
+        assert_eq!(nodes_verdict(&[node("a", "True")]).unwrap(), "1 Ready");
     }
 }

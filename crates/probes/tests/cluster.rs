@@ -1,6 +1,6 @@
-//! The cluster probes and a whole derived suite against the test bed's real kube-apiserver
-//! (`KIND_PARITY_TEST_KUBECONFIG`). It has no nodes: the nodes probe fails, and what depends on
-//! nodes is blocked by it, which is how a suite must read on a cluster that lost its nodes.
+//! The cluster probes, the port-forward the dependency probes speak through, and a whole derived
+//! suite against the test bed's real kube-apiserver (`KIND_PARITY_TEST_KUBECONFIG`) and its node
+//! (`KIND_PARITY_TEST_CLUSTER`), which runs the pods.
 
 use std::path::Path;
 use std::time::Duration;
@@ -86,14 +86,18 @@ impl Drop for Namespaced {
 }
 
 #[tokio::test]
-async fn the_api_answers_and_a_cluster_without_nodes_fails_the_nodes_probe() {
-    let Some(client) = client("the_api_answers_and_a_cluster_without_nodes_fails_the_nodes_probe").await else {
+async fn the_api_answers_and_the_test_beds_node_is_ready() {
+    let Some(client) = client("the_api_answers_and_the_test_beds_node_is_ready").await else {
         return;
     };
+    if kind_parity_testkit::require(kind_parity_testkit::CLUSTER, "the_api_answers_and_the_test_beds_node_is_ready").is_none() {
+        return;
+    }
     let found = ApiReachable::new(client.clone(), "kind-parity-testbed").run().await.unwrap();
-    assert!(found.starts_with("Kubernetes v1."), "{found}");
-    let failure = NodesReady::new(client.clone()).run().await.expect_err("no nodes");
-    assert_eq!(failure.found, "the cluster has no nodes: no pod can run");
+    assert!(found.starts_with("Kubernetes v1.33."), "{found}");
+    // The kubelet's own Ready condition (a cluster without nodes: the probe's unit tests).
+    let found = NodesReady::new(client.clone()).run().await.expect("the node is Ready");
+    assert!(found.ends_with(" Ready"), "{found}");
 
     // A workload that cannot become ready, and one that is gone.
     let ns = Namespaced::new(&client, "kp-probe-ready").await;
@@ -187,8 +191,8 @@ async fn the_env_contract_needs_every_declared_key_and_every_referenced_object()
 }
 
 #[tokio::test]
-async fn a_derived_suite_blocks_what_depends_on_the_missing_nodes() {
-    let test = "a_derived_suite_blocks_what_depends_on_the_missing_nodes";
+async fn a_derived_suite_blocks_what_depends_on_a_missing_workload() {
+    let test = "a_derived_suite_blocks_what_depends_on_a_missing_workload";
     let Some(client) = client(test).await else { return };
     let ns = Namespaced::new(&client, "kp-probe-suite").await;
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/demo");
@@ -238,12 +242,15 @@ async fn a_derived_suite_blocks_what_depends_on_the_missing_nodes() {
     let outcome =
         |id: &str| report.results.iter().find(|r| r.id == id).map(|r| (r.outcome, r.blocked_by.clone())).unwrap();
     assert_eq!(outcome("cluster.api"), (Outcome::Pass, None));
-    assert_eq!(outcome("cluster.nodes"), (Outcome::Fail, None));
-    for blocked in
-        ["ready.deployment/api", "ready.statefulset/postgres", "contract.api", "contract.web", "postgres", "redis"]
-    {
-        assert_eq!(outcome(blocked), (Outcome::Blocked, Some("cluster.nodes".into())), "{blocked}");
+    // Nothing of the environment was applied: Postgres, which api depends on, is missing.
+    assert_eq!(outcome("cluster.nodes"), (Outcome::Pass, None));
+    assert_eq!(outcome("ready.statefulset/postgres"), (Outcome::Fail, None));
+    for blocked in ["ready.deployment/api", "contract.api", "postgres"] {
+        assert_eq!(outcome(blocked), (Outcome::Blocked, Some("ready.statefulset/postgres".into())), "{blocked}");
     }
+    // What needs only the nodes runs, and finds nothing.
+    assert_eq!(outcome("contract.web"), (Outcome::Fail, None));
+    assert_eq!(outcome("redis"), (Outcome::Fail, None));
     // route.api waits for its TLS probe, which fails on the closed port, and for api's readiness.
     assert_eq!(outcome("route.api").0, Outcome::Blocked);
     assert_eq!(outcome("nats"), (Outcome::Skipped, None));
@@ -273,4 +280,67 @@ async fn an_artifact_in_the_cluster_must_be_the_repositorys_file() {
     let failure =
         ArtifactMatches::new(client.clone(), &ns.name, "kp-artifact-other", "x", digest).run().await.unwrap_err();
     assert_eq!(failure.found, format!("ConfigMap {}/kp-artifact-other does not exist", ns.name));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_port_forward_reaches_a_ready_pod_behind_its_service() {
+    let test = "a_port_forward_reaches_a_ready_pod_behind_its_service";
+    let Some(client) = client(test).await else { return };
+    if kind_parity_testkit::require(kind_parity_testkit::CLUSTER, test).is_none() {
+        return;
+    }
+    let Some(image) = kind_parity_testkit::require(kind_parity_testkit::POD_IMAGE, test) else { return };
+    let ns = Namespaced::new(&client, "kp-probe-forward").await;
+    let _: Pod = ns
+        .create(json!({
+            "metadata": {"name": "web-0", "labels": {"app": "web"}},
+            "spec": {"terminationGracePeriodSeconds": 1, "automountServiceAccountToken": false, "containers": [{
+                "name": "web", "image": image, "imagePullPolicy": "Never",
+                "command": ["sh", "-c", "mkdir -p /www && echo forwarded > /www/healthz && exec httpd -f -p 8080 -h /www"],
+                "ports": [{"containerPort": 8080, "protocol": "TCP"}],
+                "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 1}}]}
+        }))
+        .await;
+    let _: k8s_openapi::api::core::v1::Service = ns
+        .create(json!({"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"},
+            "ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}]}}))
+        .await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns.name);
+    let ready = |p: &Pod| {
+        p.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while !ready(&pods.get("web-0").await.unwrap()) {
+        assert!(std::time::Instant::now() < deadline, "web-0 not ready after 90s");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    let forward = kind_parity_probes::forward::ServicePort::new(client.clone(), &ns.name, "web", 80)
+        .open()
+        .await
+        .expect("forward opened");
+    let addr = forward.addr;
+    let answer = tokio::task::spawn_blocking(move || {
+        use std::io::{Read as _, Write as _};
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream.write_all(b"GET /healthz HTTP/1.0\r\nHost: web\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.") && answer.contains(" 200 ") && answer.ends_with("forwarded\n"), "{answer}");
+
+    // A Service with no ready pod behind it is named, not hung on.
+    let _: k8s_openapi::api::core::v1::Service = ns
+        .create(json!({"metadata": {"name": "nobody"}, "spec": {"selector": {"app": "nobody"},
+            "ports": [{"port": 80, "protocol": "TCP"}]}}))
+        .await;
+    let failure = kind_parity_probes::forward::ServicePort::new(client.clone(), &ns.name, "nobody", 80)
+        .open()
+        .await
+        .expect_err("no pod");
+    assert!(failure.found.contains("nobody"), "{}", failure.found);
 }

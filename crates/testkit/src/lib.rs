@@ -22,6 +22,9 @@ pub const NODE_IMAGE: &str = "KIND_PARITY_TEST_NODE_IMAGE";
 /// The kind cluster name of the test bed's node that runs pods (its container carries kind's
 /// labels; the API server of [`KUBECONFIG`] schedules onto it).
 pub const CLUSTER: &str = "KIND_PARITY_TEST_CLUSTER";
+/// An image in that node from its start, for pods with `imagePullPolicy: Never`: busybox with
+/// every applet (`sh`, `httpd`, `nc`, `sleep`…). Set with [`CLUSTER`].
+pub const POD_IMAGE: &str = "KIND_PARITY_TEST_POD_IMAGE";
 
 /// Whether this run is CI's (`CI=true`).
 pub fn in_ci() -> bool {

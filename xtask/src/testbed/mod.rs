@@ -216,6 +216,17 @@ fn down(tb: &Testbed, wipe: bool) -> Result<()> {
     Ok(())
 }
 
+/// The variables of the env file, when there is one.
+pub fn env_vars() -> Result<Vec<(String, String)>> {
+    let tb = Testbed::from_env()?;
+    let Ok(text) = fs::read_to_string(tb.env_file()) else { return Ok(Vec::new()) };
+    Ok(text
+        .lines()
+        .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect())
+}
+
 /// The env file: one `export` line per running part, for the tests.
 fn write_env(tb: &Testbed) -> Result<()> {
     let mut text = format!("export KIND_PARITY_TESTBED_DIR={}\n", tb.dir.display());

@@ -9,7 +9,8 @@
 //! config at `/etc/containerd/config.toml`, 80 and 443 published on 127.0.0.1: `kind-parity
 //! load` and `up`'s loader reach it as they reach a kind node. `/var/lib/containerd` is a volume,
 //! since overlay snapshots cannot sit on the container's own overlay root. CoreDNS, built from
-//! its Go module, is the cluster DNS. The pause image is a stand-in: busybox's `sleep`.
+//! its Go module, is the cluster DNS. The pause image is a stand-in: busybox's `sleep`; the tests'
+//! pod image ([`POD_IMAGE`]) is busybox with every applet.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -33,6 +34,9 @@ pub const STANDIN_IMAGE: &str = "kind-parity-testbed/node:v2";
 /// The version kubeadm 1.33 deploys (`cmd/kubeadm/app/constants`, `CoreDNSVersion`).
 const COREDNS: &str = "1.12.0";
 const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.10";
+/// The tests' pod image, in the node from its start: Debian's static busybox with every applet
+/// (`sh`, `httpd`, `nc`, `sleep`…), so tests run real containers without pulling.
+pub const POD_IMAGE: &str = "kind-parity-testbed/busybox:2";
 const COREDNS_IMAGE: &str = "registry.k8s.io/coredns/coredns:v1.12.0";
 
 const START: &str = include_str!("files/node/start.sh");
@@ -129,6 +133,16 @@ fn ensure_images(tb: &Testbed) -> Result<PathBuf> {
         docker_build(tb, PAUSE_IMAGE, dockerfile, &[("busybox", &body, 0o755), ("sleep", &body, 0o755)])?;
         save(PAUSE_IMAGE, &pause)?;
     }
+    let busybox_tar = dir.join("busybox-2.tar");
+    if !busybox_tar.exists() {
+        let body = std::fs::read("/bin/busybox").context("reading /bin/busybox (Debian's busybox-static)")?;
+        let dockerfile = "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nRUN [\"/bin/mkdir\", \"-m\", \"1777\", \"/tmp\"]\n\
+            ENV PATH=/bin\n\
+            LABEL org.opencontainers.image.description=\"kind-parity test bed: the tests' pod image (Debian's busybox-static)\"\n\
+            CMD [\"/bin/sh\"]\n";
+        docker_build(tb, POD_IMAGE, dockerfile, &[("busybox", &body, 0o755)])?;
+        save(POD_IMAGE, &busybox_tar)?;
+    }
     let coredns = dir.join(format!("coredns-v{COREDNS}.tar"));
     if !coredns.exists() {
         let bin = GoBuild {
@@ -157,8 +171,9 @@ fn save(image: &str, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The node's files, mounted at /testbed/etc; their digest names the node's configuration.
-fn write_files(tb: &Testbed) -> Result<(PathBuf, String)> {
+/// The node's files, mounted at /testbed/etc; their digest, with the images the node imports at
+/// start, names the node's configuration.
+fn write_files(tb: &Testbed, images: &Path) -> Result<(PathBuf, String)> {
     let dir = tb.dir.join("node");
     let kubeconfig =
         certs::kubeconfig(&tb.dir.join("certs"), &format!("https://{}:{}", kube::GATEWAY, kube::APISERVER_PORT))?;
@@ -178,6 +193,13 @@ fn write_files(tb: &Testbed) -> Result<(PathBuf, String)> {
     }
     digest.update(KUBERNETES.as_bytes());
     digest.update(BASE_IMAGE.as_bytes());
+    let mut tars: Vec<String> = std::fs::read_dir(images)?
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "tar"))
+        .map(|e| format!("{}:{}", e.file_name().to_string_lossy(), e.metadata().map(|m| m.len()).unwrap_or(0)))
+        .collect();
+    tars.sort();
+    digest.update(tars.join(",").as_bytes());
     let hex: String = digest.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
     Ok((dir, hex))
 }
@@ -221,7 +243,7 @@ pub fn up(tb: &Testbed) -> Result<()> {
     }
     let images = ensure_images(tb)?;
     let bin = kube::kubernetes(tb)?;
-    let (files, config) = write_files(tb)?;
+    let (files, config) = write_files(tb, &images)?;
     kube::ensure_network()?;
 
     match container() {
@@ -413,6 +435,7 @@ pub fn env(_tb: &Testbed) -> Result<Vec<(String, String)>> {
         }
         if matches!(container(), Some((true, _))) {
             vars.push(("KIND_PARITY_TEST_CLUSTER".to_owned(), CLUSTER.to_owned()));
+            vars.push(("KIND_PARITY_TEST_POD_IMAGE".to_owned(), POD_IMAGE.to_owned()));
         }
     }
     Ok(vars)
@@ -430,7 +453,7 @@ pub fn status(tb: &Testbed) -> Vec<(String, String)> {
 
 /// The test bed's images in the engine.
 pub fn cached_images() -> Vec<String> {
-    [BASE_IMAGE, STANDIN_IMAGE, PAUSE_IMAGE, COREDNS_IMAGE]
+    [BASE_IMAGE, STANDIN_IMAGE, PAUSE_IMAGE, POD_IMAGE, COREDNS_IMAGE]
         .iter()
         .filter(|i| docker::answers() && image_exists(i))
         .map(|i| format!("image {i}"))
