@@ -12,7 +12,8 @@ pub fn run(rest: &[String]) -> Result<()> {
     let no_testbed = rest.iter().any(|a| a == "--no-testbed");
     let rest: Vec<&String> = rest.iter().filter(|a| *a != "--no-testbed").collect();
     if !no_testbed {
-        crate::testbed::run(&["up".to_owned()]).context("starting the test bed (--no-testbed runs the tests without it)")?;
+        crate::testbed::run(&["up".to_owned()])
+            .context("starting the test bed (--no-testbed runs the tests without it)")?;
     }
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     // The env file's variables, unless the caller set them already.

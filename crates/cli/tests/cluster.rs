@@ -128,7 +128,9 @@ fn up_on_an_existing_cluster_that_cannot_pull_its_images_stops_with_a_diagnosis(
     assert!(bundle.join("status.json").is_file());
     assert!(bundle.join("cluster/nodes.yaml").is_file());
     assert!(
-        std::fs::read_to_string(bundle.join(format!("cluster/{ns}/events.txt"))).unwrap().contains("Failed to pull image")
+        std::fs::read_to_string(bundle.join(format!("cluster/{ns}/events.txt")))
+            .unwrap()
+            .contains("Failed to pull image")
     );
     let pod_dirs = std::fs::read_dir(bundle.join(format!("cluster/{ns}")))
         .unwrap()

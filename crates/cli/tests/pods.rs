@@ -62,7 +62,9 @@ async fn a_built_and_loaded_image_starts_a_pod_on_the_node() {
     std::fs::create_dir(dir.path().join("app")).unwrap();
     std::fs::write(
         dir.path().join("app/Dockerfile"),
-        format!("FROM {base}\nCOPY marker.txt /marker.txt\nCMD [\"sh\", \"-c\", \"cat /marker.txt; exec sleep 3600\"]\n"),
+        format!(
+            "FROM {base}\nCOPY marker.txt /marker.txt\nCMD [\"sh\", \"-c\", \"cat /marker.txt; exec sleep 3600\"]\n"
+        ),
     )
     .unwrap();
     std::fs::write(dir.path().join("app/marker.txt"), format!("{marker}\n")).unwrap();
@@ -72,17 +74,19 @@ async fn a_built_and_loaded_image_starts_a_pod_on_the_node() {
     )
     .unwrap();
     let namespace = format!("kp-cli-podload-{}", std::process::id());
-    let mut cleanup =
-        Cleanup { kubeconfig: kubeconfig.clone(), namespace: namespace.clone(), node: format!("{cluster}-control-plane"), image: None };
+    let mut cleanup = Cleanup {
+        kubeconfig: kubeconfig.clone(),
+        namespace: namespace.clone(),
+        node: format!("{cluster}-control-plane"),
+        image: None,
+    };
 
     let out = kind_parity(dir.path()).arg("build").assert().success();
     let tag = String::from_utf8(out.get_output().stdout.clone()).unwrap().trim().to_owned();
     cleanup.image = Some(tag.clone());
-    kind_parity(dir.path())
-        .args(["load", &tag])
-        .assert()
-        .success()
-        .stderr(predicate::str::is_match(format!(r"  {cluster}-control-plane: {tag} loaded; [0-9.]+ MB sent in ")).unwrap());
+    kind_parity(dir.path()).args(["load", &tag]).assert().success().stderr(
+        predicate::str::is_match(format!(r"  {cluster}-control-plane: {tag} loaded; [0-9.]+ MB sent in ")).unwrap(),
+    );
 
     let target = kind_parity_cluster::Target { kubeconfig: Some(kubeconfig.into()), context: None };
     let (client, _) = kind_parity_cluster::connect(&target).await.unwrap();

@@ -166,8 +166,12 @@ pub async fn explain(client: &kube::Client, object: &ObjectRef, pod: &Pod, findi
             // A crash-looping container is between runs (waiting for its back-off): its current
             // log is empty, and the run that exited is the one that says why.
             let previous = finding.reason == "CrashLoopBackOff";
-            let params =
-                LogParams { container: Some(container.clone()), tail_lines: Some(10), previous, ..LogParams::default() };
+            let params = LogParams {
+                container: Some(container.clone()),
+                tail_lines: Some(10),
+                previous,
+                ..LogParams::default()
+            };
             match pods.logs(&name, &params).await {
                 Ok(text) if text.trim().is_empty() => vec!["(no log output)".to_owned()],
                 Ok(text) => text.lines().map(str::to_owned).collect(),

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::Namespace;
 use kind_parity_cluster::apply::{self, ApplyOptions, Change, Inventory};
 use kind_parity_cluster::wait::{WaitOptions, wait_ready};
 use kind_parity_cluster::{Error, ObjectRef, Target, connect};
@@ -180,25 +180,37 @@ fn custom_resources_are_planned_after_their_crd() {
     assert_eq!(order, vec![(0, "CustomResourceDefinition"), (0, "Namespace"), (1, "Widget"), (1, "ConfigMap")]);
 }
 
-// The test bed's kube-apiserver (1.20.2 built with Go 1.19) crashes on any custom resource
-// request (reflect2's map iteration faults under Go >= 1.18), and a stored one crashes it again
-// at every start. So here the CRD is applied, awaited and discovered, and no Widget is sent;
-// `cargo xtask e2e` applies custom resources on a real kind cluster.
 #[tokio::test]
-async fn crds_are_established_and_discovered_before_the_next_step() {
-    let Some(client) = client("crds_are_established_and_discovered_before_the_next_step").await else { return };
+async fn crds_are_established_and_discovered_before_their_custom_resources() {
+    let Some(client) = client("crds_are_established_and_discovered_before_their_custom_resources").await else {
+        return;
+    };
     let ns = unique("kp-crd");
     let group = format!("{}.kind-parity.test", ns.replace('-', ""));
     let options = ApplyOptions { environment: ns.clone(), force: false, prune: true };
-    let report =
-        apply::apply(&client, &crd_manifests(&ns, &group), &Inventory::default(), &options).await.expect("CRD first");
-    let kinds: Vec<&str> = report.applied.iter().map(|(r, _)| r.kind.as_str()).collect();
-    assert_eq!(kinds, vec!["CustomResourceDefinition", "Namespace", "ConfigMap"]);
+    let mut manifests = crd_manifests(&ns, &group);
+    // A custom resource in the same apply: it can be sent only once its CRD is established and
+    // discovered.
+    manifests.push(Manifest {
+        file: "00-widget.yaml".into(),
+        component: "w".into(),
+        phase: Phase::Foundation,
+        depends_on: vec![],
+        content: format!(
+            "apiVersion: {group}/v1\nkind: Widget\nmetadata:\n  name: one\n  namespace: {ns}\n  labels: {{kind-parity.dev/environment: {ns}}}\nspec: {{size: 3}}\n"
+        ),
+    });
+    let report = apply::apply(&client, &manifests, &Inventory::default(), &options).await.expect("CRD first");
+    let mut kinds: Vec<&str> = report.applied.iter().map(|(r, _)| r.kind.as_str()).collect();
+    kinds[2..].sort();
+    assert_eq!(kinds, vec!["CustomResourceDefinition", "Namespace", "ConfigMap", "Widget"]);
     let discovery = kube::discovery::Discovery::new(client.clone()).run().await.unwrap();
-    assert!(discovery.resolve_gvk(&kube::core::GroupVersionKind::gvk(&group, "v1", "Widget")).is_some());
+    let (resource, _) = discovery.resolve_gvk(&kube::core::GroupVersionKind::gvk(&group, "v1", "Widget")).unwrap();
+    let widgets: Api<kube::api::DynamicObject> = Api::namespaced_with(client.clone(), &ns, &resource);
+    assert_eq!(widgets.get("one").await.unwrap().data["spec"]["size"], 3);
     // Pruning everything removes the CRD too.
     let empty = apply::apply(&client, &[], &report.inventory, &options).await.unwrap();
-    assert_eq!(empty.pruned.len(), 3);
+    assert_eq!(empty.pruned.len(), 4);
 }
 
 #[tokio::test]

@@ -27,7 +27,6 @@ struct Namespaced {
     name: String,
 }
 
-
 impl Namespaced {
     async fn new(client: &kube::Client, prefix: &str) -> Self {
         let name = format!("{prefix}-{}-{}", std::process::id(), rand::random::<u16>());
@@ -69,7 +68,12 @@ async fn deployment(ns: &Namespaced, name: &str, image: &str, container: serde_j
     }))
     .unwrap();
     Api::<Deployment>::namespaced(ns.client.clone(), &ns.name).create(&PostParams::default(), &d).await.unwrap();
-    ObjectRef { api_version: "apps/v1".into(), kind: "Deployment".into(), namespace: Some(ns.name.clone()), name: name.into() }
+    ObjectRef {
+        api_version: "apps/v1".into(),
+        kind: "Deployment".into(),
+        namespace: Some(ns.name.clone()),
+        name: name.into(),
+    }
 }
 
 fn options(per_object: Duration) -> WaitOptions {
@@ -127,8 +131,9 @@ async fn a_crash_looping_container_is_explained_by_its_last_run() {
     let ns = Namespaced::new(&client, "kp-pods-crash").await;
     let container = json!({"command": ["sh", "-c", "echo 'connecting to postgres:5432: connection refused'; exit 3"]});
     let crash = deployment(&ns, "crash", &image, container).await;
-    let err =
-        wait_ready(&client, std::slice::from_ref(&crash), options(Duration::from_secs(120)), &NONE).await.expect_err("crash");
+    let err = wait_ready(&client, std::slice::from_ref(&crash), options(Duration::from_secs(120)), &NONE)
+        .await
+        .expect_err("crash");
     let text = err.to_string();
     assert!(matches!(err, Error::Stuck(_)), "{text}");
     assert!(text.contains(" container c is CrashLoopBackOff"), "{text}");
@@ -146,7 +151,10 @@ async fn an_image_not_in_the_node_is_err_image_never_pull() {
         .await
         .expect_err("no image");
     let text = err.to_string();
-    assert!(text.contains(" container c is ErrImageNeverPull: Container image \"example.test/missing:1\" is not present"), "{text}");
+    assert!(
+        text.contains(" container c is ErrImageNeverPull: Container image \"example.test/missing:1\" is not present"),
+        "{text}"
+    );
     assert!(text.contains("Warning ErrImageNeverPull"), "{text}");
     assert!(text.contains("check: the image is not in the node"), "{text}");
 }
@@ -162,10 +170,15 @@ async fn a_job_that_fails_fails_the_wait() {
     }))
     .unwrap();
     Api::<Job>::namespaced(client.clone(), &ns.name).create(&PostParams::default(), &job).await.unwrap();
-    let migrate =
-        ObjectRef { api_version: "batch/v1".into(), kind: "Job".into(), namespace: Some(ns.name.clone()), name: "migrate".into() };
-    let err =
-        wait_ready(&client, std::slice::from_ref(&migrate), options(Duration::from_secs(90)), &NONE).await.expect_err("failed");
+    let migrate = ObjectRef {
+        api_version: "batch/v1".into(),
+        kind: "Job".into(),
+        namespace: Some(ns.name.clone()),
+        name: "migrate".into(),
+    };
+    let err = wait_ready(&client, std::slice::from_ref(&migrate), options(Duration::from_secs(90)), &NONE)
+        .await
+        .expect_err("failed");
     assert!(matches!(err, Error::Failed { .. }), "{err}");
     assert!(err.to_string().contains("BackoffLimitExceeded"), "{err}");
 }
@@ -196,7 +209,9 @@ async fn a_rollout_waits_for_the_new_pods() {
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
     let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "env": [{"name": "BUILD", "value": "2"}]}]}}}});
     deployments.patch("web", &PatchParams::default(), &Patch::Strategic(patch)).await.unwrap();
-    wait_ready(&client, std::slice::from_ref(&web), options(Duration::from_secs(120)), &NONE).await.expect("rolled out");
+    wait_ready(&client, std::slice::from_ref(&web), options(Duration::from_secs(120)), &NONE)
+        .await
+        .expect("rolled out");
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns.name);
     let live: Vec<Pod> = pods
         .list(&ListParams::default().labels("app=web"))

@@ -90,7 +90,9 @@ async fn the_api_answers_and_the_test_beds_node_is_ready() {
     let Some(client) = client("the_api_answers_and_the_test_beds_node_is_ready").await else {
         return;
     };
-    if kind_parity_testkit::require(kind_parity_testkit::CLUSTER, "the_api_answers_and_the_test_beds_node_is_ready").is_none() {
+    if kind_parity_testkit::require(kind_parity_testkit::CLUSTER, "the_api_answers_and_the_test_beds_node_is_ready")
+        .is_none()
+    {
         return;
     }
     let found = ApiReachable::new(client.clone(), "kind-parity-testbed").run().await.unwrap();
@@ -307,7 +309,10 @@ async fn a_port_forward_reaches_a_ready_pod_behind_its_service() {
         .await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns.name);
     let ready = |p: &Pod| {
-        p.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        p.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
     while !ready(&pods.get("web-0").await.unwrap()) {

@@ -30,7 +30,7 @@ const NODE_IP: &str = "172.30.250.2";
 const BASE_IMAGE: &str = "kind-parity-testbed/kubenode-base:bookworm-1";
 const BASE_PACKAGES: &str = "containerd,runc,iptables,containernetworking-plugins,iproute2,mount,util-linux,ca-certificates,conntrack,procps,kmod,socat";
 /// The containerd-only stand-in for a kind node (`KIND_PARITY_TEST_NODE_IMAGE`).
-pub const STANDIN_IMAGE: &str = "kind-parity-testbed/node:v2";
+pub const STANDIN_IMAGE: &str = "kind-parity-testbed/node:v3";
 /// The version kubeadm 1.33 deploys (`cmd/kubeadm/app/constants`, `CoreDNSVersion`).
 const COREDNS: &str = "1.12.0";
 const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.10";
@@ -234,12 +234,22 @@ pub fn up(tb: &Testbed) -> Result<()> {
     docker::check_privileged()?;
     ensure_base(tb)?;
     if !image_exists(STANDIN_IMAGE) {
+        // busybox too: the load tests break a node's ctr on purpose with its applets.
         let dockerfile = format!(
-            "FROM {BASE_IMAGE}\nCOPY config.toml /etc/containerd/config.toml\n\
+            "FROM {BASE_IMAGE}\nCOPY config.toml /etc/containerd/config.toml\nCOPY busybox /bin/busybox\n\
              LABEL org.opencontainers.image.description=\"kind-parity test bed: a stand-in for a kind node (containerd only)\"\n\
              ENTRYPOINT [\"/usr/bin/containerd\"]\n"
         );
-        docker_build(tb, STANDIN_IMAGE, &dockerfile, &[("config.toml", STANDIN_CONTAINERD.as_bytes(), 0o644)])?;
+        if !Path::new("/bin/busybox").exists() {
+            apt_install(tb, &["busybox-static"])?;
+        }
+        let busybox = std::fs::read("/bin/busybox").context("reading /bin/busybox (Debian's busybox-static)")?;
+        docker_build(
+            tb,
+            STANDIN_IMAGE,
+            &dockerfile,
+            &[("config.toml", STANDIN_CONTAINERD.as_bytes(), 0o644), ("busybox", &busybox, 0o755)],
+        )?;
     }
     let images = ensure_images(tb)?;
     let bin = kube::kubernetes(tb)?;
