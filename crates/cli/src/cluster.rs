@@ -450,8 +450,7 @@ pub(crate) async fn status(global: &GlobalArgs, args: &ClusterArgs) -> Result<u8
     let state = State::new(&global.state_dir, &config.name);
     let target = read_target(config, &state, &args.target);
     let inventory = load_inventory(&state)?;
-    let endpoints: Vec<String> =
-        config.browser_hosts().iter().map(|h| config.kind_origin(h.split('.').next().unwrap_or(h))).collect();
+    let endpoints = config.endpoints();
     let (client, context) = kind_parity_cluster::connect(&target).await?;
     let objects: Vec<ObjectRef> = inventory.objects.keys().cloned().collect();
     let status = kind_parity_cluster::status::collect(&client, &objects).await?;
