@@ -188,7 +188,7 @@ impl Templates {
         ctx["config_hash"] = json!(CONFIG_HASH_PENDING);
         let first = self.render(name, component, &ctx)?;
         let docs = serde_yaml_ng::Deserializer::from_str(&first)
-            .map(|doc| serde::Deserialize::deserialize(doc))
+            .map(serde::Deserialize::deserialize)
             .collect::<Result<Vec<Value>, _>>()
             .map_err(|source| Error::RenderedYaml { name: name.to_owned(), component: component.to_owned(), source })?;
         // serde_json's maps are sorted by key: the same content always hashes the same.
