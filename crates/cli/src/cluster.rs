@@ -209,10 +209,8 @@ async fn apply_rendered(
         }
     }
     if !global.quiet {
-        let origins: Vec<String> =
-            config.browser_hosts().iter().map(|h| config.kind_origin(h.split('.').next().unwrap_or(h))).collect();
-        for origin in origins {
-            eprintln!("  {origin}");
+        for endpoint in config.endpoints() {
+            eprintln!("  {endpoint}");
         }
         eprintln!(
             "  local CA: {} (trust it once so browsers accept these URLs: see docs/runbook.md, \"Trusting the local CA\")",
