@@ -209,10 +209,8 @@ async fn apply_rendered(
         }
     }
     if !global.quiet {
-        let origins: Vec<String> =
-            config.browser_hosts().iter().map(|h| config.kind_origin(h.split('.').next().unwrap_or(h))).collect();
-        for origin in origins {
-            eprintln!("  {origin}");
+        for endpoint in config.endpoints() {
+            eprintln!("  {endpoint}");
         }
         eprintln!(
             "  local CA: {} (trust it once so browsers accept these URLs: see docs/runbook.md, \"Trusting the local CA\")",
@@ -450,8 +448,7 @@ pub(crate) async fn status(global: &GlobalArgs, args: &ClusterArgs) -> Result<u8
     let state = State::new(&global.state_dir, &config.name);
     let target = read_target(config, &state, &args.target);
     let inventory = load_inventory(&state)?;
-    let endpoints: Vec<String> =
-        config.browser_hosts().iter().map(|h| config.kind_origin(h.split('.').next().unwrap_or(h))).collect();
+    let endpoints = config.endpoints();
     let (client, context) = kind_parity_cluster::connect(&target).await?;
     let objects: Vec<ObjectRef> = inventory.objects.keys().cloned().collect();
     let status = kind_parity_cluster::status::collect(&client, &objects).await?;

@@ -175,6 +175,9 @@ pub fn render_to(global: &GlobalArgs, out: Option<&Path>, templates: Option<&Pat
             state.secrets_file().display()
         );
     }
+    for (name, why) in &changes.replaced {
+        tracing::warn!("replaced the stored secret {name} ({why}); the components that read it restart");
+    }
     if let Some(reason) = &changes.issued_cert {
         tracing::info!("issued the ingress certificate ({reason})");
     }

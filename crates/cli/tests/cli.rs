@@ -203,7 +203,7 @@ fn usage_errors_and_failures_have_their_own_codes() {
         .env("PATH", dir.path())
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("fail  kind: not found on PATH\n      fix: install kind v0.20.0 or newer"))
+        .stderr(predicate::str::contains("fail  kind: not found on PATH\n      fix: install kind v0.29.0 or newer (node image kindest/node:v1.33.1@sha256:"))
         .stderr(
             predicate::str::is_match(r"error: \d+ preflight check\(s\) failed\n  next: fix what the lines above say")
                 .unwrap(),

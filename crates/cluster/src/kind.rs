@@ -11,8 +11,11 @@ use std::time::Duration;
 use crate::command;
 use crate::error::{Error, Result};
 
-/// The oldest kind whose config format and flags we rely on (v1alpha4, `--kubeconfig`, node labels).
-pub const MINIMUM: Version = Version(0, 20, 0);
+/// The oldest kind supported: the release of the pinned node image
+/// (`kind_parity_render::config::DEFAULT_NODE_IMAGE`, kind v0.29.0's default). Node images are
+/// built for their kind release (v0.29.0's carry containerd 2.x), and an older kind cannot boot
+/// them.
+pub const MINIMUM: Version = Version(0, 29, 0);
 
 /// A kind version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -161,6 +164,6 @@ mod tests {
         assert_eq!(parse_version("kind v0.30.0-alpha+1f2e3d go1.25 darwin/arm64"), Some(Version(0, 30, 0)));
         assert_eq!(parse_version("kind version 0.8.1"), None);
         assert_eq!(parse_version("garbage"), None);
-        assert!(Version(0, 19, 9) < MINIMUM && MINIMUM <= Version(0, 20, 0));
+        assert!(Version(0, 28, 9) < MINIMUM && MINIMUM <= Version(0, 29, 0));
     }
 }

@@ -69,7 +69,7 @@ pub async fn run(inputs: &Inputs<'_>) -> Vec<Check> {
     let mut cluster_exists = false;
     match Kind::detect().await {
         Ok(kind) => {
-            checks.push(Check::pass("kind", format!("kind {}", kind.version())));
+            checks.push(Check::pass("kind", format!("kind {}; {}", kind.version(), node_image_note(inputs))));
             cluster_exists = kind.clusters().await.map(|c| c.iter().any(|n| n == inputs.cluster)).unwrap_or(false);
         }
         Err(e) => {
@@ -79,8 +79,9 @@ pub async fn run(inputs: &Inputs<'_>) -> Vec<Check> {
                 other => other.to_string(),
             };
             let fix = format!(
-                "install kind {} or newer: https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
-                crate::kind::MINIMUM
+                "install kind {} or newer ({}): https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
+                crate::kind::MINIMUM,
+                node_image_note(inputs)
             );
             checks.push(Check::fail("kind", found, fix));
         }
@@ -96,6 +97,22 @@ pub async fn run(inputs: &Inputs<'_>) -> Vec<Check> {
         checks.push(drift_check(inputs));
     }
     checks
+}
+
+/// Which kind goes with which node image: the one the environment uses, and the default pin's.
+fn node_image_note(inputs: &Inputs<'_>) -> String {
+    use kind_parity_render::config::{DEFAULT_NODE_IMAGE, DEFAULT_NODE_IMAGE_KIND};
+    let rendered = inputs
+        .rendered_kind_config
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("image:"))
+        .map(|i| i.trim().trim_matches('"').to_owned());
+    match rendered {
+        Some(image) if image != DEFAULT_NODE_IMAGE => format!(
+            "node image {image} (configured): use the kind release that lists it in its release notes; the default {DEFAULT_NODE_IMAGE} is kind {DEFAULT_NODE_IMAGE_KIND}'s"
+        ),
+        _ => format!("node image {DEFAULT_NODE_IMAGE} is kind {DEFAULT_NODE_IMAGE_KIND}'s"),
+    }
 }
 
 /// Whether `address:port` can be bound; a port held by the environment's own cluster is fine.
@@ -204,5 +221,30 @@ mod tests {
         let check = drift_check(&inputs);
         assert!(!check.ok);
         assert_eq!(check.found, "the kind config changed: - hostPort: 80; + hostPort: 8080");
+    }
+
+    #[test]
+    fn the_kind_check_names_the_kind_release_of_the_node_image() {
+        // Regression: doctor accepted kind v0.20 for a node image only kind v0.29.0 boots.
+        let rendered = |image: &str| format!("nodes:\n- role: control-plane\n  image: \"{image}\"\n");
+        let inputs = |config: &'static str| Inputs {
+            cluster: "c",
+            listen_address: IpAddr::from([127, 0, 0, 1]),
+            ports: vec![],
+            disk_path: Path::new("."),
+            applied_kind_config: None,
+            rendered_kind_config: config,
+        };
+        let default = rendered(kind_parity_render::config::DEFAULT_NODE_IMAGE).leak();
+        assert_eq!(
+            node_image_note(&inputs(default)),
+            "node image kindest/node:v1.33.1@sha256:050072256b9a903bd914c0b2866828150cb229cea0efe5892e2b644d5dd3b34f is kind v0.29.0's"
+        );
+        let custom = node_image_note(&inputs(rendered("kindest/node:v1.34.0").leak()));
+        assert!(
+            custom.starts_with("node image kindest/node:v1.34.0 (configured): use the kind release that lists it"),
+            "{custom}"
+        );
+        assert_eq!(crate::kind::MINIMUM.to_string(), kind_parity_render::config::DEFAULT_NODE_IMAGE_KIND);
     }
 }

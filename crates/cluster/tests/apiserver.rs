@@ -133,6 +133,38 @@ async fn apply_is_idempotent_and_prunes_what_is_no_longer_rendered() {
     delete_namespace(&client, &ns).await;
 }
 
+#[tokio::test]
+async fn a_job_whose_pod_template_changes_is_replaced_not_patched() {
+    // Regression (issue 10 #3): a Job's spec.template is immutable (ValidateJobSpecUpdate), and
+    // postgres-init's name hashed only its databases: a new postgres image was a 422 on `up`.
+    use k8s_openapi::api::batch::v1::Job;
+    let test = "a_job_whose_pod_template_changes_is_replaced_not_patched";
+    let Some(client) = client(test).await else { return };
+    let ns = unique("kp-job");
+    let options = ApplyOptions { environment: ENVIRONMENT.into(), force: false, prune: true };
+    let first =
+        apply::apply(&client, &render_demo(&ns, &[]), &Inventory::default(), &options).await.expect("first apply");
+    let bumped = render_demo(&ns, &[("postgres.image", "docker.io/library/postgres:17.7")]);
+    let second = apply::apply(&client, &bumped, &first.inventory, &options).await.expect("a new image applies");
+    let pruned: Vec<String> = second.pruned.iter().filter(|r| r.kind == "Job").map(|r| r.name.clone()).collect();
+    assert_eq!(pruned.len(), 1, "the old Job is pruned: {:?}", second.pruned);
+    assert!(pruned[0].starts_with("postgres-init-"), "{pruned:?}");
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
+    let params = kube::api::ListParams::default().labels("app.kubernetes.io/name=postgres-init");
+    let live: Vec<String> = jobs
+        .list(&params)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|j| j.metadata.deletion_timestamp.is_none())
+        .filter_map(|j| j.metadata.name)
+        .collect();
+    assert_eq!(live.len(), 1, "{live:?}");
+    assert_ne!(live[0], pruned[0]);
+    delete_namespace(&client, &ns).await;
+}
+
 fn crd_manifests(ns: &str, group: &str) -> Vec<Manifest> {
     let crd = format!(
         "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.{group}\n  labels: {{kind-parity.dev/environment: {ns}}}\nspec:\n  group: {group}\n  scope: Namespaced\n  names: {{plural: widgets, singular: widget, kind: Widget}}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        properties:\n          spec: {{type: object, properties: {{size: {{type: integer}}}}}}\n"

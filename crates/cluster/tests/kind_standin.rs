@@ -106,7 +106,7 @@ async fn missing_or_old_kind_says_what_to_install() {
     let err = Kind::detect_in(empty.path()).await.unwrap_err();
     assert_eq!(
         err.to_string(),
-        "kind is not installed (not found on PATH); install kind v0.20.0 or newer: https://kind.sigs.k8s.io/docs/user/quick-start/#installation"
+        "kind is not installed (not found on PATH); install kind v0.29.0 or newer: https://kind.sigs.k8s.io/docs/user/quick-start/#installation"
     );
 
     let old = tempfile::tempdir().unwrap();
@@ -114,7 +114,7 @@ async fn missing_or_old_kind_says_what_to_install() {
     let err = Kind::detect_in(old.path()).await.unwrap_err();
     assert_eq!(
         err.to_string(),
-        "kind v0.17.0 is too old; install kind v0.20.0 or newer: https://kind.sigs.k8s.io/docs/user/quick-start/#installation"
+        "kind v0.17.0 is too old; install kind v0.29.0 or newer: https://kind.sigs.k8s.io/docs/user/quick-start/#installation"
     );
 
     let odd = tempfile::tempdir().unwrap();

@@ -33,6 +33,7 @@ pub use config::{Config, Inputs, LoadOptions, Loaded, Override, Source, explain,
 pub use drift::{DriftReport, ServiceDrift, ValueDrift, drift};
 pub use error::{Diagnostic, Diagnostics, Error, Location, Result};
 pub use render::{
-    ArtifactFile, ImageRefs, Manifest, Phase, Plan, ResolvedEnv, Templates, artifacts, render, resolve_env, start_order,
+    ArtifactFile, ImageRefs, Manifest, Phase, Plan, ResolvedEnv, Templates, artifacts, public_roots_pem, render,
+    resolve_env, start_order,
 };
-pub use secrets::{Changes, Secrets, TlsMaterial};
+pub use secrets::{Changes, Secrets, TlsMaterial, nats_reads_as_string};

@@ -167,6 +167,50 @@ impl Templates {
     }
 }
 
+/// What a template writes where a Job's name takes the hash of its pod template (`{{job_hash}}`).
+const JOB_HASH_PENDING: &str = "job-hash-pending";
+/// What a template writes where the hash of its own ConfigMaps and Secrets goes (`{{config_hash}}`).
+const CONFIG_HASH_PENDING: &str = "config-hash-pending";
+
+impl Templates {
+    /// Renders a template that names hashes of its own output, which only a first render gives:
+    /// - `{{job_hash}}`: a Job named `<base>-{{job_hash}}` gets a hash of its whole rendered pod
+    ///   template. A Job's `spec.template` is immutable (kubernetes `pkg/apis/batch/validation`,
+    ///   `ValidateJobSpecUpdate`), so any change to it (an image, the script, an env entry) must
+    ///   be a new Job, which the apply's prune replaces the old one with.
+    /// - `{{config_hash}}`: a hash of the `data` of every ConfigMap and Secret the template
+    ///   renders, for a pod template annotation: a process that reads its config or environment
+    ///   only at start restarts when they change.
+    ///
+    /// Neither a Job's name nor an annotation's value is part of what it hashes.
+    fn render_hashed(&self, name: &str, component: &str, mut ctx: Value) -> Result<String> {
+        ctx["job_hash"] = json!(JOB_HASH_PENDING);
+        ctx["config_hash"] = json!(CONFIG_HASH_PENDING);
+        let first = self.render(name, component, &ctx)?;
+        let docs = serde_yaml_ng::Deserializer::from_str(&first)
+            .map(serde::Deserialize::deserialize)
+            .collect::<Result<Vec<Value>, _>>()
+            .map_err(|source| Error::RenderedYaml { name: name.to_owned(), component: component.to_owned(), source })?;
+        // serde_json's maps are sorted by key: the same content always hashes the same.
+        let canonical = |v: &Value| serde_json::to_string(v).expect("json values serialize");
+        let config: Vec<String> = docs
+            .iter()
+            .filter(|d| d["kind"] == "ConfigMap" || d["kind"] == "Secret")
+            .map(|d| canonical(&json!([d["metadata"]["name"], d["data"]])))
+            .collect();
+        let mut text =
+            first.replace(CONFIG_HASH_PENDING, &short_hash(&config.iter().map(String::as_str).collect::<Vec<_>>()));
+        let pending = format!("-{JOB_HASH_PENDING}");
+        for doc in docs.iter().filter(|d| d["kind"] == "Job") {
+            let Some(job) = doc["metadata"]["name"].as_str().filter(|n| n.ends_with(&pending)) else { continue };
+            let named =
+                format!("{}-{}", job.trim_end_matches(&pending), short_hash(&[&canonical(&doc["spec"]["template"])]));
+            text = text.replace(job, &named);
+        }
+        Ok(text)
+    }
+}
+
 handlebars_helper!(json_helper: |v: Json| serde_json::to_string(v).expect("json values serialize"));
 handlebars_helper!(join_helper: |v: array| v.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(","));
 handlebars_helper!(b64_helper: |s: str| B64.encode(s));
@@ -223,6 +267,61 @@ fn short_hash(parts: &[&str]) -> String {
     }
     hex(&h.finalize())[..12].to_owned()
 }
+
+/// The ports of the ingress Service: 80 and 443, and the host ports when they differ. Pods
+/// resolve every browser-facing host to this Service (hostAliases) and call the same URL a
+/// browser does, port included (`https://auth.<domain>:8443`), so the Service must answer on the
+/// host ports too; each maps to the controller's container port of its scheme.
+fn ingress_service_ports(config: &Config) -> Vec<Value> {
+    // The host ports first: when one collides with 80 or 443, the URLs pods call win.
+    let mut ports: Vec<(u16, bool, Option<&str>)> = Vec::new();
+    let wanted = [
+        (config.ports.https, true, Some("host-https")),
+        (config.ports.http, false, Some("host-http")),
+        (443, true, None),
+        (80, false, None),
+    ];
+    for (port, https, name) in wanted {
+        if !ports.iter().any(|(p, _, _)| *p == port) {
+            // A host port equal to its scheme's standard port is the standard entry.
+            let name = if (port, https) == (443, true) || (port, https) == (80, false) { None } else { name };
+            ports.push((port, https, name));
+        }
+    }
+    ports.sort_by_key(|(port, _, _)| *port);
+    ports.into_iter().map(|(port, https, name)| json!({ "port": port, "https": https, "host_name": name })).collect()
+}
+
+/// Mozilla's root certificates (webpki-root-certs) as PEM, one after another. With the local CA
+/// in front they are `/etc/kind-parity/ca-bundle.crt`: `SSL_CERT_FILE` and `REQUESTS_CA_BUNDLE`
+/// replace a runtime's default roots, so the bundle must still trust public hosts.
+pub fn public_roots_pem() -> &'static str {
+    static PEM: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PEM.get_or_init(|| {
+        let mut pem = String::new();
+        for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+            pem.push_str("-----BEGIN CERTIFICATE-----\n");
+            let b64 = B64.encode(cert.as_ref());
+            for line in b64.as_bytes().chunks(64) {
+                pem.push_str(std::str::from_utf8(line).expect("base64 is ascii"));
+                pem.push('\n');
+            }
+            pem.push_str("-----END CERTIFICATE-----\n");
+        }
+        pem
+    })
+}
+
+/// Where the local CA reaches every service's TLS stack, by the variable each runtime reads,
+/// each only when the service's own environment does not set it. Node adds
+/// `NODE_EXTRA_CA_CERTS` to its roots; OpenSSL (Python's `ssl`, Ruby, curl, PHP) and Go read
+/// `SSL_CERT_FILE` instead of theirs, as Python's requests does `REQUESTS_CA_BUNDLE`, so those
+/// get the bundle with the public roots.
+const CA_ENV: &[(&str, &str)] = &[
+    ("SSL_CERT_FILE", "/etc/kind-parity/ca-bundle.crt"),
+    ("REQUESTS_CA_BUNDLE", "/etc/kind-parity/ca-bundle.crt"),
+    ("NODE_EXTRA_CA_CERTS", "/etc/kind-parity/ca.crt"),
+];
 
 /// A service's environment resolved in one mode, split into plain and secret entries.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -369,7 +468,8 @@ pub fn render(
         "registry_host_port": config.registry.host_port,
         "registry_name": format!("{}-registry", config.name),
     });
-    let tls_ctx = json!({ "ca_cert": tls.ca_cert, "cert": tls.cert, "key": tls.key });
+    let ca_bundle = format!("{}{}", tls.ca_cert, public_roots_pem());
+    let tls_ctx = json!({ "ca_cert": tls.ca_cert, "ca_bundle": ca_bundle, "cert": tls.cert, "key": tls.key });
     let base = |extra: Value| -> Value {
         let mut ctx = json!({ "env": env_ctx, "tls": tls_ctx });
         if let (Value::Object(a), Value::Object(b)) = (&mut ctx, extra) {
@@ -396,8 +496,12 @@ pub fn render(
         IngressController::Traefik => ("traefik/traefik.yaml.hbs", "traefik"),
         IngressController::IngressNginx => ("ingress-nginx/ingress-nginx.yaml.hbs", "ingress-nginx"),
     };
-    let ingress_ctx =
-        base(json!({ "ingress": { "image": config.ingress.image(), "redirect_https": config.ports.https == 443 } }));
+    let ingress_ctx = base(json!({ "ingress": {
+        "image": config.ingress.image(),
+        "redirect_https": config.ports.https == 443,
+        "service_ports": ingress_service_ports(config),
+        "default_certificate": format!("{ns}/kind-parity-tls"),
+    } }));
     push(
         &format!("10-{ingress_component}.yaml"),
         ingress_component,
@@ -420,20 +524,17 @@ pub fn render(
             .collect::<Result<_>>()?;
         let databases: Vec<Value> = dbs.iter().map(|(name, owner)| json!({ "name": name, "owner": owner })).collect();
         let superuser = need(config::POSTGRES_SUPERUSER_PASSWORD)?;
-        let init_hash = short_hash(&[
-            &serde_json::to_string(&roles).unwrap_or_default(),
-            &serde_json::to_string(&databases).unwrap_or_default(),
-        ]);
+        let secrets_hash = short_hash(&[&superuser, &serde_json::to_string(&roles).unwrap_or_default()]);
         let ctx = base(json!({ "postgres": {
             "image": config.postgres.image, "storage": config.postgres.storage,
-            "superuser_password": superuser, "roles": roles, "databases": databases, "init_hash": init_hash,
+            "superuser_password": superuser, "roles": roles, "databases": databases, "secrets_hash": secrets_hash,
         }}));
         push(
             "20-postgres.yaml",
             "postgres",
             Phase::Platform,
             vec![],
-            templates.render("postgres/postgres.yaml.hbs", "postgres", &ctx)?,
+            templates.render_hashed("postgres/postgres.yaml.hbs", "postgres", ctx)?,
         );
     }
     if config.redis.enabled {
@@ -452,7 +553,13 @@ pub fn render(
             "image": config.nats.image, "jetstream": config.nats.jetstream,
             "user": crate::config::NATS_USER, "password": password,
         } }));
-        push("22-nats.yaml", "nats", Phase::Platform, vec![], templates.render("nats/nats.yaml.hbs", "nats", &ctx)?);
+        push(
+            "22-nats.yaml",
+            "nats",
+            Phase::Platform,
+            vec![],
+            templates.render_hashed("nats/nats.yaml.hbs", "nats", ctx)?,
+        );
     }
     if config.keycloak.enabled {
         let realm_json = match &config.keycloak.realm_file {
@@ -484,7 +591,7 @@ pub fn render(
             "image": config.temporal.image, "ui": config.temporal.ui, "ui_image": config.temporal.ui_image,
             "ui_host": format!("{}.{}", config.temporal.ui_host, config.domain),
             "namespaces": config.temporal.namespaces, "db_user": owner,
-            "namespaces_hash": short_hash(&[&config.temporal.namespaces.join(",")]),
+            "postgres_image": config.postgres.image,
             "db_password": need(&Config::postgres_password_secret(&config.databases()["temporal"]))?,
         }}));
         push(
@@ -492,7 +599,7 @@ pub fn render(
             "temporal",
             Phase::Platform,
             vec!["postgres".into()],
-            templates.render("temporal/temporal.yaml.hbs", "temporal", &ctx)?,
+            templates.render_hashed("temporal/temporal.yaml.hbs", "temporal", ctx)?,
         );
     }
     if config.vault.enabled {
@@ -506,9 +613,20 @@ pub fn render(
                 Ok(json!({ "path": path, "keys": kv }))
             })
             .collect::<Result<_>>()?;
-        let ctx = base(
-            json!({ "vault": { "image": config.vault.image, "root_token": need(config::VAULT_ROOT_TOKEN)?, "paths": paths } }),
-        );
+        // The seed sidecar's readiness: every declared path holds data.
+        let seeded_check = config
+            .vault
+            .paths
+            .keys()
+            .map(|path| {
+                format!("vault kv get {} >/dev/null", serde_json::to_string(path).expect("a string serializes"))
+            })
+            .collect::<Vec<_>>()
+            .join(" && ");
+        let ctx = base(json!({ "vault": {
+            "image": config.vault.image, "root_token": need(config::VAULT_ROOT_TOKEN)?, "paths": paths,
+            "seeded_check": seeded_check,
+        } }));
         push(
             "32-vault.yaml",
             "vault",
@@ -560,7 +678,14 @@ pub fn render(
             &serde_json::to_string(&kind_env.plain).unwrap_or_default(),
             &serde_json::to_string(&kind_env.secret).unwrap_or_default(),
         ]);
+        let own = kind_env.all();
+        let ca_env: Vec<Value> = CA_ENV
+            .iter()
+            .filter(|(key, _)| !own.contains_key(key))
+            .map(|(key, value)| json!({ "key": key, "value": value }))
+            .collect();
         let ctx = base(json!({ "service": {
+            "ca_env": ca_env,
             "name": name, "image": images.0.get(name).cloned().unwrap_or_else(|| format!("{name}:unbuilt")),
             "port": service.port, "replicas": service.replicas, "health_path": service.health_path,
             "readiness_command": service.readiness_command,

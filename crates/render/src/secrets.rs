@@ -61,8 +61,10 @@ pub struct TlsMaterial {
 /// What [`Secrets::ensure`] changed, for the caller to report.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changes {
-    /// Names of newly generated values.
+    /// Names of newly generated values (replaced ones included).
     pub generated: Vec<String>,
+    /// Stored values replaced because their consumer cannot read them, with why.
+    pub replaced: Vec<(String, String)>,
     /// Whether a CA was created.
     pub created_ca: bool,
     /// Why the leaf was (re-)issued, when it was.
@@ -72,7 +74,7 @@ pub struct Changes {
 impl Changes {
     /// Whether anything changed.
     pub fn is_empty(&self) -> bool {
-        self.generated.is_empty() && !self.created_ca && self.issued_cert.is_none()
+        self.generated.is_empty() && self.replaced.is_empty() && !self.created_ca && self.issued_cert.is_none()
     }
 }
 
@@ -93,13 +95,19 @@ impl Secrets {
     }
 
     /// Adds every secret the config needs and does not have yet, and a CA and leaf certificate
-    /// covering the config's hosts. Values already present are kept.
+    /// covering the config's hosts. Values already present are kept, except a NATS password
+    /// that nats-server cannot read as a string (see [`nats_reads_as_string`]): that environment
+    /// could never start NATS, so it gets a new one (and NATS rolls, its Secret's hash changing).
     pub fn ensure(&mut self, config: &Config, rng: &mut impl Rng, now: OffsetDateTime) -> Result<Changes> {
         let mut changes = Changes::default();
         for (name, length) in config.secret_specs() {
-            if !self.values.contains_key(&name) {
-                let value: String = (&mut *rng).sample_iter(Alphanumeric).take(length).map(char::from).collect();
-                self.values.insert(name.clone(), value);
+            let unreadable = name == crate::config::NATS_PASSWORD
+                && self.values.get(&name).is_some_and(|v| !nats_reads_as_string(v));
+            if unreadable {
+                changes.replaced.push((name.clone(), "nats-server reads it as a number, not a string".to_owned()));
+            }
+            if unreadable || !self.values.contains_key(&name) {
+                self.values.insert(name.clone(), generate(rng, length));
                 changes.generated.push(name);
             }
         }
@@ -130,6 +138,28 @@ impl Secrets {
         }
         Ok(changes)
     }
+}
+
+/// A generated value: alphanumeric, starting with a letter. Config parsers that type bare
+/// values read one that starts with a digit as a number: nats-server parses an environment
+/// variable's value as a config value (`conf/parse.go`, `lookupVariable`), and its lexer takes a
+/// value that begins with a digit as a number, a size or a date (`conf/lex.go`, `lexValue`), so
+/// about 1 in 150 alphanumeric passwords stopped the server.
+pub(crate) fn generate(rng: &mut impl Rng, length: usize) -> String {
+    const LETTERS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let first = (length > 0).then(|| char::from(LETTERS[rng.random_range(0..LETTERS.len())]));
+    first.into_iter().chain(rng.sample_iter(Alphanumeric).take(length.saturating_sub(1)).map(char::from)).collect()
+}
+
+/// Whether nats-server reads `value`, given through an environment variable (`password:
+/// $NATS_PASSWORD`), as the same string. Its lexer (`conf/lex.go` of nats-io/nats-server v2.11.8,
+/// `lexValue` and `lexString`) reads a bare value as a string when it starts with a letter, holds
+/// no character that ends or escapes a bare string, and is not one of the booleans.
+pub fn nats_reads_as_string(value: &str) -> bool {
+    let booleans = ["true", "false", "yes", "no", "on", "off"];
+    value.starts_with(|c: char| c.is_ascii_alphabetic())
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+        && !booleans.contains(&value.to_ascii_lowercase().as_str())
 }
 
 fn new_ca(environment: &str, now: OffsetDateTime) -> Result<(String, String)> {
@@ -164,6 +194,7 @@ fn issue_leaf(ca_cert: &str, ca_key: &str, hosts: &[String], now: OffsetDateTime
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::NATS_PASSWORD;
     use rand::SeedableRng;
 
     fn config() -> Config {
@@ -202,6 +233,35 @@ mod tests {
         let later = now + Duration::days(380);
         let changes = secrets.ensure(&config, &mut rng, later).unwrap();
         assert_eq!(changes.issued_cert.as_deref(), Some("it expires within 30 days"));
+    }
+
+    #[test]
+    fn generated_values_start_with_a_letter() {
+        // Regression: a generated NATS password that began with digits stopped nats-server.
+        let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+        for _ in 0..20_000 {
+            let value = generate(&mut rng, 32);
+            assert_eq!(value.len(), 32);
+            assert!(nats_reads_as_string(&value), "{value}");
+        }
+    }
+
+    #[test]
+    fn a_stored_nats_password_nats_cannot_read_is_replaced_and_others_are_kept() {
+        let mut config = config();
+        config.nats.enabled = true;
+        config.nats.auth = true;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let now = OffsetDateTime::now_utc();
+        let mut secrets = Secrets::default();
+        secrets.ensure(&config, &mut rng, now).unwrap();
+        secrets.values.insert(NATS_PASSWORD.into(), "3K9abcdefghijklmnopqrstuvwxyz012".into());
+        secrets.values.insert("redis-password".into(), "9digitsfirstisfineforredis000000".into());
+        let changes = secrets.ensure(&config, &mut rng, now).unwrap();
+        assert_eq!(changes.generated, [NATS_PASSWORD]);
+        assert_eq!(changes.replaced.len(), 1, "{changes:?}");
+        assert!(nats_reads_as_string(secrets.get(NATS_PASSWORD).unwrap()));
+        assert_eq!(secrets.get("redis-password"), Some("9digitsfirstisfineforredis000000"));
     }
 
     #[test]

@@ -210,3 +210,30 @@ fn temporal_namespaces_have_temporals_names() {
         "invalid config: <dir>/kind-parity.yaml:3:25: temporal.namespaces[1]: `$(rm -rf /)` is not a valid Temporal namespace name\n    help: use letters, digits, '.', '_' and '-'",
     );
 }
+
+#[test]
+fn a_health_path_the_ingress_does_not_route_is_refused_with_the_fix() {
+    // Regression (issue 10 #19): `/health` under `ingress.path: /api` was probed at a path the
+    // Ingress does not route, so the route probe failed by construction.
+    check(
+        &format!("{API}    health_path: /health\n    ingress:\n      host: api\n      path: /api\n"),
+        "invalid config: <dir>/kind-parity.yaml:4:5: services.api.health_path: the Ingress routes only `/api` to this service, so `/health` cannot be probed through it\n    help: serve the health check under the route and write `health_path: /api/health`, or route the whole host with `ingress.path: /`",
+    );
+    // Prefix paths match by whole elements: `/apihealth` is not under `/api`.
+    assert!(
+        error_of(
+            &format!("{API}    health_path: /apihealth\n    ingress:\n      host: api\n      path: /api\n"),
+            &[],
+            &[]
+        )
+        .contains("cannot be probed through it")
+    );
+}
+
+#[test]
+fn vault_paths_that_the_seed_shell_would_expand_are_refused() {
+    check(
+        "vault:\n  enabled: true\n  paths:\n    secret/$(id):\n      key: s\nsecrets:\n  s: {}\n",
+        "invalid config: <dir>/kind-parity.yaml:4:5: vault.paths.secret/$(id): `secret/$(id)` is not a usable Vault KV path\n    help: use letters, digits, '/', '_', '.' and '-', starting with the mount (`secret/app`)",
+    );
+}

@@ -121,6 +121,27 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Every browser-facing endpoint in kind mode with its path, as `status` shows them: each
+    /// routed service at its Ingress path, Keycloak's issuer, the Temporal UI.
+    pub fn endpoints(&self) -> Vec<String> {
+        let mut endpoints: Vec<String> = self
+            .services
+            .values()
+            .filter_map(|s| s.ingress.as_ref())
+            .map(|i| format!("{}{}", self.kind_origin(&i.host), i.path))
+            .collect();
+        if self.keycloak.enabled {
+            endpoints.push(format!("{}/realms/{}", self.kind_origin(&self.keycloak.host), self.keycloak.realm));
+        }
+        if self.temporal.enabled && self.temporal.ui {
+            endpoints.push(format!("{}/", self.kind_origin(&self.temporal.ui_host)));
+        }
+        endpoints.sort();
+        endpoints
+    }
+}
+
 impl Service {
     /// The host port the service is reached on in compose mode.
     pub fn compose_port(&self) -> u16 {
@@ -217,7 +238,7 @@ impl IngressController {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Cluster {
-    /// The kind node image, pinned.
+    /// The kind node image, pinned (by digest, as kind's release notes list them).
     pub node_image: String,
     /// Worker nodes besides the control plane.
     pub workers: u8,
@@ -225,9 +246,17 @@ pub struct Cluster {
     pub allowed_contexts: Vec<String>,
 }
 
+/// The default node image: kind v0.29.0's, pinned by the digest its release lists
+/// (kubernetes-sigs/kind `pkg/apis/config/defaults/image.go` at v0.29.0). Built for that kind
+/// release (containerd 2.x config); an older kind cannot boot it.
+pub const DEFAULT_NODE_IMAGE: &str =
+    "kindest/node:v1.33.1@sha256:050072256b9a903bd914c0b2866828150cb229cea0efe5892e2b644d5dd3b34f";
+/// The kind release [`DEFAULT_NODE_IMAGE`] belongs to.
+pub const DEFAULT_NODE_IMAGE_KIND: &str = "v0.29.0";
+
 impl Default for Cluster {
     fn default() -> Self {
-        Self { node_image: "kindest/node:v1.33.1".into(), workers: 0, allowed_contexts: Vec::new() }
+        Self { node_image: DEFAULT_NODE_IMAGE.into(), workers: 0, allowed_contexts: Vec::new() }
     }
 }
 

@@ -316,6 +316,18 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
                 "keep one: `health_path` for a service that answers HTTP, `readiness_command` for a worker",
             );
         }
+        if let (Some(ingress), Some(health)) = (&service.ingress, &service.health_path) {
+            // The parity suite calls the health path through the Ingress, which routes only its
+            // Prefix path (by whole path elements: `/api` covers `/api` and `/api/…`).
+            if ingress.path.starts_with('/') && health.starts_with('/') && !prefix_covers(&ingress.path, health) {
+                let under = format!("{}/{}", ingress.path.trim_end_matches('/'), health.trim_start_matches('/'));
+                c.report(
+                    &sp.key("health_path"),
+                    format!("the Ingress routes only `{}` to this service, so `{health}` cannot be probed through it", ingress.path),
+                    format!("serve the health check under the route and write `health_path: {under}`, or route the whole host with `ingress.path: /`"),
+                );
+            }
+        }
         if let Some(ingress) = &service.ingress {
             let ip = sp.key("ingress");
             c.dns_label(&ip.key("host"), &ingress.host, "host label");
@@ -399,6 +411,22 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
         }
     }
     for (vpath, keys) in &config.vault.paths {
+        // The seed sidecar passes paths and keys to a shell in double quotes: no `$`, `"` or '`'.
+        let safe = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "/_.-".contains(c));
+        if !safe(vpath) || vpath.starts_with('/') {
+            c.report(
+                &root.key("vault").key("paths").key(vpath),
+                format!("`{vpath}` is not a usable Vault KV path"),
+                "use letters, digits, '/', '_', '.' and '-', starting with the mount (`secret/app`)",
+            );
+        }
+        for key in keys.keys().filter(|k| !safe(k)) {
+            c.report(
+                &root.key("vault").key("paths").key(vpath).key(key),
+                format!("`{key}` is not a usable Vault key name"),
+                "use letters, digits, '_', '.' and '-'",
+            );
+        }
         for (key, secret) in keys {
             if !secret_names.contains(secret) {
                 c.report(
@@ -475,6 +503,13 @@ pub(crate) fn find_cycle(config: &Config) -> Option<Vec<String>> {
     }
     let mut done = HashSet::new();
     config.services.keys().find_map(|name| visit(name, config, &mut Vec::new(), &mut done))
+}
+
+/// Whether an Ingress path of type Prefix matches `path`: element by element, so `/api` covers
+/// `/api` and `/api/health` but not `/apihealth`.
+pub(crate) fn prefix_covers(prefix: &str, path: &str) -> bool {
+    let prefix = prefix.trim_end_matches('/');
+    prefix.is_empty() || path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// RFC 1123 label: what Kubernetes object names, kind cluster names and host labels accept.

@@ -52,7 +52,14 @@ pub fn render_loaded(loaded: &Loaded, secrets: &Secrets) -> Plan {
         .expect("render")
 }
 
-/// All files of a plan concatenated with headers, for one snapshot.
+/// All files of a plan concatenated with headers, for one snapshot. Mozilla's roots in the CA
+/// bundle (about 200 KB, from webpki-root-certs) show as one line.
 pub fn plan_text(plan: &Plan) -> String {
-    plan.files().into_iter().map(|(path, content)| format!("=== {path}\n{content}")).collect()
+    let roots: String = kind_parity_render::public_roots_pem().lines().map(|l| format!("    {l}\n")).collect();
+    plan.files()
+        .into_iter()
+        .map(|(path, content)| {
+            format!("=== {path}\n{}", content.replace(&roots, "    (Mozilla's root certificates)\n"))
+        })
+        .collect()
 }
