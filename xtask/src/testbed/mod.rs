@@ -170,13 +170,15 @@ KIND_PARITY_TESTBED_DIR (default /var/tmp/kind-parity-testbed) holds the cache, 
 fn lock(tb: &Testbed) -> Result<fs::File> {
     let path = tb.dir.join("lock");
     let file = fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
-    match file.try_lock() {
+    // fs4's, not std's (Rust 1.89): the workspace's MSRV is older. Called by path, since std's
+    // inherent methods of the same names would win.
+    match fs4::FileExt::try_lock(&file) {
         Ok(()) => {}
-        Err(fs::TryLockError::WouldBlock) => {
+        Err(fs4::TryLockError::WouldBlock) => {
             say(format!("another testbed command holds {}; waiting for it", path.display()));
-            file.lock()?;
+            fs4::FileExt::lock(&file)?;
         }
-        Err(fs::TryLockError::Error(e)) => return Err(e).context(format!("locking {}", path.display())),
+        Err(fs4::TryLockError::Error(e)) => return Err(e).context(format!("locking {}", path.display())),
     }
     Ok(file)
 }
