@@ -338,6 +338,35 @@ pub(crate) fn read_target(config: &Config, state: &State, target: &TargetArgs) -
     }
 }
 
+/// Connects to the cluster a read-only command (`status`, `validate`) looks at. On kind, the
+/// environment's kubeconfig is written by `up` when it creates the cluster: without it, there is
+/// no cluster yet (only `render` ran, or `up` failed first), which is what the user needs to hear,
+/// not that a file is missing.
+pub(crate) async fn connect_existing(
+    config: &Config,
+    state: &State,
+    target: &TargetArgs,
+) -> Result<(kube::Client, String)> {
+    if target.cluster == ClusterKind::Kind {
+        let kubeconfig = state.kubeconfig();
+        if let Err(e) = std::fs::metadata(&kubeconfig) {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                return Err(Exit {
+                    message: format!(
+                        "environment {} has no cluster yet ({} does not exist)",
+                        config.name,
+                        kubeconfig.display()
+                    ),
+                    help: Some("`kind-parity up` creates it".into()),
+                    code: 1,
+                }
+                .into());
+            }
+        }
+    }
+    Ok(kind_parity_cluster::connect(&read_target(config, state, target)).await?)
+}
+
 pub(crate) fn load_inventory(state: &State) -> Result<Inventory> {
     let path = state.root().join("inventory.json");
     match std::fs::read_to_string(&path) {
@@ -448,11 +477,10 @@ pub(crate) async fn status(global: &GlobalArgs, args: &ClusterArgs) -> Result<u8
     let loaded = crate::load_config(global)?;
     let config = &loaded.config;
     let state = State::new(&global.state_dir, &config.name);
-    let target = read_target(config, &state, &args.target);
     let inventory = load_inventory(&state)?;
     let endpoints: Vec<String> =
         config.browser_hosts().iter().map(|h| config.kind_origin(h.split('.').next().unwrap_or(h))).collect();
-    let (client, context) = kind_parity_cluster::connect(&target).await?;
+    let (client, context) = connect_existing(config, &state, &args.target).await?;
     let objects: Vec<ObjectRef> = inventory.objects.keys().cloned().collect();
     let status = kind_parity_cluster::status::collect(&client, &objects).await?;
     // Whether the nodes run the current build of each service: its content tag is in every node.

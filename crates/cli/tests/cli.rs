@@ -240,3 +240,49 @@ fn with_the_local_registry_manifests_name_images_by_their_registry_reference() {
     let text = std::fs::read_to_string(api).unwrap();
     assert!(predicate::str::is_match(r#"image: "localhost:5001/api:kp-[0-9a-f]{12}""#).unwrap().eval(&text), "{text}");
 }
+
+#[test]
+fn status_and_validate_before_up_say_the_environment_has_no_cluster_yet() {
+    // Regression: after `render`, both said `loading kubeconfig …/kubeconfig` and the missing file twice.
+    let dir = tempfile::tempdir().unwrap();
+    kind_parity(dir.path()).args(["render", "-q"]).assert().success();
+    for command in ["status", "validate"] {
+        kind_parity(dir.path())
+            .arg(command)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(
+                "error: environment kp-demo has no cluster yet (.kind-parity/kp-demo/kubeconfig does not exist)\n  next: `kind-parity up` creates it",
+            ))
+            .stderr(predicate::str::contains("No such file").not());
+    }
+}
+
+#[test]
+fn validate_with_junit_writes_a_report_when_the_suite_cannot_start() {
+    // Regression: a CI gate reading the report found no file when validate stopped before its probes.
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("report.xml");
+    let validate = |extra: &[&str], code: i32| {
+        let _ = fs::remove_file(&junit);
+        kind_parity(dir.path()).arg("validate").arg("--junit").arg(&junit).args(extra).assert().code(code);
+        fs::read_to_string(&junit).expect("a JUnit report was written")
+    };
+    let no_state = validate(&[], 1);
+    assert!(no_state.contains(r#"<testsuite name="kind-parity validate kp-demo" tests="1""#), "{no_state}");
+    assert!(no_state.contains(r#"<testcase name="validate.start" classname="kind-parity""#), "{no_state}");
+    assert!(
+        no_state.contains(r#"<failure message="environment kp-demo has no state in .kind-parity/kp-demo""#),
+        "{no_state}"
+    );
+    assert!(no_state.contains("fix: run `kind-parity up` first"), "{no_state}");
+
+    kind_parity(dir.path()).args(["render", "-q"]).assert().success();
+    let no_cluster = validate(&[], 1);
+    assert!(no_cluster.contains("environment kp-demo has no cluster yet"), "{no_cluster}");
+    assert!(no_cluster.contains("fix: `kind-parity up` creates it"), "{no_cluster}");
+
+    // A config that does not load names no environment; the report still says why.
+    let bad_config = validate(&["--set", "services.api.depends_on=[nope]"], 2);
+    assert!(bad_config.contains("validate.start") && bad_config.contains("invalid config"), "{bad_config}");
+}
