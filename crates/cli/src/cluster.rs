@@ -408,30 +408,7 @@ pub(crate) async fn down(global: &GlobalArgs, args: &DownArgs) -> Result<()> {
         .into());
     }
     match args.cluster.target.cluster {
-        ClusterKind::Kind => {
-            let kind = Kind::detect().await?;
-            if kind.clusters().await?.contains(&name) {
-                say(global, &format!("deleting kind cluster {name}"));
-                kind.delete(&name, &state.kubeconfig()).await?;
-            } else {
-                say(global, &format!("kind cluster {name} does not exist"));
-            }
-            let (docker, _) = Docker::connect().await?;
-            let leftovers = docker.node_containers(&name).await?;
-            if !leftovers.is_empty() {
-                say(global, &format!("removing leftover node containers: {}", leftovers.join(", ")));
-                docker.remove_containers(&leftovers).await?;
-            }
-            // The registry goes only if this tool created it (its label says so).
-            let images_docker = kind_parity_images::connect().await?;
-            let registry = crate::images::registry(&loaded.config);
-            if kind_parity_images::registry::remove(&images_docker, &registry).await? {
-                say(global, &format!("removed the local registry {}", registry.name));
-            }
-            if docker.remove_kind_network_if_unused().await? {
-                say(global, "removed the kind network (nothing else used it)");
-            }
-        }
+        ClusterKind::Kind => down_kind(global, &loaded.config, &state).await?,
         ClusterKind::Existing => {
             let previous = load_inventory(&state)?;
             let target = read_target(&loaded.config, &state, &args.cluster.target);
@@ -450,6 +427,78 @@ pub(crate) async fn down(global: &GlobalArgs, args: &DownArgs) -> Result<()> {
         Err(e) => return Err(e).with_context(|| format!("removing {}", state.root().display())),
     }
     Ok(())
+}
+
+/// `down` on kind: the cluster, leftover node containers, our local registry, the unused `kind`
+/// network. Without the kind binary, the cluster is still what kind's Docker provider made of it
+/// (node containers labelled with its name, their volumes), so Docker removes it; only when
+/// Docker does not answer either and the state says `up` created a cluster is there something
+/// this cannot delete, and the error names it (the state folder stays, with its kubeconfig).
+async fn down_kind(global: &GlobalArgs, config: &Config, state: &State) -> Result<()> {
+    let name = &config.name;
+    let kind = match Kind::detect().await {
+        Ok(kind) => Some(kind),
+        Err(kind_parity_cluster::Error::KindMissing { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let docker = match Docker::connect().await {
+        Ok((docker, _)) => Some(docker),
+        Err(e) if kind.is_none() && created_a_cluster(state) => {
+            return Err(anyhow::Error::new(e).context(Exit {
+                message: format!(
+                    "kind cluster {name} may still exist ({} says `up` created it), and neither kind nor Docker is here to delete it",
+                    state.root().display()
+                ),
+                help: Some(
+                    "start Docker and run `kind-parity down` again, or install kind (https://kind.sigs.k8s.io/docs/user/quick-start/#installation); the state folder was kept"
+                        .into(),
+                ),
+                code: 1,
+            }));
+        }
+        // No kind, no Docker, and `up` never created a cluster here: nothing of it can be running.
+        Err(_) if kind.is_none() => {
+            say(global, &format!("kind is not installed and Docker does not answer: {name} has no cluster"));
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match (&kind, &docker) {
+        (Some(kind), _) => {
+            if kind.clusters().await?.contains(name) {
+                say(global, &format!("deleting kind cluster {name}"));
+                kind.delete(name, &state.kubeconfig()).await?;
+            } else {
+                say(global, &format!("kind cluster {name} does not exist"));
+            }
+        }
+        (None, Some(_)) => {
+            say(global, &format!("kind is not installed: removing what is left of {name} through Docker"));
+        }
+        (None, None) => {}
+    }
+    let Some(docker) = docker else { return Ok(()) };
+    let leftovers = docker.node_containers(name).await?;
+    if !leftovers.is_empty() {
+        say(global, &format!("removing node containers of {name}: {}", leftovers.join(", ")));
+        docker.remove_containers(&leftovers).await?;
+    }
+    // The registry goes only if this tool created it (its label says so).
+    let images_docker = kind_parity_images::connect().await?;
+    let registry = crate::images::registry(config);
+    if kind_parity_images::registry::remove(&images_docker, &registry).await? {
+        say(global, &format!("removed the local registry {}", registry.name));
+    }
+    if docker.remove_kind_network_if_unused().await? {
+        say(global, "removed the kind network (nothing else used it)");
+    }
+    Ok(())
+}
+
+/// Whether `up` created a kind cluster for this state folder: kind wrote its kubeconfig, or we
+/// recorded the kind config it was created from.
+fn created_a_cluster(state: &State) -> bool {
+    state.kubeconfig().exists() || state.root().join(APPLIED_KIND_CONFIG).exists()
 }
 
 /// `kind-parity reset`: `down`, then `up` from zero.

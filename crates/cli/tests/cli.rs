@@ -286,3 +286,43 @@ fn validate_with_junit_writes_a_report_when_the_suite_cannot_start() {
     let bad_config = validate(&["--set", "services.api.depends_on=[nope]"], 2);
     assert!(bad_config.contains("validate.start") && bad_config.contains("invalid config"), "{bad_config}");
 }
+
+/// `kind-parity down --yes` of a uniquely named environment, with no `kind` on PATH.
+fn down_without_kind(dir: &Path, name: &str) -> Command {
+    let mut cmd = kind_parity(dir);
+    cmd.env("PATH", dir.join("no-programs-here")).args(["down", "--yes", "--name", name]);
+    cmd
+}
+
+#[test]
+fn down_without_kind_succeeds_when_nothing_exists() {
+    // Regression: `down` failed with "kind is not installed" although there was nothing to delete.
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("kp-down-{}", std::process::id());
+    kind_parity(dir.path()).args(["render", "-q", "--name", &name]).assert().success();
+    down_without_kind(dir.path(), &name)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("kind is not installed"))
+        .stderr(predicate::str::contains(format!("removed .kind-parity/{name}")));
+    assert!(!dir.path().join(".kind-parity").join(&name).exists());
+}
+
+#[test]
+fn down_without_kind_or_docker_names_the_cluster_up_created_and_keeps_the_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("kp-down-kept-{}", std::process::id());
+    kind_parity(dir.path()).args(["render", "-q", "--name", &name]).assert().success();
+    let state = dir.path().join(".kind-parity").join(&name);
+    // What `kind create cluster` leaves in the state folder.
+    fs::write(state.join("kubeconfig"), "apiVersion: v1\nkind: Config\n").unwrap();
+    down_without_kind(dir.path(), &name)
+        .env("DOCKER_HOST", format!("unix://{}", dir.path().join("no-docker.sock").display()))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "error: kind cluster {name} may still exist (.kind-parity/{name} says `up` created it), and neither kind nor Docker is here to delete it"
+        )))
+        .stderr(predicate::str::contains("next: start Docker and run `kind-parity down` again"));
+    assert!(state.join("kubeconfig").is_file(), "the state folder was kept");
+}
