@@ -54,7 +54,8 @@ pub(crate) async fn up(global: &GlobalArgs, args: &ClusterArgs) -> Result<()> {
     apply_rendered(global, args, &loaded.config, &rendered, &images, true, &loaded.inputs).await
 }
 
-/// `kind-parity doctor`: every preflight check, one line each; exit 1 when one failed.
+/// `kind-parity doctor`: every preflight check, one line each; exit 1 when one failed (a
+/// warning does not).
 pub(crate) async fn doctor(global: &GlobalArgs) -> Result<u8> {
     let loaded = crate::load_config(global)?;
     let config = &loaded.config;
@@ -79,15 +80,18 @@ async fn preflight(global: &GlobalArgs, config: &Config, state: &State, kind_con
         disk_path: &cwd,
         applied_kind_config: applied.as_deref(),
         rendered_kind_config: kind_config,
+        workers: config.cluster.workers,
     };
     let checks = preflight::run(&inputs).await;
     for check in &checks {
-        match &check.fix {
-            _ if check.ok => say(global, &format!("ok    {}: {}", check.name, check.found)),
-            fix => eprintln!("fail  {}: {}\n      fix: {}", check.name, check.found, fix.as_deref().unwrap_or("")),
+        let fix = check.fix.as_deref().unwrap_or("");
+        match check.status {
+            preflight::Status::Pass => say(global, &format!("ok    {}: {}", check.name, check.found)),
+            preflight::Status::Warn => say(global, &format!("warn  {}: {}\n      fix: {fix}", check.name, check.found)),
+            preflight::Status::Fail => eprintln!("fail  {}: {}\n      fix: {fix}", check.name, check.found),
         }
     }
-    checks.iter().filter(|c| !c.ok).count()
+    checks.iter().filter(|c| c.failed()).count()
 }
 
 pub(crate) async fn apply(global: &GlobalArgs, args: &ClusterArgs) -> Result<()> {
