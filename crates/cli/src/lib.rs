@@ -261,10 +261,17 @@ fn render(global: &GlobalArgs, args: &args::RenderArgs) -> Result<u8> {
         let loaded = load_config(global)?;
         let report = kind_parity_render::drift(&loaded.config)?;
         match global.output {
-            OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+            OutputFormat::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "passed": report.passes(),
+                    "services": report.services,
+                }))?
+            ),
             OutputFormat::Human => print!("{report}"),
         }
-        return Ok(u8::from(!report.is_empty()));
+        // Declared differences are decisions (docs/modes.md); only undeclared drift fails.
+        return Ok(u8::from(!report.passes()));
     }
     let (loaded, rendered) = render_to(global, args.out.as_deref(), args.templates.as_deref())?;
     match global.output {

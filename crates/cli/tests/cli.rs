@@ -164,7 +164,8 @@ fn config_prints_json_for_tools() {
 }
 
 #[test]
-fn drift_exits_non_zero_when_modes_disagree() {
+fn drift_lists_declared_differences_and_passes_them() {
+    // Regression: a kind.env override made `render --drift` exit 1, though it is a declared decision.
     let dir = tempfile::tempdir().unwrap();
     kind_parity(dir.path())
         .args(["render", "--drift"])
@@ -174,8 +175,20 @@ fn drift_exits_non_zero_when_modes_disagree() {
     kind_parity(dir.path())
         .args(["render", "--drift", "--set", "services.api.kind.env.LOG_LEVEL=debug"])
         .assert()
-        .code(1)
-        .stdout(predicate::str::contains("api:\n  LOG_LEVEL: differs beyond scheme/host/port"));
+        .success()
+        .stdout(
+            "declared differences (compose.env / kind.env overrides: decisions, not drift):\n  api:\n    LOG_LEVEL: differs beyond scheme/host/port (declared in services.api.kind.env.LOG_LEVEL)\n      compose: info\n      kind:    debug\nno undeclared drift: everything else means the same in compose and kind\n",
+        );
+    let json = kind_parity(dir.path())
+        .args(["render", "--drift", "--output", "json", "--set", "services.api.kind.env.LOG_LEVEL=debug"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let json: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(json["passed"], true);
+    assert_eq!(json["services"][0]["differences"][0]["declared_by"][0], "services.api.kind.env.LOG_LEVEL");
 }
 
 #[test]
