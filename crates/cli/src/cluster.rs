@@ -158,12 +158,21 @@ async fn apply_rendered(
     let workloads = objects.iter().filter(|r| wait::is_workload(r)).count();
     say(global, &format!("waiting up to {}s for {workloads} workloads to be ready", args.timeout.as_secs()));
     let quiet = global.quiet;
-    let progress = move |object: &ObjectRef, state: &Readiness| {
-        if !quiet {
-            match state {
-                Readiness::Ready => eprintln!("  ready: {object}"),
-                Readiness::Waiting(why) => eprintln!("  waiting: {object}: {why}"),
-                Readiness::Failed(why) => eprintln!("  failed: {object}: {why}"),
+    let total = args.timeout;
+    let progress = move |event: wait::Progress<'_>| {
+        if quiet {
+            return;
+        }
+        match event {
+            wait::Progress::Changed(object, Readiness::Ready) => eprintln!("  ready: {object}"),
+            wait::Progress::Changed(object, Readiness::Waiting(why)) => eprintln!("  waiting: {object}: {why}"),
+            wait::Progress::Changed(object, Readiness::Failed(why)) => eprintln!("  failed: {object}: {why}"),
+            // Every few seconds, so a long wait is never silent: what is left, and why.
+            wait::Progress::Pending { waited, pending } => {
+                eprintln!("  still waiting after {}s of {}s for {}:", waited.as_secs(), total.as_secs(), pending.len());
+                for p in pending {
+                    eprintln!("    {}: {}", p.object, p.state);
+                }
             }
         }
     };
@@ -177,6 +186,16 @@ async fn apply_rendered(
     if let Err(e) = wait::wait_ready_ordered(&client, &objects, &depends_on, wait_options, &progress).await {
         if args.target.cluster == ClusterKind::Kind {
             export_logs(&config.name, &rendered.state).await;
+        }
+        if matches!(e, kind_parity_cluster::Error::Timeout { .. }) {
+            return Err(anyhow::Error::new(e).context(Exit {
+                message: format!("{} was not ready within --timeout {}s", config.name, args.timeout.as_secs()),
+                help: Some(
+                    "the pod above says what it waited for; if it was only slow, raise `--timeout` (e.g. `--timeout 20m`)"
+                        .into(),
+                ),
+                code: 1,
+            }));
         }
         return Err(e.into());
     }
