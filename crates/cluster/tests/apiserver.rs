@@ -1,7 +1,8 @@
 //! Apply, prune, conflicts, readiness and diagnosis against the test bed's real kube-apiserver
-//! (`KIND_PARITY_TEST_KUBECONFIG`). It has a controller-manager and a scheduler but no nodes:
-//! Deployments get ReplicaSets and Pods, the Pods stay unschedulable, and readiness is driven
-//! by writing `status` through the status subresource.
+//! (`KIND_PARITY_TEST_KUBECONFIG`). It has a controller-manager and a scheduler: Deployments get
+//! ReplicaSets and Pods, the Pods select a node label no node has and stay unschedulable, and
+//! readiness is driven by writing `status` through the status subresource. One test runs a real
+//! pod on the test bed's node (`KIND_PARITY_TEST_POD_IMAGE`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -232,7 +233,9 @@ async fn deployment_in(client: &kube::Client, ns: &str, name: &str) -> (Api<Depl
     deployment_with(client, ns, name, json!({"replicas": 1})).await
 }
 
-/// Creates Deployment `name` in `ns`, `spec` merged over the defaults.
+/// Creates Deployment `name` in `ns`, `spec` merged over the defaults. Its pods select a node
+/// label no node has, so they stay unschedulable whether the test bed has nodes or not, and
+/// only the test writes their status.
 async fn deployment_with(
     client: &kube::Client,
     ns: &str,
@@ -247,7 +250,9 @@ async fn deployment_with(
     let mut d = json!({
         "metadata": {"name": name},
         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
-                 "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "c", "image": "example.test/c:1"}]}}}
+                 "template": {"metadata": {"labels": {"app": name}}, "spec": {
+                     "nodeSelector": {"kind-parity.dev/test": "no-such-node"},
+                     "containers": [{"name": "c", "image": "example.test/c:1"}]}}}
     });
     for (key, value) in spec.as_object().unwrap() {
         d["spec"][key] = value.clone();
@@ -338,7 +343,7 @@ async fn stuck_pods_are_explained() {
         report_every: Duration::ZERO,
     };
 
-    // The test bed has no nodes: the scheduler marks the pod Unschedulable.
+    // No node has the label the pod selects: the scheduler marks it Unschedulable.
     let (_, unschedulable) = deployment_in(&client, &ns, "nowhere").await;
     let err =
         wait_ready(&client, std::slice::from_ref(&unschedulable), inspect, &none).await.expect_err("unschedulable");
