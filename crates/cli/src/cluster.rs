@@ -54,7 +54,8 @@ pub(crate) async fn up(global: &GlobalArgs, args: &ClusterArgs) -> Result<()> {
     apply_rendered(global, args, &loaded.config, &rendered, &images, true, &loaded.inputs).await
 }
 
-/// `kind-parity doctor`: every preflight check, one line each; exit 1 when one failed.
+/// `kind-parity doctor`: every preflight check, one line each; exit 1 when one failed (a
+/// warning does not).
 pub(crate) async fn doctor(global: &GlobalArgs) -> Result<u8> {
     let loaded = crate::load_config(global)?;
     let config = &loaded.config;
@@ -79,15 +80,18 @@ async fn preflight(global: &GlobalArgs, config: &Config, state: &State, kind_con
         disk_path: &cwd,
         applied_kind_config: applied.as_deref(),
         rendered_kind_config: kind_config,
+        workers: config.cluster.workers,
     };
     let checks = preflight::run(&inputs).await;
     for check in &checks {
-        match &check.fix {
-            _ if check.ok => say(global, &format!("ok    {}: {}", check.name, check.found)),
-            fix => eprintln!("fail  {}: {}\n      fix: {}", check.name, check.found, fix.as_deref().unwrap_or("")),
+        let fix = check.fix.as_deref().unwrap_or("");
+        match check.status {
+            preflight::Status::Pass => say(global, &format!("ok    {}: {}", check.name, check.found)),
+            preflight::Status::Warn => say(global, &format!("warn  {}: {}\n      fix: {fix}", check.name, check.found)),
+            preflight::Status::Fail => eprintln!("fail  {}: {}\n      fix: {fix}", check.name, check.found),
         }
     }
-    checks.iter().filter(|c| !c.ok).count()
+    checks.iter().filter(|c| c.failed()).count()
 }
 
 pub(crate) async fn apply(global: &GlobalArgs, args: &ClusterArgs) -> Result<()> {
@@ -154,12 +158,21 @@ async fn apply_rendered(
     let workloads = objects.iter().filter(|r| wait::is_workload(r)).count();
     say(global, &format!("waiting up to {}s for {workloads} workloads to be ready", args.timeout.as_secs()));
     let quiet = global.quiet;
-    let progress = move |object: &ObjectRef, state: &Readiness| {
-        if !quiet {
-            match state {
-                Readiness::Ready => eprintln!("  ready: {object}"),
-                Readiness::Waiting(why) => eprintln!("  waiting: {object}: {why}"),
-                Readiness::Failed(why) => eprintln!("  failed: {object}: {why}"),
+    let total = args.timeout;
+    let progress = move |event: wait::Progress<'_>| {
+        if quiet {
+            return;
+        }
+        match event {
+            wait::Progress::Changed(object, Readiness::Ready) => eprintln!("  ready: {object}"),
+            wait::Progress::Changed(object, Readiness::Waiting(why)) => eprintln!("  waiting: {object}: {why}"),
+            wait::Progress::Changed(object, Readiness::Failed(why)) => eprintln!("  failed: {object}: {why}"),
+            // Every few seconds, so a long wait is never silent: what is left, and why.
+            wait::Progress::Pending { waited, pending } => {
+                eprintln!("  still waiting after {}s of {}s for {}:", waited.as_secs(), total.as_secs(), pending.len());
+                for p in pending {
+                    eprintln!("    {}: {}", p.object, p.state);
+                }
             }
         }
     };
@@ -173,6 +186,16 @@ async fn apply_rendered(
     if let Err(e) = wait::wait_ready_ordered(&client, &objects, &depends_on, wait_options, &progress).await {
         if args.target.cluster == ClusterKind::Kind {
             export_logs(&config.name, &rendered.state).await;
+        }
+        if matches!(e, kind_parity_cluster::Error::Timeout { .. }) {
+            return Err(anyhow::Error::new(e).context(Exit {
+                message: format!("{} was not ready within --timeout {}s", config.name, args.timeout.as_secs()),
+                help: Some(
+                    "the pod above says what it waited for; if it was only slow, raise `--timeout` (e.g. `--timeout 20m`)"
+                        .into(),
+                ),
+                code: 1,
+            }));
         }
         return Err(e.into());
     }
@@ -336,6 +359,35 @@ pub(crate) fn read_target(config: &Config, state: &State, target: &TargetArgs) -
     }
 }
 
+/// Connects to the cluster a read-only command (`status`, `validate`) looks at. On kind, the
+/// environment's kubeconfig is written by `up` when it creates the cluster: without it, there is
+/// no cluster yet (only `render` ran, or `up` failed first), which is what the user needs to hear,
+/// not that a file is missing.
+pub(crate) async fn connect_existing(
+    config: &Config,
+    state: &State,
+    target: &TargetArgs,
+) -> Result<(kube::Client, String)> {
+    if target.cluster == ClusterKind::Kind {
+        let kubeconfig = state.kubeconfig();
+        if let Err(e) = std::fs::metadata(&kubeconfig) {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                return Err(Exit {
+                    message: format!(
+                        "environment {} has no cluster yet ({} does not exist)",
+                        config.name,
+                        kubeconfig.display()
+                    ),
+                    help: Some("`kind-parity up` creates it".into()),
+                    code: 1,
+                }
+                .into());
+            }
+        }
+    }
+    Ok(kind_parity_cluster::connect(&read_target(config, state, target)).await?)
+}
+
 pub(crate) fn load_inventory(state: &State) -> Result<Inventory> {
     let path = state.root().join("inventory.json");
     match std::fs::read_to_string(&path) {
@@ -377,30 +429,7 @@ pub(crate) async fn down(global: &GlobalArgs, args: &DownArgs) -> Result<()> {
         .into());
     }
     match args.cluster.target.cluster {
-        ClusterKind::Kind => {
-            let kind = Kind::detect().await?;
-            if kind.clusters().await?.contains(&name) {
-                say(global, &format!("deleting kind cluster {name}"));
-                kind.delete(&name, &state.kubeconfig()).await?;
-            } else {
-                say(global, &format!("kind cluster {name} does not exist"));
-            }
-            let (docker, _) = Docker::connect().await?;
-            let leftovers = docker.node_containers(&name).await?;
-            if !leftovers.is_empty() {
-                say(global, &format!("removing leftover node containers: {}", leftovers.join(", ")));
-                docker.remove_containers(&leftovers).await?;
-            }
-            // The registry goes only if this tool created it (its label says so).
-            let images_docker = kind_parity_images::connect().await?;
-            let registry = crate::images::registry(&loaded.config);
-            if kind_parity_images::registry::remove(&images_docker, &registry).await? {
-                say(global, &format!("removed the local registry {}", registry.name));
-            }
-            if docker.remove_kind_network_if_unused().await? {
-                say(global, "removed the kind network (nothing else used it)");
-            }
-        }
+        ClusterKind::Kind => down_kind(global, &loaded.config, &state).await?,
         ClusterKind::Existing => {
             let previous = load_inventory(&state)?;
             let target = read_target(&loaded.config, &state, &args.cluster.target);
@@ -419,6 +448,78 @@ pub(crate) async fn down(global: &GlobalArgs, args: &DownArgs) -> Result<()> {
         Err(e) => return Err(e).with_context(|| format!("removing {}", state.root().display())),
     }
     Ok(())
+}
+
+/// `down` on kind: the cluster, leftover node containers, our local registry, the unused `kind`
+/// network. Without the kind binary, the cluster is still what kind's Docker provider made of it
+/// (node containers labelled with its name, their volumes), so Docker removes it; only when
+/// Docker does not answer either and the state says `up` created a cluster is there something
+/// this cannot delete, and the error names it (the state folder stays, with its kubeconfig).
+async fn down_kind(global: &GlobalArgs, config: &Config, state: &State) -> Result<()> {
+    let name = &config.name;
+    let kind = match Kind::detect().await {
+        Ok(kind) => Some(kind),
+        Err(kind_parity_cluster::Error::KindMissing { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let docker = match Docker::connect().await {
+        Ok((docker, _)) => Some(docker),
+        Err(e) if kind.is_none() && created_a_cluster(state) => {
+            return Err(anyhow::Error::new(e).context(Exit {
+                message: format!(
+                    "kind cluster {name} may still exist ({} says `up` created it), and neither kind nor Docker is here to delete it",
+                    state.root().display()
+                ),
+                help: Some(
+                    "start Docker and run `kind-parity down` again, or install kind (https://kind.sigs.k8s.io/docs/user/quick-start/#installation); the state folder was kept"
+                        .into(),
+                ),
+                code: 1,
+            }));
+        }
+        // No kind, no Docker, and `up` never created a cluster here: nothing of it can be running.
+        Err(_) if kind.is_none() => {
+            say(global, &format!("kind is not installed and Docker does not answer: {name} has no cluster"));
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match (&kind, &docker) {
+        (Some(kind), _) => {
+            if kind.clusters().await?.contains(name) {
+                say(global, &format!("deleting kind cluster {name}"));
+                kind.delete(name, &state.kubeconfig()).await?;
+            } else {
+                say(global, &format!("kind cluster {name} does not exist"));
+            }
+        }
+        (None, Some(_)) => {
+            say(global, &format!("kind is not installed: removing what is left of {name} through Docker"));
+        }
+        (None, None) => {}
+    }
+    let Some(docker) = docker else { return Ok(()) };
+    let leftovers = docker.node_containers(name).await?;
+    if !leftovers.is_empty() {
+        say(global, &format!("removing node containers of {name}: {}", leftovers.join(", ")));
+        docker.remove_containers(&leftovers).await?;
+    }
+    // The registry goes only if this tool created it (its label says so).
+    let images_docker = kind_parity_images::connect().await?;
+    let registry = crate::images::registry(config);
+    if kind_parity_images::registry::remove(&images_docker, &registry).await? {
+        say(global, &format!("removed the local registry {}", registry.name));
+    }
+    if docker.remove_kind_network_if_unused().await? {
+        say(global, "removed the kind network (nothing else used it)");
+    }
+    Ok(())
+}
+
+/// Whether `up` created a kind cluster for this state folder: kind wrote its kubeconfig, or we
+/// recorded the kind config it was created from.
+fn created_a_cluster(state: &State) -> bool {
+    state.kubeconfig().exists() || state.root().join(APPLIED_KIND_CONFIG).exists()
 }
 
 /// `kind-parity reset`: `down`, then `up` from zero.
@@ -446,10 +547,9 @@ pub(crate) async fn status(global: &GlobalArgs, args: &ClusterArgs) -> Result<u8
     let loaded = crate::load_config(global)?;
     let config = &loaded.config;
     let state = State::new(&global.state_dir, &config.name);
-    let target = read_target(config, &state, &args.target);
     let inventory = load_inventory(&state)?;
     let endpoints = config.endpoints();
-    let (client, context) = kind_parity_cluster::connect(&target).await?;
+    let (client, context) = connect_existing(config, &state, &args.target).await?;
     let objects: Vec<ObjectRef> = inventory.objects.keys().cloned().collect();
     let status = kind_parity_cluster::status::collect(&client, &objects).await?;
     // Whether the nodes run the current build of each service: its content tag is in every node.

@@ -83,7 +83,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Err(error) => {
             let (red, bold, reset) = if color { ("\x1b[31m", "\x1b[1m", "\x1b[0m") } else { ("", "", "") };
             eprintln!("{red}{bold}error{reset}{bold}:{reset} {error}");
-            for cause in error.chain().skip(1) {
+            for cause in causes(&error) {
                 eprintln!("  caused by: {cause}");
             }
             let code = match error.downcast_ref::<Exit>() {
@@ -99,6 +99,22 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// The causes of `error` worth printing under it: a cause whose text the one above already
+/// holds is left out. Some errors (kube's kubeconfig errors, io errors wrapped by their callers)
+/// repeat their source in their own message, and the user would read it twice.
+pub(crate) fn causes(error: &anyhow::Error) -> Vec<String> {
+    let mut above = error.to_string();
+    let mut out = Vec::new();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !above.contains(&text) {
+            out.push(text.clone());
+        }
+        above = text;
+    }
+    out
 }
 
 fn is_config_error(error: &anyhow::Error) -> bool {
@@ -248,10 +264,17 @@ fn render(global: &GlobalArgs, args: &args::RenderArgs) -> Result<u8> {
         let loaded = load_config(global)?;
         let report = kind_parity_render::drift(&loaded.config)?;
         match global.output {
-            OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+            OutputFormat::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "passed": report.passes(),
+                    "services": report.services,
+                }))?
+            ),
             OutputFormat::Human => print!("{report}"),
         }
-        return Ok(u8::from(!report.is_empty()));
+        // Declared differences are decisions (docs/modes.md); only undeclared drift fails.
+        return Ok(u8::from(!report.passes()));
     }
     let (loaded, rendered) = render_to(global, args.out.as_deref(), args.templates.as_deref())?;
     match global.output {
@@ -300,4 +323,20 @@ fn config(global: &GlobalArgs, args: &args::ConfigArgs) -> Result<u8> {
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::causes;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("failed to read kubeconfig from \"k\": No such file or directory (os error 2)")]
+    struct Repeats(#[source] std::io::Error);
+
+    #[test]
+    fn a_cause_the_message_above_repeats_is_printed_once() {
+        // Regression: `loading kubeconfig …` printed kube's error and then its io error, the same text twice.
+        let error = anyhow::Error::new(Repeats(std::io::Error::from_raw_os_error(2))).context("loading kubeconfig k");
+        assert_eq!(causes(&error), ["failed to read kubeconfig from \"k\": No such file or directory (os error 2)"]);
+    }
 }

@@ -10,40 +10,22 @@ use kind_parity_render::Secrets;
 
 use crate::Exit;
 use crate::args::{GlobalArgs, OutputFormat, ValidateArgs};
-use crate::cluster::{load_inventory, read_target};
+use crate::cluster::{connect_existing, load_inventory};
 use crate::state::State;
 
 pub(crate) async fn validate(global: &GlobalArgs, args: &ValidateArgs) -> Result<u8> {
-    let loaded = crate::load_config(global)?;
+    let started = std::time::Instant::now();
+    let loaded = match crate::load_config(global) {
+        Ok(loaded) => loaded,
+        Err(e) => return Err(junit_start_failure(args, global.name.as_deref(), e, started)),
+    };
     let config = &loaded.config;
-    let state = State::new(&global.state_dir, &config.name);
-    // Read, never generate: a suite that invents credentials would test nothing.
-    let Some(secrets) = state.read_secrets()? else {
-        return Err(Exit {
-            message: format!("environment {} has no state in {}", config.name, state.root().display()),
-            help: Some("run `kind-parity up` first (validate checks a running environment)".into()),
-            code: 1,
-        }
-        .into());
+    let report = match prepare_and_run(global, args, &loaded).await {
+        Ok(report) => report,
+        Err(e) => return Err(junit_start_failure(args, Some(&config.name), e, started)),
     };
-    let inventory = load_inventory(&state)?;
-    let target = read_target(config, &state, &args.target);
-    let cluster = kind_parity_cluster::connect(&target).await?;
-    let endpoints = if args.postgres.is_some() || args.redis.is_some() || args.nats.is_some() || args.temporal.is_some()
-    {
-        Endpoints::Addresses {
-            postgres: args.postgres.clone(),
-            redis: args.redis.clone(),
-            nats: args.nats.clone(),
-            temporal: args.temporal.clone(),
-        }
-    } else {
-        Endpoints::Forward
-    };
-    let artifacts = kind_parity_render::artifacts(config, &loaded.inputs)?;
-    let report = run_suite(global, config, &secrets, &inventory, cluster, endpoints, args.ingress, artifacts).await?;
     if let Some(path) = &args.junit {
-        report.write_junit(&format!("kind-parity validate {}", config.name), path)?;
+        report.write_junit(&suite_name(Some(&config.name)), path)?;
     }
     match global.output {
         OutputFormat::Json => println!("{}", report.json()),
@@ -56,6 +38,92 @@ pub(crate) async fn validate(global: &GlobalArgs, args: &ValidateArgs) -> Result
         }
     }
     Ok(u8::from(!report.passed))
+}
+
+/// Everything `validate` does before the report: read the state, reach the cluster, run.
+async fn prepare_and_run(
+    global: &GlobalArgs,
+    args: &ValidateArgs,
+    loaded: &kind_parity_render::Loaded,
+) -> Result<Report> {
+    let config = &loaded.config;
+    let state = State::new(&global.state_dir, &config.name);
+    // Read, never generate: a suite that invents credentials would test nothing.
+    let Some(secrets) = state.read_secrets()? else {
+        return Err(Exit {
+            message: format!("environment {} has no state in {}", config.name, state.root().display()),
+            help: Some("run `kind-parity up` first (validate checks a running environment)".into()),
+            code: 1,
+        }
+        .into());
+    };
+    let inventory = load_inventory(&state)?;
+    let cluster = connect_existing(config, &state, &args.target).await?;
+    let endpoints = if args.postgres.is_some() || args.redis.is_some() || args.nats.is_some() || args.temporal.is_some()
+    {
+        Endpoints::Addresses {
+            postgres: args.postgres.clone(),
+            redis: args.redis.clone(),
+            nats: args.nats.clone(),
+            temporal: args.temporal.clone(),
+        }
+    } else {
+        Endpoints::Forward
+    };
+    let artifacts = kind_parity_render::artifacts(config, &loaded.inputs)?;
+    run_suite(global, config, &secrets, &inventory, cluster, endpoints, args.ingress, artifacts).await
+}
+
+fn suite_name(environment: Option<&str>) -> String {
+    match environment {
+        Some(name) => format!("kind-parity validate {name}"),
+        None => "kind-parity validate".into(),
+    }
+}
+
+/// With `--junit`, a suite that could not start is still a report: one failed case holding the
+/// cause, so a CI gate that reads the file sees why instead of nothing. Returns `error`.
+fn junit_start_failure(
+    args: &ValidateArgs,
+    environment: Option<&str>,
+    error: anyhow::Error,
+    started: std::time::Instant,
+) -> anyhow::Error {
+    let Some(path) = &args.junit else { return error };
+    let report = start_failure_report(environment, &error, started.elapsed());
+    if let Err(e) = report.write_junit(&suite_name(environment), path) {
+        eprintln!(
+            "warning: the suite could not start, and its JUnit report could not be written either: {:#}",
+            anyhow::Error::from(e)
+        );
+    }
+    error
+}
+
+/// The one-case report of a suite that could not start.
+fn start_failure_report(environment: Option<&str>, error: &anyhow::Error, elapsed: std::time::Duration) -> Report {
+    let mut found = error.to_string();
+    for cause in crate::causes(error) {
+        found.push_str(": ");
+        found.push_str(&cause);
+    }
+    let remediation = error.downcast_ref::<Exit>().and_then(|exit| exit.help.clone());
+    let checked = match environment {
+        Some(name) => format!("that the parity suite of {name} can start"),
+        None => "that the parity suite can start".into(),
+    };
+    let result = ProbeResult {
+        id: "validate.start".into(),
+        component: "kind-parity".into(),
+        outcome: Outcome::Fail,
+        critical: true,
+        duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        checked,
+        found,
+        remediation,
+        blocked_by: None,
+    };
+    Report::new(vec![result], elapsed)
 }
 
 /// Derives the suite and runs it, with a live line on a terminal.

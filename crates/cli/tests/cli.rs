@@ -164,7 +164,8 @@ fn config_prints_json_for_tools() {
 }
 
 #[test]
-fn drift_exits_non_zero_when_modes_disagree() {
+fn drift_lists_declared_differences_and_passes_them() {
+    // Regression: a kind.env override made `render --drift` exit 1, though it is a declared decision.
     let dir = tempfile::tempdir().unwrap();
     kind_parity(dir.path())
         .args(["render", "--drift"])
@@ -174,8 +175,20 @@ fn drift_exits_non_zero_when_modes_disagree() {
     kind_parity(dir.path())
         .args(["render", "--drift", "--set", "services.api.kind.env.LOG_LEVEL=debug"])
         .assert()
-        .code(1)
-        .stdout(predicate::str::contains("api:\n  LOG_LEVEL: differs beyond scheme/host/port"));
+        .success()
+        .stdout(
+            "declared differences (compose.env / kind.env overrides: decisions, not drift):\n  api:\n    LOG_LEVEL: differs beyond scheme/host/port (declared in services.api.kind.env.LOG_LEVEL)\n      compose: info\n      kind:    debug\nno undeclared drift: everything else means the same in compose and kind\n",
+        );
+    let json = kind_parity(dir.path())
+        .args(["render", "--drift", "--output", "json", "--set", "services.api.kind.env.LOG_LEVEL=debug"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let json: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(json["passed"], true);
+    assert_eq!(json["services"][0]["differences"][0]["declared_by"][0], "services.api.kind.env.LOG_LEVEL");
 }
 
 #[test]
@@ -239,4 +252,90 @@ fn with_the_local_registry_manifests_name_images_by_their_registry_reference() {
         .unwrap();
     let text = std::fs::read_to_string(api).unwrap();
     assert!(predicate::str::is_match(r#"image: "localhost:5001/api:kp-[0-9a-f]{12}""#).unwrap().eval(&text), "{text}");
+}
+
+#[test]
+fn status_and_validate_before_up_say_the_environment_has_no_cluster_yet() {
+    // Regression: after `render`, both said `loading kubeconfig …/kubeconfig` and the missing file twice.
+    let dir = tempfile::tempdir().unwrap();
+    kind_parity(dir.path()).args(["render", "-q"]).assert().success();
+    for command in ["status", "validate"] {
+        kind_parity(dir.path())
+            .arg(command)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(
+                "error: environment kp-demo has no cluster yet (.kind-parity/kp-demo/kubeconfig does not exist)\n  next: `kind-parity up` creates it",
+            ))
+            .stderr(predicate::str::contains("No such file").not());
+    }
+}
+
+#[test]
+fn validate_with_junit_writes_a_report_when_the_suite_cannot_start() {
+    // Regression: a CI gate reading the report found no file when validate stopped before its probes.
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("report.xml");
+    let validate = |extra: &[&str], code: i32| {
+        let _ = fs::remove_file(&junit);
+        kind_parity(dir.path()).arg("validate").arg("--junit").arg(&junit).args(extra).assert().code(code);
+        fs::read_to_string(&junit).expect("a JUnit report was written")
+    };
+    let no_state = validate(&[], 1);
+    assert!(no_state.contains(r#"<testsuite name="kind-parity validate kp-demo" tests="1""#), "{no_state}");
+    assert!(no_state.contains(r#"<testcase name="validate.start" classname="kind-parity""#), "{no_state}");
+    assert!(
+        no_state.contains(r#"<failure message="environment kp-demo has no state in .kind-parity/kp-demo""#),
+        "{no_state}"
+    );
+    assert!(no_state.contains("fix: run `kind-parity up` first"), "{no_state}");
+
+    kind_parity(dir.path()).args(["render", "-q"]).assert().success();
+    let no_cluster = validate(&[], 1);
+    assert!(no_cluster.contains("environment kp-demo has no cluster yet"), "{no_cluster}");
+    assert!(no_cluster.contains("fix: `kind-parity up` creates it"), "{no_cluster}");
+
+    // A config that does not load names no environment; the report still says why.
+    let bad_config = validate(&["--set", "services.api.depends_on=[nope]"], 2);
+    assert!(bad_config.contains("validate.start") && bad_config.contains("invalid config"), "{bad_config}");
+}
+
+/// `kind-parity down --yes` of a uniquely named environment, with no `kind` on PATH.
+fn down_without_kind(dir: &Path, name: &str) -> Command {
+    let mut cmd = kind_parity(dir);
+    cmd.env("PATH", dir.join("no-programs-here")).args(["down", "--yes", "--name", name]);
+    cmd
+}
+
+#[test]
+fn down_without_kind_succeeds_when_nothing_exists() {
+    // Regression: `down` failed with "kind is not installed" although there was nothing to delete.
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("kp-down-{}", std::process::id());
+    kind_parity(dir.path()).args(["render", "-q", "--name", &name]).assert().success();
+    down_without_kind(dir.path(), &name)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("kind is not installed"))
+        .stderr(predicate::str::contains(format!("removed .kind-parity/{name}")));
+    assert!(!dir.path().join(".kind-parity").join(&name).exists());
+}
+
+#[test]
+fn down_without_kind_or_docker_names_the_cluster_up_created_and_keeps_the_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("kp-down-kept-{}", std::process::id());
+    kind_parity(dir.path()).args(["render", "-q", "--name", &name]).assert().success();
+    let state = dir.path().join(".kind-parity").join(&name);
+    // What `kind create cluster` leaves in the state folder.
+    fs::write(state.join("kubeconfig"), "apiVersion: v1\nkind: Config\n").unwrap();
+    down_without_kind(dir.path(), &name)
+        .env("DOCKER_HOST", format!("unix://{}", dir.path().join("no-docker.sock").display()))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "error: kind cluster {name} may still exist (.kind-parity/{name} says `up` created it), and neither kind nor Docker is here to delete it"
+        )))
+        .stderr(predicate::str::contains("next: start Docker and run `kind-parity down` again"));
+    assert!(state.join("kubeconfig").is_file(), "the state folder was kept");
 }

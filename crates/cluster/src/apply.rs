@@ -248,6 +248,7 @@ async fn wait_gone(client: &kube::Client, name: &str) -> Result<()> {
                 },
                 waited: started.elapsed(),
                 last: "still terminating; `kubectl get namespace NAME -o yaml` shows what holds it (finalizers)".into(),
+                pod: None,
             });
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -54,27 +54,44 @@ pub struct Diagnosis {
 
 impl fmt::Display for Diagnosis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: pod {}", self.object, self.pod)?;
-        if let Some(c) = &self.container {
+        write!(f, "{}: {}", self.object, self.pod_details())
+    }
+}
+
+impl Diagnosis {
+    /// The diagnosis without the workload it belongs to: the pod, its reason, events, last log
+    /// lines and what to check, for a message that already names the workload.
+    pub fn pod_details(&self) -> String {
+        PodDetails(self).to_string()
+    }
+}
+
+struct PodDetails<'a>(&'a Diagnosis);
+
+impl fmt::Display for PodDetails<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        write!(f, "pod {}", d.pod)?;
+        if let Some(c) = &d.container {
             write!(f, " container {c}")?;
         }
-        write!(f, " is {}", self.reason)?;
-        if !self.message.is_empty() {
-            write!(f, ": {}", self.message)?;
+        write!(f, " is {}", d.reason)?;
+        if !d.message.is_empty() {
+            write!(f, ": {}", d.message)?;
         }
-        if !self.events.is_empty() {
+        if !d.events.is_empty() {
             write!(f, "\n  events:")?;
-            for e in &self.events {
+            for e in &d.events {
                 write!(f, "\n    {e}")?;
             }
         }
-        if !self.logs.is_empty() {
+        if !d.logs.is_empty() {
             write!(f, "\n  last log lines:")?;
-            for l in &self.logs {
+            for l in &d.logs {
                 write!(f, "\n    {l}")?;
             }
         }
-        write!(f, "\n  check: {}", self.hint)
+        write!(f, "\n  check: {}", d.hint)
     }
 }
 
@@ -121,6 +138,74 @@ pub fn inspect(pod: &Pod) -> Option<Finding> {
         hint: "no node can run the pod: check that the cluster has Ready nodes (kubectl get nodes), their taints, and the pod's resource requests".into(),
         immediate: false,
     })
+}
+
+/// Why a pod is not Ready yet, whatever the reason, for a wait that ran out of time or for
+/// progress: a stuck or unschedulable pod as [`inspect`] reads it, else its first container that
+/// is not ready (waiting, running but failing its readiness, exited), else its phase. `None`
+/// for a Ready pod.
+pub fn not_ready(pod: &Pod) -> Option<Finding> {
+    if let Some(finding) = inspect(pod) {
+        return Some(finding);
+    }
+    let status = pod.status.as_ref();
+    let conditions = status.and_then(|s| s.conditions.as_ref());
+    let condition = |type_: &str| conditions.into_iter().flatten().find(|c| c.type_ == type_);
+    if condition("Ready").is_some_and(|c| c.status == "True") {
+        return None;
+    }
+    let hint = "the pod did not become ready in time: its events and log lines say what it waits for".to_owned();
+    let found = |container: &str, reason: String, message: String| Finding {
+        container: Some(container.to_owned()),
+        reason,
+        message,
+        hint: hint.clone(),
+        immediate: false,
+    };
+    let containers = status
+        .into_iter()
+        .flat_map(|s| s.init_container_statuses.iter().flatten().chain(s.container_statuses.iter().flatten()));
+    for c in containers.filter(|c| !c.ready) {
+        let state = c.state.clone().unwrap_or_default();
+        if let Some(waiting) = state.waiting {
+            let reason = waiting.reason.unwrap_or_else(|| "waiting".into());
+            return Some(found(&c.name, reason, waiting.message.unwrap_or_default()));
+        }
+        if state.running.is_some() {
+            let message = condition("Ready").and_then(|r| r.message.clone()).unwrap_or_default();
+            return Some(found(&c.name, "running, not ready".into(), message));
+        }
+        if let Some(done) = state.terminated {
+            // A finished init container is ready's opposite but done: the next one is the reason.
+            if done.exit_code == 0
+                && status.is_some_and(|s| s.init_container_statuses.iter().flatten().any(|i| i.name == c.name))
+            {
+                continue;
+            }
+            let reason = done.reason.unwrap_or_else(|| "terminated".into());
+            return Some(found(&c.name, reason, format!("exit code {}", done.exit_code)));
+        }
+    }
+    let phase = status.and_then(|s| s.phase.clone()).unwrap_or_else(|| "Pending".into());
+    let message = match condition("PodScheduled") {
+        Some(c) if c.status == "True" => condition("Ready").and_then(|r| r.message.clone()).unwrap_or_default(),
+        _ => "not scheduled to a node yet".into(),
+    };
+    Some(Finding { container: None, reason: phase, message, hint, immediate: false })
+}
+
+/// One line for progress: `pod api-7d9f container api is ContainerCreating`.
+pub fn summary(pod: &Pod, finding: &Finding) -> String {
+    let name = pod.metadata.name.as_deref().unwrap_or_default();
+    let mut line = format!("pod {name}");
+    if let Some(c) = &finding.container {
+        line.push_str(&format!(" container {c}"));
+    }
+    line.push_str(&format!(" is {}", finding.reason));
+    if !finding.message.is_empty() {
+        line.push_str(&format!(": {}", finding.message));
+    }
+    line
 }
 
 /// The pods of a workload, by its selector's matchLabels.
@@ -191,5 +276,39 @@ pub async fn explain(client: &kube::Client, object: &ObjectRef, pod: &Pod, findi
         events,
         logs,
         hint: finding.hint,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(status: serde_json::Value) -> Pod {
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "api-1"}, "status": status})).unwrap()
+    }
+
+    #[test]
+    fn a_pod_that_is_not_ready_says_why() {
+        let running = pod(serde_json::json!({"phase": "Running",
+            "conditions": [{"type": "Ready", "status": "False", "message": "containers with unready status: [api]"}],
+            "containerStatuses": [{"name": "api", "ready": false, "restartCount": 0, "image": "i", "imageID": "",
+                "state": {"running": {}}}]}));
+        let finding = not_ready(&running).unwrap();
+        assert_eq!(
+            summary(&running, &finding),
+            "pod api-1 container api is running, not ready: containers with unready status: [api]"
+        );
+        assert!(!finding.immediate);
+
+        // A finished init container is not the reason; the one still waiting is.
+        let creating = pod(serde_json::json!({"phase": "Pending",
+            "initContainerStatuses": [{"name": "wait-db", "ready": false, "restartCount": 0, "image": "i", "imageID": "",
+                "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}],
+            "containerStatuses": [{"name": "api", "ready": false, "restartCount": 0, "image": "i", "imageID": "",
+                "state": {"waiting": {"reason": "PodInitializing"}}}]}));
+        assert_eq!(summary(&creating, &not_ready(&creating).unwrap()), "pod api-1 container api is PodInitializing");
+
+        let ready = pod(serde_json::json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}));
+        assert_eq!(not_ready(&ready), None);
     }
 }

@@ -129,7 +129,7 @@ pub enum Error {
         timeout: Duration,
     },
     /// An object did not become ready within its budget or the deadline.
-    #[error("{object} was not ready after {waited:?}: {last}")]
+    #[error("{object} was not ready after {:.1}s: {last}{}", .waited.as_secs_f64(), pod_details(.pod.as_deref()))]
     Timeout {
         /// The object.
         object: ObjectRef,
@@ -137,6 +137,8 @@ pub enum Error {
         waited: Duration,
         /// Its last known state.
         last: String,
+        /// Its first pod that was not ready at the deadline, explained, when it has pods.
+        pod: Option<Box<Diagnosis>>,
     },
     /// An object reached a state it cannot recover from by waiting.
     #[error("{object} failed: {reason}")]
@@ -166,4 +168,8 @@ pub enum Error {
     /// A pod of an object is stuck for a reason waiting will not fix.
     #[error("{}", .0)]
     Stuck(Box<Diagnosis>),
+}
+
+fn pod_details(pod: Option<&Diagnosis>) -> String {
+    pod.map(|d| format!("\n  {}", d.pod_details())).unwrap_or_default()
 }

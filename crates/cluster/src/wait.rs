@@ -1,9 +1,12 @@
 //! Waiting for workloads to be ready: one deadline for the whole wait, a budget per object,
 //! watches that re-establish with backoff, and an early stop with a diagnosis when a pod is
-//! stuck. A timeout is an error, never a warning.
+//! stuck. A timeout is an error, never a warning, and names the pod that was not ready, with
+//! its reason, events and last log lines. While it waits, the caller hears every state change
+//! and, every few seconds, what is still pending ([`Progress`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
@@ -31,6 +34,8 @@ pub struct WaitOptions {
     pub unschedulable_grace: Duration,
     /// How often pods are inspected for a stuck reason.
     pub inspect_every: Duration,
+    /// How often the caller hears what is still pending ([`Progress::Pending`]); zero: never.
+    pub report_every: Duration,
 }
 
 impl Default for WaitOptions {
@@ -40,6 +45,81 @@ impl Default for WaitOptions {
             per_object: Duration::from_secs(300),
             unschedulable_grace: Duration::from_secs(60),
             inspect_every: Duration::from_secs(2),
+            report_every: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What a wait tells its caller while it runs.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress<'a> {
+    /// A workload's readiness changed.
+    Changed(&'a ObjectRef, &'a Readiness),
+    /// Every [`WaitOptions::report_every`]: the workloads not ready yet.
+    Pending {
+        /// How long the wait has run.
+        waited: Duration,
+        /// The workloads not ready yet, in order, with what each waits for.
+        pending: &'a [Pending],
+    },
+}
+
+/// A workload that is not ready yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// The workload.
+    pub object: ObjectRef,
+    /// Its last known state, and its first pod that is not ready when one was inspected
+    /// (`0 of 1 replicas ready; pod postgres-0 container postgres is ContainerCreating`).
+    pub state: String,
+}
+
+/// The state of every workload still pending, shared by the waits that update it and the
+/// ticker that reports it.
+struct Tracker<'a> {
+    pending: Mutex<BTreeMap<ObjectRef, (String, Option<String>)>>,
+    progress: &'a (dyn Fn(Progress<'_>) + Sync),
+}
+
+impl Tracker<'_> {
+    fn set(&self, object: &ObjectRef, state: Option<String>, pod: Option<Option<String>>) {
+        let mut pending = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(entry) = pending.get_mut(object) {
+            if let Some(state) = state {
+                entry.0 = state;
+            }
+            if let Some(pod) = pod {
+                entry.1 = pod;
+            }
+        }
+    }
+
+    fn changed(&self, object: &ObjectRef, state: &Readiness) {
+        match state {
+            Readiness::Ready | Readiness::Failed(_) => {
+                self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(object);
+            }
+            Readiness::Waiting(why) => self.set(object, Some(why.clone()), None),
+        }
+        (self.progress)(Progress::Changed(object, state));
+    }
+
+    fn report(&self, waited: Duration) {
+        let pending: Vec<Pending> = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(object, (state, pod))| Pending {
+                object: object.clone(),
+                state: match pod {
+                    Some(pod) => format!("{state}; {pod}"),
+                    None => state.clone(),
+                },
+            })
+            .collect();
+        if !pending.is_empty() {
+            (self.progress)(Progress::Pending { waited, pending: &pending });
         }
     }
 }
@@ -52,13 +132,13 @@ pub fn is_workload(reference: &ObjectRef) -> bool {
     )
 }
 
-/// Waits until every workload among `objects` is ready; `progress` hears each state change.
-/// Objects are waited for concurrently; the first failure ends the wait.
+/// Waits until every workload among `objects` is ready; `progress` hears each state change and
+/// what is still pending. Objects are waited for concurrently; the first failure ends the wait.
 pub async fn wait_ready(
     client: &kube::Client,
     objects: &[ObjectRef],
     options: WaitOptions,
-    progress: &(dyn Fn(&ObjectRef, &Readiness) + Sync),
+    progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<()> {
     wait_ready_ordered(client, objects, &HashMap::new(), options, progress).await
 }
@@ -72,18 +152,26 @@ pub async fn wait_ready_ordered(
     objects: &[ObjectRef],
     depends_on: &HashMap<ObjectRef, Vec<ObjectRef>>,
     options: WaitOptions,
-    progress: &(dyn Fn(&ObjectRef, &Readiness) + Sync),
+    progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<()> {
-    let deadline = Instant::now() + options.deadline;
+    let started = Instant::now();
+    let deadline = started + options.deadline;
     let workloads: Vec<&ObjectRef> = objects.iter().filter(|r| is_workload(r)).collect();
+    let tracker = Tracker {
+        pending: Mutex::new(
+            workloads.iter().map(|r| ((*r).clone(), ("no status seen yet".to_owned(), None))).collect(),
+        ),
+        progress,
+    };
     // Each workload announces whether it became ready; dependents wait for that first.
     let done: HashMap<&ObjectRef, tokio::sync::watch::Sender<Option<bool>>> =
         workloads.iter().map(|r| (*r, tokio::sync::watch::channel(None).0)).collect();
     let waits = workloads.iter().map(|&r| {
-        let done = &done;
+        let (done, tracker) = (&done, &tracker);
         async move {
             for dependency in depends_on.get(r).into_iter().flatten() {
                 let Some(sender) = done.get(dependency) else { continue };
+                tracker.set(r, Some(format!("waiting for {dependency}, which it depends on")), None);
                 let mut receiver = sender.subscribe();
                 let ready = matches!(receiver.wait_for(Option::is_some).await.as_deref(), Ok(Some(true)));
                 if !ready {
@@ -94,14 +182,31 @@ pub async fn wait_ready_ordered(
                     });
                 }
             }
-            let result = wait_one(client, r, options, deadline, progress).await;
+            tracker.set(r, Some("no status seen yet".into()), None);
+            let result = wait_one(client, r, options, deadline, tracker).await;
             done[r].send_replace(Some(result.is_ok()));
             result
         }
     });
     // Every wait runs at once: a bounded buffer could fill with dependents waiting for
     // dependencies it never starts.
-    futures::future::try_join_all(waits).await.map(drop)
+    let all = futures::future::try_join_all(waits);
+    let ticker = async {
+        if options.report_every.is_zero() {
+            return std::future::pending().await;
+        }
+        let mut every = tokio::time::interval_at((started + options.report_every).into(), options.report_every);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            tracker.report(started.elapsed());
+        }
+    };
+    // The ticker never ends (its output type is only there to match): the waits end the wait.
+    tokio::select! {
+        result = all => result.map(drop),
+        never = ticker => never,
+    }
 }
 
 async fn wait_one(
@@ -109,7 +214,7 @@ async fn wait_one(
     reference: &ObjectRef,
     options: WaitOptions,
     deadline: Instant,
-    progress: &(dyn Fn(&ObjectRef, &Readiness) + Sync),
+    progress: &Tracker<'_>,
 ) -> Result<()> {
     let ns = reference.namespace.clone().unwrap_or_default();
     let c = client.clone();
@@ -179,7 +284,7 @@ async fn watch<K>(
     selector: fn(&K) -> Option<BTreeMap<String, String>>,
     options: WaitOptions,
     deadline: Instant,
-    progress: &(dyn Fn(&ObjectRef, &Readiness) + Sync),
+    progress: &Tracker<'_>,
 ) -> Result<()>
 where
     K: Resource<Scope = NamespaceResourceScope> + Clone + DeserializeOwned + Debug + Send + 'static,
@@ -202,7 +307,7 @@ where
                     labels = selector(&object).or(labels);
                     let state = rule(&object);
                     if state != last {
-                        progress(reference, &state);
+                        progress.changed(reference, &state);
                     }
                     match &state {
                         Readiness::Ready => return Ok(()),
@@ -223,7 +328,7 @@ where
                 }
                 // The watcher re-establishes itself with backoff; an error here is a retry.
                 Some(Err(e)) => tracing::debug!(object = %reference, error = %e, "watch interrupted; retrying"),
-                None => return Err(Error::Timeout { object: reference.clone(), waited: started.elapsed(), last: "the watch ended".into() }),
+                None => return Err(Error::Timeout { object: reference.clone(), waited: started.elapsed(), last: "the watch ended".into(), pod: None }),
             },
             _ = tick.tick() => {
                 let Some(labels) = &labels else { continue };
@@ -231,6 +336,9 @@ where
                     Ok(p) => p,
                     Err(e) => { tracing::debug!(object = %reference, error = %e, "listing pods"); continue }
                 };
+                // What progress shows: the first pod that is not ready, and why.
+                let first = pods.iter().find_map(|p| diagnose::not_ready(p).map(|f| diagnose::summary(p, &f)));
+                progress.set(reference, None, Some(first));
                 let mut saw_unschedulable = false;
                 for pod in &pods {
                     let Some(finding) = diagnose::inspect(pod) else { continue };
@@ -244,7 +352,12 @@ where
             }
             _ = tokio::time::sleep_until(until.into()) => {
                 let last = match last { Readiness::Waiting(w) | Readiness::Failed(w) => w, Readiness::Ready => String::new() };
-                return Err(Error::Timeout { object: reference.clone(), waited: started.elapsed(), last });
+                // "0 of 1 replicas ready" says that, not why: the pod that is not ready says why.
+                let pod = match &labels {
+                    Some(labels) => not_ready_pod(&client, namespace, reference, labels).await.map(Box::new),
+                    None => None,
+                };
+                return Err(Error::Timeout { object: reference.clone(), waited: started.elapsed(), last, pod });
             }
         }
     }
@@ -260,5 +373,23 @@ async fn root_cause(
 ) -> Option<diagnose::Diagnosis> {
     let pods = diagnose::pods(client, namespace, labels).await.ok()?;
     let (pod, finding) = pods.iter().find_map(|p| diagnose::inspect(p).map(|f| (p, f)))?;
+    Some(diagnose::explain(client, reference, pod, finding).await)
+}
+
+/// The diagnosis of the first of a workload's pods that is not ready, for any reason.
+async fn not_ready_pod(
+    client: &kube::Client,
+    namespace: &str,
+    reference: &ObjectRef,
+    labels: &BTreeMap<String, String>,
+) -> Option<diagnose::Diagnosis> {
+    let pods = match diagnose::pods(client, namespace, labels).await {
+        Ok(pods) => pods,
+        Err(e) => {
+            tracing::debug!(object = %reference, error = %e, "listing pods at the deadline");
+            return None;
+        }
+    };
+    let (pod, finding) = pods.iter().find_map(|p| diagnose::not_ready(p).map(|f| (p, f)))?;
     Some(diagnose::explain(client, reference, pod, finding).await)
 }

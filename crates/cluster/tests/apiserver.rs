@@ -2,7 +2,8 @@
 //! (`KIND_PARITY_TEST_KUBECONFIG`) and its controllers. The Deployments here select no node, so
 //! their pods stay unschedulable whatever nodes the cluster has, and the states a kubelet cannot
 //! be made to produce (a stale generation, a paused rollout past its deadline) are written
-//! through the status subresource. Real rollouts on the test bed's node are in `pods.rs`.
+//! through the status subresource. Real rollouts on the test bed's node are in `pods.rs`;
+//! one test here runs a real pod too (a deadline that names a running pod).
 
 use std::path::Path;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Namespace;
 use kind_parity_cluster::apply::{self, ApplyOptions, Change, Inventory};
-use kind_parity_cluster::wait::{WaitOptions, wait_ready};
+use kind_parity_cluster::wait::{Progress, WaitOptions, wait_ready};
 use kind_parity_cluster::{Error, ObjectRef, Target, connect};
 use kind_parity_render::{ImageRefs, LoadOptions, Manifest, Override, Phase, Secrets, Templates};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
@@ -277,7 +278,9 @@ async fn deployment_in(client: &kube::Client, ns: &str, name: &str) -> (Api<Depl
     deployment_with(client, ns, name, json!({"replicas": 1})).await
 }
 
-/// Creates Deployment `name` in `ns`, `spec` merged over the defaults.
+/// Creates Deployment `name` in `ns`, `spec` merged over the defaults. Its pods select a node
+/// label no node has, so they stay unschedulable whether the test bed has nodes or not, and
+/// only the test writes their status.
 async fn deployment_with(
     client: &kube::Client,
     ns: &str,
@@ -318,6 +321,7 @@ fn quick(per_object: Duration) -> WaitOptions {
         per_object,
         unschedulable_grace: Duration::from_secs(3600),
         inspect_every: Duration::from_secs(3600),
+        report_every: Duration::ZERO,
     }
 }
 
@@ -337,7 +341,7 @@ async fn readiness_follows_the_status_the_controllers_write() {
     // Ready from the kubelet's own status: pods.rs.
     let Some(client) = client("readiness_follows_the_status_the_controllers_write").await else { return };
     let ns = unique("kp-ready");
-    let none = |_: &ObjectRef, _: &kind_parity_cluster::readiness::Readiness| {};
+    let none = |_: Progress<'_>| {};
 
     // ProgressDeadlineExceeded fails at once (paused, so no pods and nothing deeper to report).
     let (api, stuck) = deployment_with(&client, &ns, "deadline", json!({"paused": true})).await;
@@ -367,12 +371,13 @@ async fn readiness_follows_the_status_the_controllers_write() {
 async fn stuck_pods_are_explained() {
     let Some(client) = client("stuck_pods_are_explained").await else { return };
     let ns = unique("kp-stuck");
-    let none = |_: &ObjectRef, _: &kind_parity_cluster::readiness::Readiness| {};
+    let none = |_: Progress<'_>| {};
     let inspect = WaitOptions {
         deadline: Duration::from_secs(60),
         per_object: Duration::from_secs(45),
         unschedulable_grace: Duration::ZERO,
         inspect_every: Duration::from_millis(500),
+        report_every: Duration::ZERO,
     };
 
     // No node matches the pod's selector: the scheduler marks it Unschedulable.
@@ -407,13 +412,17 @@ async fn a_workload_is_inspected_only_after_what_it_depends_on() {
     let (_, db) = deployment_in(&client, &ns, "db").await;
     let (_, app) = deployment_in(&client, &ns, "app").await;
     let heard = std::sync::Mutex::new(Vec::new());
-    let progress =
-        |o: &ObjectRef, _: &kind_parity_cluster::readiness::Readiness| heard.lock().unwrap().push(o.name.clone());
+    let progress = |event: Progress<'_>| {
+        if let Progress::Changed(o, _) = event {
+            heard.lock().unwrap().push(o.name.clone());
+        }
+    };
     let options = WaitOptions {
         deadline: Duration::from_secs(60),
         per_object: Duration::from_secs(45),
         unschedulable_grace: Duration::ZERO,
         inspect_every: Duration::from_millis(300),
+        report_every: Duration::ZERO,
     };
     let depends_on = std::collections::HashMap::from([(app.clone(), vec![db.clone()])]);
     // `app` is listed first; both are unschedulable, but only `db` is inspected and reported.
@@ -424,4 +433,89 @@ async fn a_workload_is_inspected_only_after_what_it_depends_on() {
     assert!(text.contains(&format!("Deployment {ns}/db: pod db-")) && text.contains(" is Unschedulable"), "{text}");
     assert!(!heard.lock().unwrap().iter().any(|n| n == "app"), "app was not waited for before db: {heard:?}");
     delete_namespace(&client, &ns).await;
+}
+
+/// Waits for `object` with a short deadline, collecting every "still pending" report.
+async fn wait_collecting_pending(
+    client: &kube::Client,
+    object: &ObjectRef,
+    deadline: Duration,
+) -> (Error, Vec<(Duration, Vec<String>)>) {
+    let reports = std::sync::Mutex::new(Vec::new());
+    let progress = |event: Progress<'_>| {
+        if let Progress::Pending { waited, pending } = event {
+            let lines = pending.iter().map(|p| format!("{}: {}", p.object, p.state)).collect();
+            reports.lock().unwrap().push((waited, lines));
+        }
+    };
+    let options = WaitOptions {
+        deadline,
+        per_object: deadline,
+        unschedulable_grace: Duration::from_secs(3600),
+        inspect_every: Duration::from_millis(300),
+        report_every: Duration::from_secs(1),
+    };
+    let err = wait_ready(client, std::slice::from_ref(object), options, &progress).await.expect_err("never ready");
+    (err, reports.into_inner().unwrap())
+}
+
+#[tokio::test]
+async fn a_long_wait_reports_what_is_pending_and_its_deadline_names_the_pod() {
+    // Regression: 39 s of silence in a 40 s wait, then only "was not ready after 40.0s: 0 of 1 replicas ready".
+    let Some(client) = client("a_long_wait_reports_what_is_pending_and_its_deadline_names_the_pod").await else {
+        return;
+    };
+    let ns = unique("kp-pending");
+    // No node has this label: the pod stays Pending, a reason the wait does not stop for here.
+    let (_, nowhere) = deployment_with(
+        &client,
+        &ns,
+        "nowhere",
+        json!({"template": {"metadata": {"labels": {"app": "nowhere"}}, "spec": {
+            "nodeSelector": {"kind-parity.dev/test": "no-such-node"},
+            "containers": [{"name": "c", "image": "example.test/c:1"}]}}}),
+    )
+    .await;
+    let (err, reports) = wait_collecting_pending(&client, &nowhere, Duration::from_secs(5)).await;
+    delete_namespace(&client, &ns).await;
+
+    assert!(reports.len() >= 3, "a report every second of a 5 s wait: {reports:?}");
+    let last = &reports.last().unwrap().1;
+    assert_eq!(last.len(), 1, "{reports:?}");
+    assert!(
+        last[0].starts_with(&format!("Deployment {ns}/nowhere: ")) && last[0].contains("; pod nowhere-"),
+        "the pending line names the pod: {last:?}"
+    );
+    let text = err.to_string();
+    assert!(matches!(err, Error::Timeout { pod: Some(_), .. }), "{text}");
+    assert!(text.starts_with(&format!("Deployment {ns}/nowhere was not ready after 5")), "{text}");
+    assert!(text.contains("\n  pod nowhere-") && text.contains(" is Unschedulable: "), "{text}");
+    assert!(text.contains("\n  events:\n    Warning FailedScheduling"), "{text}");
+}
+
+#[tokio::test]
+async fn a_deadline_names_a_running_pod_that_is_not_ready_with_its_log_lines() {
+    let test = "a_deadline_names_a_running_pod_that_is_not_ready_with_its_log_lines";
+    let Some(client) = client(test).await else { return };
+    let Some(image) = kind_parity_testkit::require("KIND_PARITY_TEST_POD_IMAGE", test) else { return };
+    let ns = unique("kp-unready");
+    // Runs, logs a line, and never passes its readiness probe.
+    let (_, unready) = deployment_with(
+        &client,
+        &ns,
+        "unready",
+        json!({"template": {"metadata": {"labels": {"app": "unready"}}, "spec": {"containers": [{
+            "name": "c", "image": image, "imagePullPolicy": "Never",
+            "command": ["sh", "-c", "echo kp-waiting-for-nothing; exec sleep 3600"],
+            "readinessProbe": {"exec": {"command": ["false"]}, "periodSeconds": 1}}]}}}),
+    )
+    .await;
+    let (err, _) = wait_collecting_pending(&client, &unready, Duration::from_secs(25)).await;
+    delete_namespace(&client, &ns).await;
+
+    let text = err.to_string();
+    assert!(matches!(err, Error::Timeout { pod: Some(_), .. }), "{text}");
+    assert!(text.contains("\n  pod unready-") && text.contains(" container c is running, not ready"), "{text}");
+    assert!(text.contains("Warning Unhealthy: Readiness probe failed"), "{text}");
+    assert!(text.contains("\n  last log lines:\n    kp-waiting-for-nothing"), "{text}");
 }

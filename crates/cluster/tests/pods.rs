@@ -7,7 +7,7 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
-use kind_parity_cluster::wait::{WaitOptions, wait_ready};
+use kind_parity_cluster::wait::{Progress, WaitOptions, wait_ready};
 use kind_parity_cluster::{Error, ObjectRef, Target, connect};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -82,10 +82,11 @@ fn options(per_object: Duration) -> WaitOptions {
         per_object,
         unschedulable_grace: Duration::from_secs(30),
         inspect_every: Duration::from_secs(1),
+        report_every: Duration::ZERO,
     }
 }
 
-const NONE: fn(&ObjectRef, &kind_parity_cluster::readiness::Readiness) = |_, _| {};
+const NONE: fn(Progress<'_>) = |_| {};
 
 /// busybox's httpd serving /www, where /www/healthz answers `ok`.
 fn web() -> serde_json::Value {
@@ -129,7 +130,12 @@ async fn a_readiness_probe_that_never_passes_is_a_timeout() {
 async fn a_crash_looping_container_is_explained_by_its_last_run() {
     let Some((client, image)) = node("a_crash_looping_container_is_explained_by_its_last_run").await else { return };
     let ns = Namespaced::new(&client, "kp-pods-crash").await;
-    let container = json!({"command": ["sh", "-c", "echo 'connecting to postgres:5432: connection refused'; exit 3"]});
+    // With a readiness probe, as every service of a config has one: without it, the moment the
+    // container runs between crashes counts as available, and the Deployment looks ready.
+    let container = json!({
+        "command": ["sh", "-c", "echo 'connecting to postgres:5432: connection refused'; exit 3"],
+        "readinessProbe": {"exec": {"command": ["test", "-f", "/never"]}, "periodSeconds": 1}
+    });
     let crash = deployment(&ns, "crash", &image, container).await;
     let err = wait_ready(&client, std::slice::from_ref(&crash), options(Duration::from_secs(120)), &NONE)
         .await

@@ -30,7 +30,7 @@ mod render;
 mod secrets;
 
 pub use config::{Config, Inputs, LoadOptions, Loaded, Override, Source, explain, load};
-pub use drift::{DriftReport, ServiceDrift, ValueDrift, drift};
+pub use drift::{Difference, DriftReport, ServiceDrift, drift};
 pub use error::{Diagnostic, Diagnostics, Error, Location, Result};
 pub use render::{
     ArtifactFile, ImageRefs, Manifest, Phase, Plan, ResolvedEnv, Templates, artifacts, public_roots_pem, render,

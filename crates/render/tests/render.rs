@@ -124,12 +124,16 @@ fn drift_is_empty_for_the_demo_and_names_overrides_that_change_meaning() {
         ("services.api.compose.env.WEB_ORIGIN", "http://localhost:3000"),
     ]);
     let report = kind_parity_render::drift(&loaded.config).unwrap();
+    // Overrides are decisions: listed, and they pass.
+    assert!(report.passes());
     insta::assert_snapshot!(report.to_string(), @r"
-    web:
-      FEATURE_X: set in kind only
-      OIDC_ISSUER: differs beyond scheme/host/port
-        compose: http://localhost:8081/auth/realms/dev
-        kind:    https://auth.localtest.me/realms/dev
+    declared differences (compose.env / kind.env overrides: decisions, not drift):
+      web:
+        FEATURE_X: set in kind only (declared in services.web.kind.env.FEATURE_X)
+        OIDC_ISSUER: differs beyond scheme/host/port (declared in services.web.compose.env.OIDC_ISSUER)
+          compose: http://localhost:8081/auth/realms/dev
+          kind:    https://auth.localtest.me/realms/dev
+    no undeclared drift: everything else means the same in compose and kind
     ");
 }
 
