@@ -231,3 +231,44 @@ async fn a_rollout_waits_for_the_new_pods() {
     let env = live[0].spec.as_ref().unwrap().containers[0].env.clone().unwrap_or_default();
     assert!(env.iter().any(|e| e.name == "BUILD" && e.value.as_deref() == Some("2")), "{env:?}");
 }
+
+#[tokio::test]
+async fn the_bundle_holds_a_restarted_containers_current_and_previous_logs() {
+    let test = "the_bundle_holds_a_restarted_containers_current_and_previous_logs";
+    let Some((client, image)) = node(test).await else { return };
+    let ns = Namespaced::new(&client, "kp-pods-bundle").await;
+    let container = json!({"command": ["sh", "-c", "echo \"run started $(date +%s%N)\"; sleep 2; echo 'run failing: exit 4'; exit 4"]});
+    deployment(&ns, "flaky", &image, container).await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns.name);
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let list = pods.list(&ListParams::default().labels("app=flaky")).await.unwrap();
+        let restarts = list
+            .items
+            .first()
+            .and_then(|p| p.status.as_ref()?.container_statuses.as_ref()?.first().map(|c| c.restart_count));
+        if restarts.is_some_and(|r| r >= 1) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no restart after 90s");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let collected =
+        kind_parity_cluster::bundle::collect(&client, std::slice::from_ref(&ns.name), dir.path()).await.unwrap();
+    let pod_dir =
+        std::fs::read_dir(dir.path().join(&ns.name)).unwrap().flatten().find(|e| e.path().is_dir()).unwrap().path();
+    // The run that exited, whole, from the kubelet's log of the previous container.
+    let previous = std::fs::read_to_string(pod_dir.join("c.previous.log")).unwrap();
+    assert!(previous.contains("run started ") && previous.ends_with("run failing: exit 4\n"), "{previous}");
+    // The current run's log is read too; between runs (the back-off) the API has none to give,
+    // and the bundle says so instead of leaving it out silently.
+    assert!(
+        pod_dir.join("c.log").is_file() || collected.unavailable.iter().any(|u| u.contains("c.log")),
+        "{:?} {:?}",
+        collected.files,
+        collected.unavailable
+    );
+    let nodes = std::fs::read_to_string(dir.path().join("nodes.yaml")).unwrap();
+    assert!(nodes.contains("kind-parity-testbed-control-plane"), "{nodes}");
+}

@@ -4,12 +4,9 @@
 //! then both nodes pull it, fetching only that layer) vs `kind-parity load` of the whole new
 //! image into both nodes. Same run, median of several, ratio printed. Target: <= 0.3x.
 //!
-//! The registry is Debian's docker-registry started here (the one the tests use; `.ci/run` installs it, the test bed does not).
+//! The registry is Debian's docker-registry started here (the one the tests use; the test bed's services part installs it).
 
 #![allow(clippy::print_stdout, clippy::print_stderr, missing_docs)]
-
-#[path = "../tests/support/mod.rs"]
-mod support;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -43,7 +40,7 @@ async fn main() {
         eprintln!("bench registry: {} is not set; start the test bed", kind_parity_testkit::NODE_IMAGE);
         return;
     };
-    let Some(server) = support::docker_registry("bench registry") else { return };
+    let Some(server) = kind_parity_testkit::require_program("docker-registry", "bench registry") else { return };
     let docker = kind_parity_images::connect().await.expect("the engine answers");
     let work = tempfile::tempdir().unwrap();
     let (child, port) = standin::start_registry(&server, work.path());

@@ -4,8 +4,6 @@
 
 #![allow(clippy::print_stderr)]
 
-mod support;
-
 use std::collections::BTreeMap;
 
 use bollard::Docker;
@@ -40,7 +38,7 @@ async fn image(docker: &Docker, dir: &std::path::Path, service: &str, last: &str
 async fn images_are_pushed_once_per_layer_and_nodes_pull_them_through_hosts_toml() {
     let test = "images_are_pushed_once_per_layer_and_nodes_pull_them_through_hosts_toml";
     let Some(node_image) = kind_parity_testkit::require(kind_parity_testkit::NODE_IMAGE, test) else { return };
-    let Some(server) = support::docker_registry(test) else { return };
+    let Some(server) = kind_parity_testkit::require_program("docker-registry", test) else { return };
     let docker = kind_parity_images::connect().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (child, port) = standin::start_registry(&server, dir.path());
@@ -132,16 +130,4 @@ async fn a_registry_container_not_ours_is_left_alone() {
     let err = registry::ensure(&docker, &missing, "kind").await.unwrap_err();
     assert!(err.to_string().contains("registry.invalid/kp/registry:2.8.3"), "{err}");
     drop(fx);
-}
-
-#[test]
-fn a_missing_docker_registry_is_said_to_come_from_ci_run_and_its_package() {
-    // Regression: the skip said "the test bed installs it"; only `.ci/run` does.
-    assert_eq!(support::find(&[]), None);
-    let message = support::missing();
-    assert!(
-        message.contains("`.ci/run` installs it") && message.contains("apt-get install docker-registry"),
-        "{message}"
-    );
-    assert!(!message.contains("the test bed installs it"), "{message}");
 }

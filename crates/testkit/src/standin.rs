@@ -130,7 +130,7 @@ pub fn noise(len: usize) -> Vec<u8> {
     out
 }
 
-/// Starts Debian's `docker-registry` (installed by CI's `.ci/run`) on a free port of every
+/// Starts Debian's `docker-registry` (the test bed's `services` part installs it) on a free port of every
 /// address, storing into `dir`, and waits until it answers: the process and its port. Listening
 /// on every address lets stand-in nodes reach it through the Docker bridge's gateway.
 pub fn start_registry(program: &std::path::Path, dir: &std::path::Path) -> (std::process::Child, u16) {

@@ -15,6 +15,11 @@ pub const NATS_PORT: u16 = 14222;
 pub const PG_DATA: &str = "pg";
 pub const NATS_DATA: &str = "nats";
 
+/// Debian's packages of the servers. The tests also start private instances of these programs
+/// (`kind_parity_testkit::require_program`, whose skip says the test bed installs them), and
+/// docker-registry only that way: the local-registry tests start their own on a free port.
+pub const PACKAGES: [&str; 4] = ["postgresql", "redis-server", "nats-server", "docker-registry"];
+
 const DAEMONS: [(&str, u16); 3] = [("postgres", PG_PORT), ("redis", REDIS_PORT), ("nats", NATS_PORT)];
 
 /// The newest installed PostgreSQL's `bin` folder.
@@ -32,9 +37,7 @@ fn pg_bin() -> Result<PathBuf> {
 }
 
 pub fn up(tb: &Testbed) -> Result<()> {
-    // docker-registry: the local-registry tests start their own on a free port (the package's
-    // service is not used).
-    apt_install(tb, &["postgresql", "redis-server", "nats-server", "docker-registry"])?;
+    apt_install(tb, &PACKAGES)?;
     let pg = pg_bin()?;
     let data = tb.dir.join(PG_DATA);
     if proc::running(tb, "postgres").is_none() {
@@ -139,4 +142,21 @@ pub fn status(tb: &Testbed) -> Vec<(String, String)> {
             ((*name).to_owned(), state)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_programs_the_tests_start_come_with_the_services_part() {
+        // Regression: a skip said "the test bed installs it" of docker-registry, which it did not.
+        // testkit's require_program names these programs; each comes with one of the packages.
+        for (program, package) in [
+            ("docker-registry", "docker-registry"),
+            ("redis-server", "redis-server"),
+            ("nats-server", "nats-server"),
+            ("initdb", "postgresql"),
+        ] {
+            assert!(super::PACKAGES.contains(&package), "{program} needs {package}");
+        }
+    }
 }
