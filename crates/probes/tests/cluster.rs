@@ -137,15 +137,27 @@ async fn the_env_contract_needs_every_declared_key_and_every_referenced_object()
         ns.create(json!({"metadata": {"name": "api-env"}, "data": {"API_URL": "https://api.localtest.me"}})).await;
     let _: Secret =
         ns.create(json!({"metadata": {"name": "api-env"}, "data": {"DATABASE_URL": "cG9zdGdyZXM6Ly8="}})).await;
+    // On the test bed's node the pod runs (busybox sleeping), as a service's pod does when the
+    // contract is checked; without a node it is only scheduled, and the contract reads the same.
+    let image = std::env::var(kind_parity_testkit::POD_IMAGE).unwrap_or_else(|_| "example.test/c:1".into());
     let pod = |name: &str, extra_env: serde_json::Value| {
         json!({
             "metadata": {"name": name, "labels": {"app.kubernetes.io/name": name}},
-            "spec": {"containers": [{"name": "c", "image": "example.test/c:1",
+            "spec": {"terminationGracePeriodSeconds": 1, "containers": [{"name": "c", "image": image,
+                "imagePullPolicy": "IfNotPresent", "command": ["sleep", "3600"],
                 "envFrom": [{"configMapRef": {"name": "api-env"}}, {"secretRef": {"name": "api-env"}}],
                 "env": extra_env}]}
         })
     };
     let _: Pod = ns.create(pod("api", json!([{"name": "LOG_LEVEL", "value": "debug"}]))).await;
+    if std::env::var_os(kind_parity_testkit::CLUSTER).is_some() {
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns.name);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while pods.get("api").await.unwrap().status.and_then(|s| s.phase).as_deref() != Some("Running") {
+            assert!(std::time::Instant::now() < deadline, "pod api is not running after 60s");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
     let keys = |k: &[&str]| k.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
 
     let contract = EnvContract::new(
@@ -173,7 +185,7 @@ async fn the_env_contract_needs_every_declared_key_and_every_referenced_object()
     let _: Pod = ns
         .create(json!({
             "metadata": {"name": "web", "labels": {"app.kubernetes.io/name": "web"}},
-            "spec": {"containers": [{"name": "c", "image": "example.test/c:1",
+            "spec": {"terminationGracePeriodSeconds": 1, "containers": [{"name": "c", "image": "example.test/c:1",
                 "envFrom": [{"configMapRef": {"name": "web-env"}}],
                 "env": [{"name": "SESSION_KEY", "valueFrom": {"secretKeyRef": {"name": "api-env", "key": "session"}}}]}]}
         }))
