@@ -53,7 +53,7 @@ pub fn run(rest: &[String]) -> Result<()> {
         steps.push(Step { name, seconds: started.elapsed().as_secs_f64(), failure });
     }
     if let Some(path) = &report {
-        std::fs::write(path, junit(&steps)).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, junit(&steps)?).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("JUnit report: {}", path.display());
     }
     let failed: Vec<&str> = steps.iter().filter(|s| s.failure.is_some()).map(|s| s.name).collect();
@@ -80,25 +80,46 @@ fn build_binary() -> Result<PathBuf> {
     Ok(Path::new(&root).join("target/debug/kind-parity"))
 }
 
-fn junit(steps: &[Step]) -> String {
-    let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
-    let failures = steps.iter().filter(|s| s.failure.is_some()).count();
-    let total: f64 = steps.iter().map(|s| s.seconds).sum();
-    let mut xml = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites tests=\"{}\" failures=\"{failures}\" time=\"{total:.3}\">\n  <testsuite name=\"kind-parity e2e\" tests=\"{}\" failures=\"{failures}\" time=\"{total:.3}\">\n",
-        steps.len(),
-        steps.len()
-    );
-    for s in steps {
-        xml.push_str(&format!("    <testcase classname=\"e2e\" name=\"{}\" time=\"{:.3}\"", escape(s.name), s.seconds));
-        match &s.failure {
-            None => xml.push_str("/>\n"),
-            Some(f) => xml.push_str(&format!(
-                ">\n      <failure message=\"step failed\">{}</failure>\n    </testcase>\n",
-                escape(f)
-            )),
-        }
+/// The steps as a JUnit report: a failed step is a `<failure>` carrying its output.
+fn junit(steps: &[Step]) -> Result<String> {
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+    let mut suite = TestSuite::new("kind-parity e2e");
+    for step in steps {
+        let status = match &step.failure {
+            None => TestCaseStatus::success(),
+            Some(output) => {
+                let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                status.set_message("step failed").set_description(output.as_str());
+                status
+            }
+        };
+        let mut case = TestCase::new(step.name, status);
+        case.set_classname("e2e").set_time(std::time::Duration::from_secs_f64(step.seconds));
+        suite.add_test_case(case);
     }
-    xml.push_str("  </testsuite>\n</testsuites>\n");
-    xml
+    suite.set_time(std::time::Duration::from_secs_f64(steps.iter().map(|s| s.seconds).sum()));
+    let mut report = Report::new("kind-parity e2e");
+    report.add_test_suite(suite);
+    report.to_string().context("writing the JUnit report")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Step, junit};
+
+    #[test]
+    fn a_failed_step_is_a_failure_with_its_output_escaped() {
+        let steps = [
+            Step { name: "doctor", seconds: 0.5, failure: None },
+            Step { name: "up", seconds: 61.25, failure: Some("error: <traefik> & \"postgres\"".into()) },
+        ];
+        let xml = junit(&steps).unwrap();
+        let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
+        let suite = doc.descendants().find(|n| n.has_tag_name("testsuite")).unwrap();
+        assert_eq!((suite.attribute("tests"), suite.attribute("failures")), (Some("2"), Some("1")));
+        let up = doc.descendants().find(|n| n.has_tag_name("testcase") && n.attribute("name") == Some("up")).unwrap();
+        let failure = up.children().find(|n| n.has_tag_name("failure")).unwrap();
+        assert_eq!(failure.attribute("message"), Some("step failed"));
+        assert_eq!(failure.text(), Some("error: <traefik> & \"postgres\""));
+    }
 }
