@@ -26,7 +26,7 @@ kind-parity-reset: ## Rebuild the environment from zero
 kind-parity-render: ## Render the kind config, manifests and compose env
 	$(CARGO) run --quiet --package kind-parity -- render $(ARGS)
 
-test: ## Unit and integration tests (start the test bed first: cargo xtask testbed up)
+test: ## The test bed up (cached), then unit and integration tests
 	$(CARGO) xtask test
 
 bench: ## Benchmarks
