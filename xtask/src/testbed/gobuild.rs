@@ -20,6 +20,23 @@ use super::{Testbed, proc, say, write_file};
 /// The stamp a finished build leaves in its cache folder.
 pub const COMPLETE: &str = ".complete";
 
+/// What a wrapper module takes over from the go.mod of the module it builds. Go applies
+/// `replace` and `exclude` only in the main module (go.dev/ref/mod, "replace directive"), so
+/// whatever of them the build needs must be the wrapper's own.
+#[derive(Clone, Copy)]
+pub enum Wrap<'a> {
+    /// Only require the module: its replaces are not needed once it is a dependency (etcd's
+    /// server replaces its siblings with `../api`…, which its requirements name at the same version).
+    Require,
+    /// Copy its requirements, replaces and excludes. Local replaces (`./staging/src/k8s.io/api`)
+    /// become the replaced module at `local_at`, the version it is published at (`v0.33.1` for
+    /// Kubernetes' staging); others (Traefik's forks) are kept as they are.
+    Copy {
+        /// The version of the modules a local replace points at.
+        local_at: Option<&'a str>,
+    },
+}
+
 /// One Go module's programs, built with one wrapper module.
 pub struct GoBuild<'a> {
     /// The cache folder's name, without the version (`kubernetes`).
@@ -28,9 +45,8 @@ pub struct GoBuild<'a> {
     pub module: &'a str,
     /// Its version, with the `v`.
     pub version: &'a str,
-    /// Copy the module's own requirements and turn its local replaces into `dir => module version`:
-    /// the version each replaced module is published at (`v0.33.1` for Kubernetes' staging).
-    pub replaced_at: Option<&'a str>,
+    /// What the wrapper takes over from the module's own go.mod.
+    pub wrap: Wrap<'a>,
     /// `(package, binary name)` pairs.
     pub programs: &'a [(&'a str, &'a str)],
     /// `-ldflags` (version stamps).
@@ -84,31 +100,7 @@ impl GoBuild<'_> {
 
     /// The wrapper's go.mod.
     fn go_mod(&self, go: &Path, dir: &Path) -> Result<String> {
-        let mut text = format!(
-            "// A wrapper module written by `cargo xtask testbed`: builds {} {} from the Go module proxy.\nmodule kind-parity.local/testbed/{}\n\n",
-            self.module, self.version, self.name
-        );
-        let upstream = self.upstream_go_mod(go, dir)?;
-        // The upstream `go` and `godebug` lines keep the programs' run-time defaults.
-        for line in upstream.lines().filter(|l| l.starts_with("go ") || l.starts_with("godebug ")) {
-            writeln!(text, "{line}")?;
-        }
-        writeln!(text, "\nrequire {} {}", self.module, self.version)?;
-        if let Some(at) = self.replaced_at {
-            for block in blocks(&upstream, "require") {
-                writeln!(text, "\nrequire (\n{block})")?;
-            }
-            writeln!(text, "\nreplace (")?;
-            for line in blocks(&upstream, "replace").concat().lines() {
-                if let Some((module, target)) = line.trim().split_once(" => ")
-                    && (target.starts_with("./") || target.starts_with("../"))
-                {
-                    writeln!(text, "\t{module} => {module} {at}")?;
-                }
-            }
-            writeln!(text, ")")?;
-        }
-        Ok(text)
+        wrapper(self.name, self.module, self.version, &self.upstream_go_mod(go, dir)?, self.wrap)
     }
 
     /// The module's own go.mod, through `go mod download` (the proxy and its checksum database).
@@ -127,6 +119,65 @@ impl GoBuild<'_> {
             .with_context(|| format!("`go mod download` named no go.mod for {}: {json}", self.module))?;
         std::fs::read_to_string(path).with_context(|| format!("reading {path}"))
     }
+}
+
+/// The go.mod of the wrapper module `name` that builds `module` at `version`, whose own go.mod is
+/// `upstream`.
+fn wrapper(name: &str, module: &str, version: &str, upstream: &str, wrap: Wrap<'_>) -> Result<String> {
+    let mut text = format!(
+        "// A wrapper module written by `cargo xtask testbed`: builds {module} {version} from the Go module proxy.\nmodule kind-parity.local/testbed/{name}\n\n"
+    );
+    // The upstream `go` and `godebug` lines keep the programs' run-time defaults.
+    for line in upstream.lines().filter(|l| l.starts_with("go ") || l.starts_with("godebug ")) {
+        writeln!(text, "{line}")?;
+    }
+    writeln!(text, "\nrequire {module} {version}")?;
+    let Wrap::Copy { local_at } = wrap else { return Ok(text) };
+    writeln!(text, "\nrequire (")?;
+    for line in statements(upstream, "require") {
+        writeln!(text, "\t{line}")?;
+    }
+    writeln!(text, ")")?;
+    let replaces = statements(upstream, "replace");
+    if !replaces.is_empty() {
+        writeln!(text, "\nreplace (")?;
+        for line in replaces {
+            let Some((from, to)) = line.split_once(" => ") else { continue };
+            if to.starts_with("./") || to.starts_with("../") {
+                let at = local_at.with_context(|| {
+                    format!("{module} replaces `{from}` with the folder {to}: name the version it is published at")
+                })?;
+                let replaced = from.split_whitespace().next().unwrap_or(from);
+                writeln!(text, "\t{replaced} => {replaced} {at}")?;
+            } else {
+                writeln!(text, "\t{from} => {to}")?;
+            }
+        }
+        writeln!(text, ")")?;
+    }
+    for line in statements(upstream, "exclude") {
+        writeln!(text, "\nexclude {line}")?;
+    }
+    Ok(text)
+}
+
+/// The statements of `keyword`, from its blocks and its one-line forms, trimmed.
+fn statements(go_mod: &str, keyword: &str) -> Vec<String> {
+    let mut out: Vec<String> = blocks(go_mod, keyword)
+        .concat()
+        .lines()
+        .map(|l| l.split("//").next().unwrap_or_default().trim().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let prefix = format!("{keyword} ");
+    out.extend(
+        go_mod
+            .lines()
+            .filter_map(|l| l.strip_prefix(&prefix))
+            .filter(|rest| !rest.trim_start().starts_with('('))
+            .map(|rest| rest.trim().to_owned()),
+    );
+    out
 }
 
 /// The bodies of `keyword ( … )` blocks of a go.mod.
@@ -161,7 +212,53 @@ pub fn check_version(binary: &Path, args: &[&str], version: &str) -> Result<()> 
 
 #[cfg(test)]
 mod tests {
-    use super::blocks;
+    use super::{Wrap, blocks, wrapper};
+
+    const KUBERNETES: &str = "module k8s.io/kubernetes\n\ngo 1.24.0\n\ngodebug default=go1.24\n\nrequire (\n\tgithub.com/x/y v1.2.3\n\tk8s.io/api v0.0.0\n)\n\nreplace (\n\tk8s.io/api => ./staging/src/k8s.io/api\n)\n";
+    const TRAEFIK: &str = "module github.com/traefik/traefik/v3\n\ngo 1.24.0\n\nrequire github.com/gorilla/mux v1.8.1\n\nrequire (\n\tgithub.com/a/b v1.0.0 // indirect\n)\n\nreplace (\n\tgithub.com/gorilla/mux => github.com/containous/mux v0.0.0-20250523120546-41b6ec3aed59\n)\n\nexclude github.com/tencentcloud/tencentcloud-sdk-go v3.0.83+incompatible\n";
+
+    #[test]
+    fn kubernetes_staging_replaces_become_published_versions() {
+        let go_mod =
+            wrapper("kubernetes", "k8s.io/kubernetes", "v1.33.1", KUBERNETES, Wrap::Copy { local_at: Some("v0.33.1") })
+                .unwrap();
+        assert!(go_mod.contains("\ngo 1.24.0\ngodebug default=go1.24\n"), "{go_mod}");
+        assert!(go_mod.contains("\nrequire k8s.io/kubernetes v1.33.1\n"), "{go_mod}");
+        assert!(go_mod.contains("\tgithub.com/x/y v1.2.3\n"), "{go_mod}");
+        assert!(go_mod.contains("\tk8s.io/api => k8s.io/api v0.33.1\n"), "{go_mod}");
+        assert!(!go_mod.contains("./staging"), "{go_mod}");
+    }
+
+    #[test]
+    fn a_local_replace_without_a_version_is_an_error() {
+        let err = wrapper("k", "k8s.io/kubernetes", "v1.33.1", KUBERNETES, Wrap::Copy { local_at: None }).unwrap_err();
+        assert!(err.to_string().contains("replaces `k8s.io/api` with the folder ./staging/src/k8s.io/api"), "{err}");
+    }
+
+    #[test]
+    fn forks_and_excludes_are_kept_as_they_are() {
+        let go_mod =
+            wrapper("traefik", "github.com/traefik/traefik/v3", "v3.5.3", TRAEFIK, Wrap::Copy { local_at: None })
+                .unwrap();
+        assert!(
+            go_mod
+                .contains("\tgithub.com/gorilla/mux => github.com/containous/mux v0.0.0-20250523120546-41b6ec3aed59\n"),
+            "{go_mod}"
+        );
+        assert!(
+            go_mod.contains("\nexclude github.com/tencentcloud/tencentcloud-sdk-go v3.0.83+incompatible\n"),
+            "{go_mod}"
+        );
+        // Requirements of both forms, their `// indirect` marks dropped (they do not change the build).
+        assert!(go_mod.contains("\tgithub.com/gorilla/mux v1.8.1\n"), "{go_mod}");
+        assert!(go_mod.contains("\tgithub.com/a/b v1.0.0\n"), "{go_mod}");
+    }
+
+    #[test]
+    fn require_only_takes_nothing_over() {
+        let go_mod = wrapper("etcd", "go.etcd.io/etcd/server/v3", "v3.5.21", TRAEFIK, Wrap::Require).unwrap();
+        assert!(go_mod.ends_with("\nrequire go.etcd.io/etcd/server/v3 v3.5.21\n"), "{go_mod}");
+    }
 
     #[test]
     fn blocks_are_the_bodies_of_their_keyword() {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 
-use super::gobuild::{GoBuild, check_version};
+use super::gobuild::{GoBuild, Wrap, check_version};
 use super::{KUBERNETES, Testbed, certs, docker, proc, say, write_file};
 
 /// The etcd kubeadm 1.33 runs (`cmd/kubeadm/app/constants`, `DefaultEtcdVersion`).
@@ -52,7 +52,7 @@ pub fn kubernetes(tb: &Testbed) -> Result<std::path::PathBuf> {
         name: "kubernetes",
         module: "k8s.io/kubernetes",
         version: &format!("v{v}"),
-        replaced_at: Some(&staging),
+        wrap: Wrap::Copy { local_at: Some(&staging) },
         programs: &[
             ("k8s.io/kubernetes/cmd/kube-apiserver", "kube-apiserver"),
             ("k8s.io/kubernetes/cmd/kube-controller-manager", "kube-controller-manager"),
@@ -78,7 +78,7 @@ fn etcd(tb: &Testbed) -> Result<std::path::PathBuf> {
         // dependency of the wrapper, its own requirements (all v3.5.N) hold instead.
         module: "go.etcd.io/etcd/server/v3",
         version: &format!("v{ETCD}"),
-        replaced_at: None,
+        wrap: Wrap::Require,
         programs: &[("go.etcd.io/etcd/server/v3", "etcd")],
         ldflags: "-s -w".into(),
         expected: "2 minutes",

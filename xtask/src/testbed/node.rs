@@ -19,7 +19,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use sha2::{Digest as _, Sha256};
 
-use super::gobuild::GoBuild;
+use super::gobuild::{GoBuild, Wrap};
 use super::{KUBERNETES, Testbed, apt_install, certs, docker, kube, proc, say, write_file};
 
 /// The cluster name on the node's labels, and the node's container and node name.
@@ -149,7 +149,7 @@ fn ensure_images(tb: &Testbed) -> Result<PathBuf> {
             name: "coredns",
             module: "github.com/coredns/coredns",
             version: &format!("v{COREDNS}"),
-            replaced_at: None,
+            wrap: Wrap::Require,
             programs: &[("github.com/coredns/coredns", "coredns")],
             ldflags: "-s -w".into(),
             expected: "3 minutes",
