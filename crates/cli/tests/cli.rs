@@ -452,3 +452,16 @@ fn render_out_dot_refuses_cleanly() {
     assert!(list_tree(&empty).is_empty(), "{:?}", list_tree(&empty));
     assert!(staging_leftovers(outer.path()).is_empty(), "{:?}", staging_leftovers(outer.path()));
 }
+
+#[test]
+fn an_overflowing_timeout_is_a_usage_error() {
+    // Regression: `--timeout 99999999999999999h` panicked in the duration parser.
+    let dir = tempfile::tempdir().unwrap();
+    kind_parity(dir.path())
+        .args(["apply", "--timeout", "99999999999999999h"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("invalid value '99999999999999999h' for '--timeout <TIMEOUT>'"))
+        .stderr(predicate::str::contains("the longest wait is 365d"))
+        .stderr(predicate::str::contains("panicked").not());
+}
