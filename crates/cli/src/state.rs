@@ -253,7 +253,7 @@ fn swap_in(staged: &Path, out: &Path, parent: &Path) -> std::io::Result<()> {
         // One atomic exchange: `out` never stops existing. Some file systems do not support it.
         match renameat_with(CWD, staged, CWD, out, RenameFlags::EXCHANGE) {
             Ok(()) => return Ok(()),
-            Err(e) if matches!(e, rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS | rustix::io::Errno::NOTSUP) => {}
+            Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS | rustix::io::Errno::NOTSUP) => {}
             Err(e) => return Err(e.into()),
         }
     }
