@@ -179,7 +179,7 @@ pub struct ClusterArgs {
     /// Allow changing this context, besides `cluster.allowed_contexts` (repeatable)
     #[arg(long = "allow-context", value_name = "NAME")]
     pub allow_context: Vec<String>,
-    /// How long to wait for everything to be ready, e.g. 10m, 90s
+    /// How long to wait for everything to be ready, e.g. 10m, 90s, 1m30s (at most 365d)
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
     /// How long pods may stay unschedulable before that is an error
@@ -199,16 +199,30 @@ pub struct ClusterArgs {
     pub export_kubeconfig: bool,
 }
 
+/// The longest wait `--timeout` and `--unschedulable-grace` accept: beyond any real wait, and
+/// short enough that a deadline computed from it (`Instant::now() + timeout`) cannot overflow.
+const LONGEST_WAIT: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
+
+/// A wait such as `90s`, `15m`, `1h`, `1m30s` or a bare number of seconds (humantime's forms).
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let n: u64 = number.parse().map_err(|_| format!("`{text}` is not a duration; write e.g. 90s, 10m or 1h"))?;
-    let seconds = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => return Err(format!("`{text}` has an unknown unit; use s, m or h")),
+    let text = text.trim();
+    let duration = if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        // A bare number has always meant seconds here; humantime wants a unit.
+        text.parse().map(std::time::Duration::from_secs).map_err(|_| too_long(text))?
+    } else {
+        humantime::parse_duration(text).map_err(|error| match error {
+            humantime::DurationError::NumberOverflow => too_long(text),
+            other => format!("`{text}` is not a duration ({other}); write e.g. 90s, 15m, 1h or 1m30s"),
+        })?
     };
-    Ok(std::time::Duration::from_secs(seconds))
+    if duration > LONGEST_WAIT {
+        return Err(too_long(text));
+    }
+    Ok(duration)
+}
+
+fn too_long(text: &str) -> String {
+    format!("`{text}` is too long; the longest wait is 365d")
 }
 
 /// Options of `down` and `reset`.
@@ -242,4 +256,57 @@ pub struct ConfigArgs {
     /// Show where each value came from (default, file:line, variable, flag)
     #[arg(long)]
     pub explain: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::parse_duration;
+
+    fn check(text: &str, expected: Result<Duration, &str>) {
+        let parsed = parse_duration(text);
+        match expected {
+            Ok(duration) => assert_eq!(parsed, Ok(duration), "{text}"),
+            Err(fragment) => {
+                let message = parsed.expect_err(text);
+                assert!(message.contains(fragment), "{text}: {message}");
+            }
+        }
+    }
+
+    #[test]
+    fn durations_keep_their_forms() {
+        check("90s", Ok(Duration::from_secs(90)));
+        check("15m", Ok(Duration::from_secs(900)));
+        check("10m", Ok(Duration::from_secs(600)));
+        check("1h", Ok(Duration::from_secs(3600)));
+        check("90", Ok(Duration::from_secs(90)));
+        check("0s", Ok(Duration::ZERO));
+    }
+
+    #[test]
+    fn durations_combine_units() {
+        // Regression: `1m30s` was refused as an unknown unit `m30s`.
+        check("1m30s", Ok(Duration::from_secs(90)));
+        check("1h 15m", Ok(Duration::from_secs(4500)));
+    }
+
+    #[test]
+    fn an_overflowing_duration_is_refused() {
+        // Regression: `--timeout 99999999999999999h` panicked with an arithmetic overflow.
+        check("99999999999999999h", Err("is too long; the longest wait is 365d"));
+        check("99999999999999999999", Err("is too long"));
+        // Fits a Duration, but `Instant::now() + timeout` would overflow.
+        check("18446744073709551615s", Err("is too long"));
+        check("366d", Err("is too long"));
+        check("365d", Ok(Duration::from_secs(365 * 24 * 3600)));
+    }
+
+    #[test]
+    fn a_duration_that_is_not_one_says_how_to_write_it() {
+        check("ten minutes", Err("write e.g. 90s, 15m, 1h or 1m30s"));
+        check("5parsecs", Err("unknown time unit"));
+        check("", Err("write e.g."));
+    }
 }

@@ -213,8 +213,19 @@ pub fn render_to(global: &GlobalArgs, out: Option<&Path>, templates: Option<&Pat
         images.0.insert(spec.service.clone(), reference);
     }
     let plan = kind_parity_render::render(&loaded.config, &loaded.inputs, &secrets, &images, &templates)?;
+    let mut options = state::WriteOptions { adopt_unmarked: out.is_none(), ..Default::default() };
+    options.protected.extend(loaded.files.iter().map(|file| (file.clone(), "config file")));
+    options.protected.push((state.secrets_file(), "secrets file"));
+    options.protected.push((std::env::current_dir().context("reading the working directory")?, "working directory"));
     let out = out.map_or_else(|| state.rendered(), Path::to_path_buf);
-    let files = state::write_plan(&plan, &out)?;
+    let files = state::write_plan(&plan, &out, &options).map_err(|error| match error {
+        state::StateError::Out(refused) => anyhow::Error::new(Exit {
+            message: refused.to_string(),
+            help: Some("pick an empty or new folder for --out: kind-parity replaces it whole on every render".into()),
+            code: EXIT_USAGE,
+        }),
+        other => other.into(),
+    })?;
     Ok((loaded, Rendered { out, files, state, plan, builds }))
 }
 

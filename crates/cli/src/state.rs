@@ -2,7 +2,8 @@
 //!
 //! Writes are atomic: a file is written beside its target and renamed over it; a folder is
 //! built beside its target and swapped in, so an interrupted or failed run leaves the previous
-//! content as it was. Everything holding a secret is created with mode 0600 (folders 0700).
+//! content as it was. A rendered folder holds a marker file, and only such a folder (or an empty
+//! one) is ever replaced: `render --out` never deletes what kind-parity did not write. Everything holding a secret is created with mode 0600 (folders 0700).
 
 use std::fs;
 use std::io::Write as _;
@@ -32,6 +33,9 @@ pub enum StateError {
         #[source]
         source: std::io::Error,
     },
+    /// The output folder is not one `render` may replace.
+    #[error(transparent)]
+    Out(#[from] OutError),
     /// The stored secrets do not parse.
     #[error("reading the stored secrets in {path}")]
     Secrets {
@@ -110,17 +114,66 @@ impl State {
     }
 }
 
+/// The file every folder `render` writes holds, so a later render knows the folder is its own.
+pub const MARKER: &str = ".kind-parity-rendered";
+
+const MARKER_TEXT: &str = "Written by `kind-parity render`: the next render replaces this folder whole.\n";
+
+/// What [`write_plan`] must never replace.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    /// Paths the output folder must neither be nor hold, with what each is (the config files,
+    /// the working directory, the secrets file).
+    pub protected: Vec<(PathBuf, &'static str)>,
+    /// Take over a non-empty folder without the marker: the state folder's own `rendered/`,
+    /// which versions before the marker wrote without one.
+    pub adopt_unmarked: bool,
+}
+
+/// Why [`write_plan`] refused its output folder.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OutError {
+    /// The folder is, or holds, something the user keeps (the project, the config).
+    #[error("refusing to replace {path}: it holds the {what} ({protected})")]
+    HoldsProtected {
+        /// The output folder.
+        path: PathBuf,
+        /// What it holds.
+        what: &'static str,
+        /// Where that is.
+        protected: PathBuf,
+    },
+    /// The folder is not empty and has no marker: kind-parity did not write it.
+    #[error("refusing to replace {path}: it is not empty and was not written by kind-parity (no {MARKER} in it)")]
+    NotOurs {
+        /// The output folder.
+        path: PathBuf,
+    },
+    /// The path exists and is not a folder.
+    #[error("refusing to replace {path}: it is not a folder")]
+    NotAFolder {
+        /// The output path.
+        path: PathBuf,
+    },
+}
+
 /// Writes every file of `plan` into `out`, replacing its previous content only once all are written.
-pub fn write_plan(plan: &Plan, out: &Path) -> Result<Vec<String>, StateError> {
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    create_private_dir(&parent)?;
+///
+/// `out` is replaced whole, so it must be new, empty, or a folder an earlier render wrote (it
+/// holds [`MARKER`]); it must not hold anything in `options.protected`. The new folder is built
+/// beside `out` and swapped in, so `out` always holds either the old or the new render, and a
+/// failure leaves no staging folder (they hold secrets) behind.
+pub fn write_plan(plan: &Plan, out: &Path, options: &WriteOptions) -> Result<Vec<String>, StateError> {
     let write_err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| StateError::Write { path, source }
     };
+    let out = resolve_out(out)?;
+    check_out(&out, options)?;
+    let parent = out.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
+    // Dropping the staging folder deletes it: on every error below, and after a swap, when it
+    // holds the previous render.
     let staging = tempfile::Builder::new().prefix(".rendered-").tempdir_in(&parent).map_err(write_err(&parent))?;
     #[cfg(unix)]
     {
@@ -136,23 +189,83 @@ pub fn write_plan(plan: &Plan, out: &Path) -> Result<Vec<String>, StateError> {
         write_new(&path, content.as_bytes(), 0o600)?;
         written.push(rel);
     }
-    let staged = staging.keep();
-    let old = parent.join(format!(".rendered-old-{}", std::process::id()));
-    let had_old = out.exists();
-    if had_old {
-        fs::rename(out, &old).map_err(write_err(out))?;
-    }
-    if let Err(source) = fs::rename(&staged, out) {
-        if had_old {
-            let _ = fs::rename(&old, out);
-        }
-        let _ = fs::remove_dir_all(&staged);
-        return Err(StateError::Write { path: out.to_path_buf(), source });
-    }
-    if had_old {
-        let _ = fs::remove_dir_all(&old);
-    }
+    write_new(&staging.path().join(MARKER), MARKER_TEXT.as_bytes(), 0o644)?;
+    swap_in(staging.path(), &out, &parent).map_err(write_err(&out))?;
+    drop(staging);
     Ok(written)
+}
+
+/// `out` as an absolute path without `.` or `..` or symlinks, so that `--out .` is the folder
+/// itself (renaming `.` fails with EBUSY) and comparisons with the protected paths hold. Creates
+/// the parent of a new folder.
+fn resolve_out(out: &Path) -> Result<PathBuf, StateError> {
+    let canonical =
+        |path: &Path| fs::canonicalize(path).map_err(|source| StateError::Read { path: path.to_path_buf(), source });
+    if fs::symlink_metadata(out).is_ok() {
+        return canonical(out);
+    }
+    let name = out.file_name().ok_or_else(|| StateError::Write {
+        path: out.to_path_buf(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path does not name a folder"),
+    })?;
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    create_private_dir(&parent)?;
+    Ok(canonical(&parent)?.join(name))
+}
+
+fn check_out(out: &Path, options: &WriteOptions) -> Result<(), StateError> {
+    for (protected, what) in &options.protected {
+        // A protected path that cannot be resolved does not exist, and so cannot be inside `out`.
+        let Ok(protected) = fs::canonicalize(protected) else { continue };
+        if protected.starts_with(out) {
+            return Err(OutError::HoldsProtected { path: out.to_path_buf(), what, protected }.into());
+        }
+    }
+    let metadata = match fs::metadata(out) {
+        Ok(metadata) => metadata,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(StateError::Read { path: out.to_path_buf(), source }),
+    };
+    if !metadata.is_dir() {
+        return Err(OutError::NotAFolder { path: out.to_path_buf() }.into());
+    }
+    if options.adopt_unmarked || out.join(MARKER).is_file() {
+        return Ok(());
+    }
+    let mut entries = fs::read_dir(out).map_err(|source| StateError::Read { path: out.to_path_buf(), source })?;
+    if entries.next().is_some() {
+        return Err(OutError::NotOurs { path: out.to_path_buf() }.into());
+    }
+    Ok(())
+}
+
+/// Puts the folder `staged` at `out`; what `out` held is deleted, here or with `staged`.
+fn swap_in(staged: &Path, out: &Path, parent: &Path) -> std::io::Result<()> {
+    if fs::symlink_metadata(out).is_err() {
+        return fs::rename(staged, out);
+    }
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
+        // One atomic exchange: `out` never stops existing. Some file systems do not support it.
+        match renameat_with(CWD, staged, CWD, out, RenameFlags::EXCHANGE) {
+            Ok(()) => return Ok(()),
+            Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS | rustix::io::Errno::NOTSUP) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    // Two renames: for a moment `out` does not exist, but it is never half written.
+    let old = tempfile::Builder::new().prefix(".rendered-old-").tempdir_in(parent)?;
+    fs::rename(out, old.path())?;
+    if let Err(error) = fs::rename(staged, out) {
+        let _ = fs::rename(old.path(), out);
+        return Err(error);
+    }
+    // Dropping `old` deletes the previous render.
+    Ok(())
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), StateError> {

@@ -339,3 +339,129 @@ fn down_without_kind_or_docker_names_the_cluster_up_created_and_keeps_the_state(
         .stderr(predicate::str::contains("next: start Docker and run `kind-parity down` again"));
     assert!(state.join("kubeconfig").is_file(), "the state folder was kept");
 }
+
+/// Every file and folder under `dir` (names relative to it), `.git` and hidden ones included.
+fn list_tree(dir: &Path) -> Vec<String> {
+    walkdir::WalkDir::new(dir)
+        .min_depth(1)
+        .into_iter()
+        .map(|e| e.unwrap().path().strip_prefix(dir).unwrap().display().to_string())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// The names in `dir` that a swap or a staging folder left behind.
+fn staging_leftovers(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".rendered"))
+        .collect()
+}
+
+#[test]
+fn render_out_of_the_project_folder_refuses_and_deletes_nothing() {
+    // Regression: `render --out "$PWD"` deleted the project (config, code, .git) and exited 0.
+    let outer = tempfile::tempdir().unwrap();
+    let project = outer.path().join("project");
+    fs::create_dir_all(project.join(".git")).unwrap();
+    fs::write(project.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+    fs::write(project.join("main.rs"), "fn main() {}\n").unwrap();
+    fs::write(project.join("kind-parity.yaml"), "name: kp-project\n").unwrap();
+    let before = list_tree(&project);
+    kind_parity(&project)
+        .args(["render", "--config", "kind-parity.yaml", "--state-dir", "../state", "--out"])
+        .arg(&project)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("it holds the config file"))
+        .stderr(predicate::str::contains("pick an empty or new folder"));
+    assert_eq!(list_tree(&project), before);
+    assert!(staging_leftovers(outer.path()).is_empty(), "{:?}", staging_leftovers(outer.path()));
+}
+
+#[test]
+fn render_out_of_a_folder_holding_the_config_refuses() {
+    // Regression: a folder holding the config was replaced whole by the rendered files.
+    let outer = tempfile::tempdir().unwrap();
+    let project = outer.path().join("project");
+    fs::create_dir_all(&project).unwrap();
+    fs::write(project.join("kind-parity.yaml"), "name: kp-project\n").unwrap();
+    kind_parity(outer.path())
+        .args(["render", "--config", "project/kind-parity.yaml", "--out", "project"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("holds the config file"));
+    assert_eq!(list_tree(&project), ["kind-parity.yaml"]);
+}
+
+#[test]
+fn render_out_of_a_non_empty_folder_kind_parity_did_not_write_refuses() {
+    // Regression: `render --out DIR` deleted whatever DIR held.
+    let dir = tempfile::tempdir().unwrap();
+    let foreign = dir.path().join("notes");
+    fs::create_dir_all(&foreign).unwrap();
+    fs::write(foreign.join("todo.txt"), "keep me\n").unwrap();
+    kind_parity(dir.path())
+        .args(["render", "--out", "notes"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("was not written by kind-parity"))
+        .stderr(predicate::str::contains("pick an empty or new folder"));
+    assert_eq!(list_tree(&foreign), ["todo.txt"]);
+    assert!(staging_leftovers(dir.path()).is_empty(), "{:?}", staging_leftovers(dir.path()));
+}
+
+#[test]
+fn render_out_again_into_its_own_folder_replaces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    kind_parity(dir.path()).args(["render", "-q", "--out", "out"]).assert().success();
+    assert!(dir.path().join("out/.kind-parity-rendered").is_file(), "the marker is written");
+    let first = read_tree(&dir.path().join("out"));
+    // An empty folder is taken as new.
+    fs::create_dir_all(dir.path().join("empty")).unwrap();
+    kind_parity(dir.path()).args(["render", "-q", "--out", "empty"]).assert().success();
+    kind_parity(dir.path()).args(["render", "-q", "--out", "out"]).assert().success();
+    assert_eq!(read_tree(&dir.path().join("out")), first);
+    assert!(staging_leftovers(dir.path()).is_empty(), "{:?}", staging_leftovers(dir.path()));
+}
+
+#[test]
+fn render_into_the_default_folder_of_an_older_version_adopts_it() {
+    // The state folder's own `rendered/` was written without a marker before there was one.
+    let dir = tempfile::tempdir().unwrap();
+    kind_parity(dir.path()).args(["render", "-q"]).assert().success();
+    let rendered = dir.path().join(".kind-parity/kp-demo/rendered");
+    fs::remove_file(rendered.join(".kind-parity-rendered")).unwrap();
+    kind_parity(dir.path()).args(["render", "-q"]).assert().success();
+    assert!(rendered.join(".kind-parity-rendered").is_file());
+}
+
+#[test]
+fn render_out_dot_refuses_cleanly() {
+    // Regression: `--out .` failed with EBUSY and left a `.rendered-*` folder holding secrets.
+    let outer = tempfile::tempdir().unwrap();
+    let empty = outer.path().join("empty");
+    fs::create_dir_all(&empty).unwrap();
+    kind_parity(&empty)
+        .args(["render", "--state-dir", "../state", "--out", "."])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("holds the working directory"));
+    assert!(list_tree(&empty).is_empty(), "{:?}", list_tree(&empty));
+    assert!(staging_leftovers(outer.path()).is_empty(), "{:?}", staging_leftovers(outer.path()));
+}
+
+#[test]
+fn an_overflowing_timeout_is_a_usage_error() {
+    // Regression: `--timeout 99999999999999999h` panicked in the duration parser.
+    let dir = tempfile::tempdir().unwrap();
+    kind_parity(dir.path())
+        .args(["apply", "--timeout", "99999999999999999h"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("invalid value '99999999999999999h' for '--timeout <TIMEOUT>'"))
+        .stderr(predicate::str::contains("the longest wait is 365d"))
+        .stderr(predicate::str::contains("panicked").not());
+}

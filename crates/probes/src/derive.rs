@@ -15,7 +15,7 @@ use crate::dns::Resolves;
 use crate::error::{Error, Result};
 use crate::forward::ServicePort;
 use crate::http::{OidcIssuer, Route, UnknownHost};
-use crate::probe::Probe;
+use crate::probe::{Check, Failure, Probe};
 use crate::tls::Certificate;
 
 /// How the dependency probes reach Postgres, Redis and NATS.
@@ -207,7 +207,12 @@ pub fn derive(context: &Context<'_>) -> Result<Vec<Probe>> {
             (None, Some((client, _))) => {
                 Endpoint::Service(ServicePort::new(client.clone(), ns.clone(), component, port))
             }
-            (None, None) => continue,
+            (None, None) => {
+                // An enabled component nobody can reach is a failure: leaving it out would let a
+                // suite pass without ever having checked it.
+                probes.push(Probe::new(component, component, Unreachable { component }));
+                continue;
+            }
         };
         let mut after = ready_of(kind, component);
         if after.is_empty() && matches!(endpoint, Endpoint::Service(_)) {
@@ -273,4 +278,30 @@ pub fn derive(context: &Context<'_>) -> Result<Vec<Probe>> {
         probes.push(probe.after(after));
     }
     Ok(probes)
+}
+
+/// The check of an enabled component with neither a cluster to port-forward through nor an
+/// address: it fails at once, saying so.
+struct Unreachable {
+    component: &'static str,
+}
+
+impl Check for Unreachable {
+    fn target(&self) -> String {
+        format!("{} (no cluster, no address)", self.component)
+    }
+
+    fn run(&self) -> futures::future::BoxFuture<'_, Result<String, Failure>> {
+        let component = self.component;
+        let remediation = if component == "vault" {
+            "start the environment (`kind-parity up`): vault is reached through the cluster only".to_owned()
+        } else {
+            format!(
+                "start the environment (`kind-parity up`), or give its address (`validate --{component} HOST:PORT`)"
+            )
+        };
+        let found =
+            format!("{component} is switched on, but there is no cluster to reach it through and no address for it");
+        Box::pin(std::future::ready(Err(Failure::new(found, remediation))))
+    }
 }
