@@ -43,8 +43,7 @@ fn up_on_an_existing_cluster_that_cannot_pull_its_images_stops_with_a_diagnosis(
     }
     let dir = tempfile::tempdir().unwrap();
     let namespace = format!("namespace=kp-cli-{}", std::process::id());
-    let _cleanup =
-        DeleteNamespace { kubeconfig: kubeconfig.clone(), namespace: namespace["namespace=".len()..].to_owned() };
+    let _cleanup = DeleteNamespace { namespace: namespace["namespace=".len()..].to_owned() };
     let common = ["--name", "kp-test", "--allow-context", "kind-parity-testbed", "--set", namespace.as_str()];
 
     let up_args: Vec<&str> =
@@ -187,22 +186,11 @@ fn up_on_an_existing_cluster_that_cannot_pull_its_images_stops_with_a_diagnosis(
 /// Deletes the test's namespace when the test ends, however it ends: its pods run on the test
 /// bed's node and would hold its CPU for every later run.
 struct DeleteNamespace {
-    kubeconfig: String,
     namespace: String,
 }
 
 impl Drop for DeleteNamespace {
     fn drop(&mut self) {
-        let (kubeconfig, namespace) = (self.kubeconfig.clone(), self.namespace.clone());
-        let _ = std::thread::spawn(move || {
-            tokio::runtime::Runtime::new().unwrap().block_on(async move {
-                let target = kind_parity_cluster::Target { kubeconfig: Some(kubeconfig.into()), context: None };
-                if let Ok((client, _)) = kind_parity_cluster::connect(&target).await {
-                    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client);
-                    let _ = namespaces.delete(&namespace, &kube::api::DeleteParams::background()).await;
-                }
-            })
-        })
-        .join();
+        kind_parity_testkit::delete_namespace(&self.namespace);
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
-use kube::api::{Api, DeleteParams, LogParams, PostParams};
+use kube::api::{Api, LogParams, PostParams};
 use predicates::prelude::*;
 
 fn kind_parity(dir: &Path) -> Command {
@@ -19,7 +19,6 @@ fn kind_parity(dir: &Path) -> Command {
 
 /// Removes the test's namespace, its image from Docker and from the node's containerd.
 struct Cleanup {
-    kubeconfig: String,
     namespace: String,
     node: String,
     image: Option<String>,
@@ -27,26 +26,15 @@ struct Cleanup {
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let (kubeconfig, namespace, node, image) =
-            (self.kubeconfig.clone(), self.namespace.clone(), self.node.clone(), self.image.take());
-        std::thread::spawn(move || {
-            tokio::runtime::Runtime::new().unwrap().block_on(async move {
-                let target = kind_parity_cluster::Target { kubeconfig: Some(kubeconfig.into()), context: None };
-                if let Ok((client, _)) = kind_parity_cluster::connect(&target).await {
-                    let _ = Api::<Namespace>::all(client).delete(&namespace, &DeleteParams::background()).await;
-                }
-                if let Some(image) = image {
-                    let _ = std::process::Command::new("docker").args(["rmi", "--force", &image]).output();
-                    // The kubelet never collects images on the test bed (imageGCHighThresholdPercent: 100).
-                    let reference = format!("docker.io/library/{image}");
-                    let _ = std::process::Command::new("docker")
-                        .args(["exec", &node, "ctr", "-n", "k8s.io", "images", "rm", &reference])
-                        .output();
-                }
-            })
-        })
-        .join()
-        .unwrap();
+        kind_parity_testkit::delete_namespace(&self.namespace);
+        if let Some(image) = self.image.take() {
+            let _ = std::process::Command::new("docker").args(["rmi", "--force", &image]).output();
+            // The kubelet never collects images on the test bed (imageGCHighThresholdPercent: 100).
+            let reference = format!("docker.io/library/{image}");
+            let _ = std::process::Command::new("docker")
+                .args(["exec", &self.node, "ctr", "-n", "k8s.io", "images", "rm", &reference])
+                .output();
+        }
     }
 }
 
@@ -74,12 +62,7 @@ async fn a_built_and_loaded_image_starts_a_pod_on_the_node() {
     )
     .unwrap();
     let namespace = format!("kp-cli-podload-{}", std::process::id());
-    let mut cleanup = Cleanup {
-        kubeconfig: kubeconfig.clone(),
-        namespace: namespace.clone(),
-        node: format!("{cluster}-control-plane"),
-        image: None,
-    };
+    let mut cleanup = Cleanup { namespace: namespace.clone(), node: format!("{cluster}-control-plane"), image: None };
 
     let out = kind_parity(dir.path()).arg("build").assert().success();
     let tag = String::from_utf8(out.get_output().stdout.clone()).unwrap().trim().to_owned();

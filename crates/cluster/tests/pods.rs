@@ -9,7 +9,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kind_parity_cluster::wait::{Progress, WaitOptions, wait_ready};
 use kind_parity_cluster::{Error, ObjectRef, Target, connect};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 /// The client and the pod image, when the test bed has a node that runs pods.
@@ -38,18 +38,7 @@ impl Namespaced {
 
 impl Drop for Namespaced {
     fn drop(&mut self) {
-        let name = self.name.clone();
-        // Drop cannot await, and the test's client runs its connection on the test's runtime,
-        // which this blocks: a thread with its own runtime and its own client deletes it.
-        let _ = std::thread::spawn(move || {
-            tokio::runtime::Runtime::new().unwrap().block_on(async move {
-                let Ok(path) = std::env::var(kind_parity_testkit::KUBECONFIG) else { return };
-                let target = Target { kubeconfig: Some(path.into()), context: None };
-                let Ok((client, _)) = connect(&target).await else { return };
-                let _ = Api::<Namespace>::all(client).delete(&name, &DeleteParams::background()).await;
-            })
-        })
-        .join();
+        kind_parity_testkit::delete_namespace(&self.name);
     }
 }
 

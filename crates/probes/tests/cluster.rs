@@ -11,7 +11,7 @@ use kind_parity_probes::cluster::{ApiReachable, EnvContract, NodesReady, Workloa
 use kind_parity_probes::suite::{self, Context, Endpoints};
 use kind_parity_probes::{Check, Outcome};
 use kind_parity_render::{LoadOptions, Override, Secrets};
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, PostParams};
 use serde_json::json;
 
 async fn client(test: &str) -> Option<kube::Client> {
@@ -69,19 +69,7 @@ impl Namespaced {
 
 impl Drop for Namespaced {
     fn drop(&mut self) {
-        let name = self.name.clone();
-        // Drop cannot await, and the test's client runs its connection on the test's runtime,
-        // which this blocks: a thread with its own runtime and its own client deletes it.
-        std::thread::spawn(move || {
-            tokio::runtime::Runtime::new().unwrap().block_on(async {
-                let Ok(path) = std::env::var(kind_parity_testkit::KUBECONFIG) else { return };
-                let target = Target { kubeconfig: Some(path.into()), context: None };
-                let Ok((client, _)) = connect(&target).await else { return };
-                let _ = Api::<Namespace>::all(client).delete(&name, &DeleteParams::background()).await;
-            });
-        })
-        .join()
-        .unwrap();
+        kind_parity_testkit::delete_namespace(&self.name);
     }
 }
 

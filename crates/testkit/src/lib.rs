@@ -26,6 +26,27 @@ pub const CLUSTER: &str = "KIND_PARITY_TEST_CLUSTER";
 /// every applet (`sh`, `httpd`, `nc`, `sleep`…). Set with [`CLUSTER`].
 pub const POD_IMAGE: &str = "KIND_PARITY_TEST_POD_IMAGE";
 
+/// Deletes namespace `namespace` of the test bed's cluster (`KUBECONFIG`), for a test's drop
+/// guard: on a thread with its own runtime and its own client, since a drop cannot await and the
+/// test's client drives its connection on the test's runtime, which the drop blocks. Errors are
+/// ignored: the namespace may be gone, or the cluster with it.
+pub fn delete_namespace(namespace: &str) {
+    let namespace = namespace.to_owned();
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async move {
+            let Ok(path) = std::env::var(KUBECONFIG) else { return };
+            let Ok(kubeconfig) = kube::config::Kubeconfig::read_from(path) else { return };
+            let options = kube::config::KubeConfigOptions::default();
+            let Ok(config) = kube::Config::from_custom_kubeconfig(kubeconfig, &options).await else { return };
+            let Ok(client) = kube::Client::try_from(config) else { return };
+            let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client);
+            let _ = namespaces.delete(&namespace, &kube::api::DeleteParams::background()).await;
+        })
+    })
+    .join();
+}
+
 /// Whether this run is CI's (`CI=true`).
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
