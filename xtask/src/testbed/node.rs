@@ -121,21 +121,17 @@ fn ensure_images(tb: &Testbed) -> Result<PathBuf> {
     std::fs::create_dir_all(&dir)?;
     let pause = dir.join("pause-3.10.tar");
     if !pause.exists() {
-        let busybox = Path::new("/bin/busybox");
-        if !busybox.exists() {
-            apt_install(tb, &["busybox-static"])?;
-        }
         let dockerfile = "FROM scratch\nCOPY busybox /bin/busybox\nCOPY sleep /bin/sleep\n\
             LABEL org.opencontainers.image.description=\"kind-parity test bed: a stand-in for registry.k8s.io/pause (busybox sleep)\"\n\
             ENTRYPOINT [\"/bin/sleep\", \"infinity\"]\n";
-        let body = std::fs::read(busybox).context("reading /bin/busybox (Debian's busybox-static)")?;
+        let body = busybox(tb)?;
         // busybox picks its applet by the name it was called by: `sleep` is a copy, not a link.
         docker_build(tb, PAUSE_IMAGE, dockerfile, &[("busybox", &body, 0o755), ("sleep", &body, 0o755)])?;
         save(PAUSE_IMAGE, &pause)?;
     }
     let busybox_tar = dir.join("busybox-2.tar");
     if !busybox_tar.exists() {
-        let body = std::fs::read("/bin/busybox").context("reading /bin/busybox (Debian's busybox-static)")?;
+        let body = busybox(tb)?;
         let dockerfile = "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nRUN [\"/bin/mkdir\", \"-m\", \"1777\", \"/tmp\"]\n\
             ENV PATH=/bin\n\
             LABEL org.opencontainers.image.description=\"kind-parity test bed: the tests' pod image (Debian's busybox-static)\"\n\
@@ -162,6 +158,16 @@ fn ensure_images(tb: &Testbed) -> Result<PathBuf> {
         save(COREDNS_IMAGE, &coredns)?;
     }
     Ok(dir)
+}
+
+/// Debian's static busybox, installed first when missing: the pause stand-in, the tests' pod
+/// image and the node stand-in each carry it.
+fn busybox(tb: &Testbed) -> Result<Vec<u8>> {
+    let path = Path::new("/bin/busybox");
+    if !path.exists() {
+        apt_install(tb, &["busybox-static"])?;
+    }
+    std::fs::read(path).context("reading /bin/busybox (Debian's busybox-static)")
 }
 
 fn save(image: &str, to: &Path) -> Result<()> {
@@ -240,10 +246,7 @@ pub fn up(tb: &Testbed) -> Result<()> {
              LABEL org.opencontainers.image.description=\"kind-parity test bed: a stand-in for a kind node (containerd only)\"\n\
              ENTRYPOINT [\"/usr/bin/containerd\"]\n"
         );
-        if !Path::new("/bin/busybox").exists() {
-            apt_install(tb, &["busybox-static"])?;
-        }
-        let busybox = std::fs::read("/bin/busybox").context("reading /bin/busybox (Debian's busybox-static)")?;
+        let busybox = busybox(tb)?;
         docker_build(
             tb,
             STANDIN_IMAGE,
@@ -463,9 +466,12 @@ pub fn status(tb: &Testbed) -> Vec<(String, String)> {
 
 /// The test bed's images in the engine.
 pub fn cached_images() -> Vec<String> {
+    if !docker::answers() {
+        return Vec::new();
+    }
     [BASE_IMAGE, STANDIN_IMAGE, PAUSE_IMAGE, POD_IMAGE, COREDNS_IMAGE]
         .iter()
-        .filter(|i| docker::answers() && image_exists(i))
+        .filter(|i| image_exists(i))
         .map(|i| format!("image {i}"))
         .collect()
 }

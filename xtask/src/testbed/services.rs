@@ -36,6 +36,11 @@ fn pg_bin() -> Result<PathBuf> {
     versions.pop().context("no PostgreSQL server under /usr/lib/postgresql")
 }
 
+/// The server's pid, the first line of `postmaster.pid` in its data folder.
+fn postmaster_pid(data: &std::path::Path) -> Option<u32> {
+    std::fs::read_to_string(data.join("postmaster.pid")).ok()?.lines().next()?.trim().parse().ok()
+}
+
 pub fn up(tb: &Testbed) -> Result<()> {
     apt_install(tb, &PACKAGES)?;
     let pg = pg_bin()?;
@@ -60,9 +65,7 @@ pub fn up(tb: &Testbed) -> Result<()> {
         proc::output(Command::new("chown").arg("postgres").arg(&sockets))?;
         // postmaster.pid names the live server, if any: adopt it rather than start a second one.
         // A server killed with its session leaves the file, and its pid may since be another's.
-        let adopted = std::fs::read_to_string(data.join("postmaster.pid"))
-            .ok()
-            .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<u32>().ok()))
+        let adopted = postmaster_pid(&data)
             .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "postgres"));
         match adopted {
             Some(pid) => proc::record(tb, "postgres", pid, &pg.join("postgres").display().to_string())?,
@@ -81,11 +84,7 @@ pub fn up(tb: &Testbed) -> Result<()> {
                 proc::wait_for("postgres", Duration::from_secs(30), &tb.log("postgres-runuser"), || {
                     std::fs::read_to_string(data.join("postmaster.pid")).is_ok_and(|t| t.lines().count() > 1)
                 })?;
-                let pid = std::fs::read_to_string(data.join("postmaster.pid"))?
-                    .lines()
-                    .next()
-                    .and_then(|l| l.trim().parse::<u32>().ok())
-                    .context("reading postmaster.pid")?;
+                let pid = postmaster_pid(&data).context("reading postmaster.pid")?;
                 proc::record(tb, "postgres", pid, &pg.join("postgres").display().to_string())?;
                 let _ = std::fs::remove_file(tb.run("postgres-runuser"));
             }
