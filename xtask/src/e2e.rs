@@ -1,8 +1,12 @@
-//! `cargo xtask e2e`: the end-to-end tier on a real kind cluster (machines with Docker, kind and
-//! a registry to pull base images from). In an empty folder, so the embedded demo stack runs
-//! whole (ingress, Postgres, Redis, Keycloak, the api and web built and loaded): doctor, up,
-//! status, validate, an idempotent second up, logs, reset, validate again, down. Writes a JUnit
-//! report.
+//! `cargo xtask e2e`: the end-to-end tier on a kind cluster. In an empty folder, so the embedded
+//! demo stack runs whole (ingress, Postgres, Redis, Keycloak, the api and web built and loaded):
+//! doctor, up, status, validate, an idempotent second up, logs, reset, validate again, down.
+//! Writes a JUnit report.
+//!
+//! It runs the `kind` on PATH (a machine with Docker, kind and registries to pull from). Where
+//! there is none and the test bed is up (`cargo xtask testbed up`), it runs on the test bed's
+//! kind stand-in, whose clusters get the stack images the test bed built: the same commands,
+//! nothing else changed.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,11 +22,7 @@ struct Step {
 
 pub fn run(rest: &[String]) -> Result<()> {
     let report = rest.iter().position(|a| a == "--junit").and_then(|i| rest.get(i + 1)).map(PathBuf::from);
-    if Command::new("kind").arg("version").output().is_err() {
-        bail!(
-            "kind is not installed: the e2e tier needs Docker and kind (https://kind.sigs.k8s.io); it cannot run on the test bed"
-        );
-    }
+    let path = search_path()?;
     // No kind-parity.yaml: the embedded demo stack, as on a fresh clone.
     let work = tempfile::tempdir().context("creating the e2e work folder")?;
     let binary = build_binary()?;
@@ -41,6 +41,7 @@ pub fn run(rest: &[String]) -> Result<()> {
     for (name, args) in plan {
         let started = Instant::now();
         let out = Command::new(&binary)
+            .env("PATH", &path)
             .current_dir(work.path())
             .args(args)
             .output()
@@ -65,6 +66,27 @@ pub fn run(rest: &[String]) -> Result<()> {
         steps.iter().map(|s| format!("{} ({:.0}s)", s.name, s.seconds)).collect::<Vec<_>>().join(", ")
     );
     Ok(())
+}
+
+/// The PATH the steps run with: the process's when it has a `kind`, else the test bed's stand-in first.
+fn search_path() -> Result<std::ffi::OsString> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    if Command::new("kind").arg("version").output().is_ok_and(|o| o.status.success()) {
+        return Ok(path);
+    }
+    let standin = crate::testbed::env_vars()?
+        .into_iter()
+        .find(|(k, _)| k == "KIND_PARITY_TEST_KIND")
+        .map(|(_, v)| PathBuf::from(v));
+    let Some(standin) = standin.filter(|p| p.is_file()) else {
+        bail!(
+            "kind is not installed and the test bed's kind stand-in is not up: install kind (https://kind.sigs.k8s.io), or run `cargo xtask testbed up kind`"
+        );
+    };
+    eprintln!("e2e: no kind on PATH; using the test bed's kind stand-in {}", standin.display());
+    let dirs =
+        std::iter::once(standin.parent().unwrap_or(Path::new("/")).to_path_buf()).chain(std::env::split_paths(&path));
+    std::env::join_paths(dirs).context("building PATH")
 }
 
 fn build_binary() -> Result<PathBuf> {

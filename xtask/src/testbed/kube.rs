@@ -71,7 +71,7 @@ pub fn kubernetes(tb: &Testbed) -> Result<std::path::PathBuf> {
 }
 
 /// etcd's server, built once.
-fn etcd(tb: &Testbed) -> Result<std::path::PathBuf> {
+pub fn etcd(tb: &Testbed) -> Result<std::path::PathBuf> {
     GoBuild {
         name: "etcd",
         // etcd 3.5's server module replaces its siblings with `../api` and the like; as a

@@ -10,8 +10,12 @@
 //! - `services`: PostgreSQL, Redis and NATS on fixed loopback ports;
 //! - `node`: a node that runs pods, as kind runs one (a privileged container labelled for the
 //!   cluster `kind-parity-testbed`, containerd at `/run/containerd/containerd.sock`, kubelet and
-//!   kube-proxy of the same version, CNI from Debian, CoreDNS as the cluster DNS, 80 and 443
-//!   published on 127.0.0.1), and the containerd-only stand-in image the load tests start.
+//!   kube-proxy of the same version, CNI from Debian, CoreDNS as the cluster DNS), and the
+//!   containerd-only stand-in image the load tests start;
+//! - `stack`: the demo stack's images (Traefik, Postgres, Redis, Keycloak, NATS, the Python base
+//!   of the demo's services), built from upstream software and tagged as the manifests name them;
+//! - `kind`: a stand-in for kind on `bin/kind`, whose `create cluster` starts a whole one-node
+//!   cluster in a node container and loads the stack's images into it.
 //!
 //! Everything built is cached by version under one folder (`KIND_PARITY_TESTBED_DIR`, default
 //! `/var/tmp/kind-parity-testbed`), so a second `up` takes seconds. The env file there names
@@ -20,10 +24,12 @@
 mod certs;
 mod docker;
 mod gobuild;
+pub mod kind;
 mod kube;
 mod node;
 mod proc;
 mod services;
+mod stack;
 
 use std::fmt::Write as _;
 use std::fs;
@@ -43,7 +49,7 @@ pub struct Testbed {
 }
 
 impl Testbed {
-    fn from_env() -> Result<Self> {
+    pub fn from_env() -> Result<Self> {
         let dir = std::env::var_os("KIND_PARITY_TESTBED_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("/var/tmp/kind-parity-testbed"));
@@ -84,10 +90,12 @@ enum Part {
     Kube,
     Services,
     Node,
+    Stack,
+    Kind,
 }
 
 impl Part {
-    const ALL: [Part; 4] = [Part::Docker, Part::Kube, Part::Services, Part::Node];
+    const ALL: [Part; 6] = [Part::Docker, Part::Kube, Part::Services, Part::Node, Part::Stack, Part::Kind];
 
     fn parse(name: &str) -> Result<Self> {
         Ok(match name {
@@ -95,7 +103,9 @@ impl Part {
             "kube" => Part::Kube,
             "services" => Part::Services,
             "node" => Part::Node,
-            other => bail!("unknown test-bed part `{other}` (parts: docker, kube, services, node)"),
+            "stack" => Part::Stack,
+            "kind" => Part::Kind,
+            other => bail!("unknown test-bed part `{other}` (parts: docker, kube, services, node, stack, kind)"),
         })
     }
 
@@ -106,6 +116,10 @@ impl Part {
             // The API server advertises itself on the node network's gateway.
             Part::Kube => &[Part::Docker],
             Part::Node => &[Part::Docker, Part::Kube],
+            // The stack's Traefik image starts from the node's busybox pod image.
+            Part::Stack => &[Part::Docker, Part::Kube, Part::Node],
+            // Its clusters get the stack's images.
+            Part::Kind => &[Part::Docker, Part::Kube, Part::Node, Part::Stack],
         }
     }
 }
@@ -159,7 +173,7 @@ pub fn run(rest: &[String]) -> Result<()> {
 const HELP: &str = "cargo xtask testbed <command>
 
 commands:
-  up [PART...]     start the parts (docker, kube, services, node; default all), building what is not cached
+  up [PART...]     start the parts (docker, kube, services, node, stack, kind; default all), building what is not cached
   down [--wipe]    stop what up started; --wipe also empties etcd, Postgres and NATS data
   env [--file]     print the env file (eval \"$(cargo xtask testbed env)\"), or its path
   status           what runs and what is cached
@@ -192,6 +206,8 @@ fn up(tb: &Testbed, parts: &[Part]) -> Result<()> {
             Part::Kube => kube::up(tb)?,
             Part::Services => services::up(tb)?,
             Part::Node => node::up(tb)?,
+            Part::Stack => stack::up(tb)?,
+            Part::Kind => kind::up(tb)?,
         }
         say(format!("{part:?} ready in {:.1}s", step.elapsed().as_secs_f64()).to_lowercase());
     }
@@ -232,7 +248,7 @@ pub fn env_vars() -> Result<Vec<(String, String)>> {
 /// The env file: one `export` line per running part, for the tests.
 fn write_env(tb: &Testbed) -> Result<()> {
     let mut text = format!("export KIND_PARITY_TESTBED_DIR={}\n", tb.dir.display());
-    for (name, value) in kube::env(tb).into_iter().chain(services::env(tb)).chain(node::env(tb)?) {
+    for (name, value) in kube::env(tb).into_iter().chain(services::env(tb)).chain(node::env(tb)?).chain(kind::env(tb)) {
         writeln!(text, "export {name}={value}")?;
     }
     fs::write(tb.env_file(), &text).with_context(|| format!("writing {}", tb.env_file().display()))?;
@@ -245,8 +261,12 @@ fn write_env(tb: &Testbed) -> Result<()> {
 fn status(tb: &Testbed) -> Result<()> {
     println!("test bed in {}", tb.dir.display());
     println!("running:");
-    for (name, state) in
-        docker::status(tb).into_iter().chain(kube::status(tb)).chain(services::status(tb)).chain(node::status(tb))
+    for (name, state) in docker::status(tb)
+        .into_iter()
+        .chain(kube::status(tb))
+        .chain(services::status(tb))
+        .chain(node::status(tb))
+        .chain(kind::status(tb))
     {
         println!("  {name:<24} {state}");
     }

@@ -6,8 +6,9 @@
 //! kubelet and kube-proxy of the control plane's version mounted from the build cache. It sits on
 //! the Docker network [`kube::NETWORK`], labelled `io.x-k8s.kind.cluster=kind-parity-testbed` and
 //! `io.x-k8s.kind.role=control-plane`, containerd at `/run/containerd/containerd.sock` with its
-//! config at `/etc/containerd/config.toml`, 80 and 443 published on 127.0.0.1: `kind-parity
-//! load` and `up`'s loader reach it as they reach a kind node. `/var/lib/containerd` is a volume,
+//! config at `/etc/containerd/config.toml`: `kind-parity load` and `up`'s loader reach it as
+//! they reach a kind node. It publishes no ports: 80 and 443 on 127.0.0.1 are left to the
+//! clusters the kind stand-in creates (`kind.rs`), as kind's extraPortMappings take them. `/var/lib/containerd` is a volume,
 //! since overlay snapshots cannot sit on the container's own overlay root. CoreDNS, built from
 //! its Go module, is the cluster DNS. The pause image is a stand-in: busybox's `sleep`; the tests'
 //! pod image ([`POD_IMAGE`]) is busybox with every applet.
@@ -27,7 +28,7 @@ pub const CLUSTER: &str = "kind-parity-testbed";
 pub const CONTAINER: &str = "kind-parity-testbed-control-plane";
 const NODE_IP: &str = "172.30.250.2";
 /// The Debian root every node image starts from; bump the number when its package list changes.
-const BASE_IMAGE: &str = "kind-parity-testbed/kubenode-base:bookworm-1";
+pub(super) const BASE_IMAGE: &str = "kind-parity-testbed/kubenode-base:bookworm-1";
 const BASE_PACKAGES: &str = "containerd,runc,iptables,containernetworking-plugins,iproute2,mount,util-linux,ca-certificates,conntrack,procps,kmod,socat";
 /// The containerd-only stand-in for a kind node (`KIND_PARITY_TEST_NODE_IMAGE`).
 pub const STANDIN_IMAGE: &str = "kind-parity-testbed/node:v3";
@@ -52,7 +53,7 @@ fn image_exists(image: &str) -> bool {
 }
 
 /// The Debian mirror the machine's own sources name (debootstrap needs one).
-fn mirror() -> String {
+pub(super) fn mirror() -> String {
     let sources = std::fs::read_to_string("/etc/apt/sources.list.d/debian.sources").unwrap_or_default()
         + &std::fs::read_to_string("/etc/apt/sources.list").unwrap_or_default();
     sources
@@ -67,7 +68,7 @@ fn mirror() -> String {
 }
 
 /// The base image, from a debootstrapped root kept as a tarball in the cache.
-fn ensure_base(tb: &Testbed) -> Result<()> {
+pub(super) fn ensure_base(tb: &Testbed) -> Result<()> {
     if image_exists(BASE_IMAGE) {
         return Ok(());
     }
@@ -102,7 +103,7 @@ fn ensure_base(tb: &Testbed) -> Result<()> {
 }
 
 /// Builds `image` from a context folder holding `files` and a Dockerfile.
-fn docker_build(tb: &Testbed, image: &str, dockerfile: &str, files: &[(&str, &[u8], u32)]) -> Result<()> {
+pub(super) fn docker_build(tb: &Testbed, image: &str, dockerfile: &str, files: &[(&str, &[u8], u32)]) -> Result<()> {
     let context = tempfile::tempdir()?;
     write_file(&context.path().join("Dockerfile"), dockerfile.as_bytes(), 0o644)?;
     for (name, body, mode) in files {
@@ -116,7 +117,7 @@ fn docker_build(tb: &Testbed, image: &str, dockerfile: &str, files: &[(&str, &[u
 }
 
 /// The images the node's containerd imports at start: the pause stand-in and CoreDNS.
-fn ensure_images(tb: &Testbed) -> Result<PathBuf> {
+pub(super) fn ensure_images(tb: &Testbed) -> Result<PathBuf> {
     let dir = tb.cache("node-images");
     std::fs::create_dir_all(&dir)?;
     let pause = dir.join("pause-3.10.tar");
@@ -170,7 +171,7 @@ fn busybox(tb: &Testbed) -> Result<Vec<u8>> {
     std::fs::read(path).context("reading /bin/busybox (Debian's busybox-static)")
 }
 
-fn save(image: &str, to: &Path) -> Result<()> {
+pub(super) fn save(image: &str, to: &Path) -> Result<()> {
     let partial = to.with_extension("partial");
     proc::output(Command::new("docker").args(["save", "-o"]).arg(&partial).arg(image))?;
     std::fs::rename(&partial, to)?;
@@ -295,9 +296,7 @@ pub fn up(tb: &Testbed) -> Result<()> {
         "--timeout=120s",
     ]))
     .context("waiting for CoreDNS to be ready")?;
-    say(format!(
-        "node: {CONTAINER} Ready (Kubernetes v{KUBERNETES}), CoreDNS at 10.96.0.10, ingress on 127.0.0.1:80 and :443"
-    ));
+    say(format!("node: {CONTAINER} Ready (Kubernetes v{KUBERNETES}), CoreDNS at 10.96.0.10"));
     Ok(())
 }
 
@@ -317,13 +316,6 @@ fn pipe(command: &mut Command, input: &[u8]) -> Result<()> {
 }
 
 fn run_container(bin: &Path, files: &Path, images: &Path, config: &str) -> Result<()> {
-    for port in [80, 443] {
-        if proc::listening(port) {
-            bail!(
-                "127.0.0.1:{port} is taken by another process, and the node publishes its ingress there: stop it (`ss -ltnp 'sport = :{port}'` names it), then rerun"
-            );
-        }
-    }
     let mount = |from: &Path, to: &str| format!("{}:{to}:ro", from.display());
     docker::docker(&[
         "run",
@@ -338,10 +330,6 @@ fn run_container(bin: &Path, files: &Path, images: &Path, config: &str) -> Resul
         kube::NETWORK,
         "--ip",
         NODE_IP,
-        "--publish",
-        "127.0.0.1:80:80",
-        "--publish",
-        "127.0.0.1:443:443",
         "--label",
         &format!("io.x-k8s.kind.cluster={CLUSTER}"),
         "--label",
@@ -381,16 +369,17 @@ fn remove_container(tb: &Testbed) -> Result<()> {
     if proc::running(tb, "kube-apiserver").is_some() {
         let _ = kube::kubectl(tb).args(["delete", "node", CONTAINER, "--ignore-not-found", "--wait=false"]).output();
     }
-    remove_cgroups();
+    remove_cgroups(CLUSTER);
     Ok(())
 }
 
-/// The kubelet's cgroup folders (`cgroupRoot: /kind-parity-testbed`), deepest first: a cgroup
-/// goes only once it is empty, and the container's removal ended every process in them.
-fn remove_cgroups() {
+/// A kubelet's cgroup folders (its `cgroupRoot`, `/kind-parity-testbed` for the test bed's
+/// node), deepest first: a cgroup goes only once it is empty, and the container's removal ended
+/// every process in them.
+pub(super) fn remove_cgroups(cgroup_root: &str) {
     let Ok(controllers) = std::fs::read_dir("/sys/fs/cgroup") else { return };
     for controller in controllers.flatten() {
-        let root = controller.path().join(CLUSTER);
+        let root = controller.path().join(cgroup_root);
         if root.is_dir() {
             let mut dirs = Vec::new();
             collect_dirs(&root, &mut dirs);

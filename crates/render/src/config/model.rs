@@ -336,7 +336,10 @@ impl Default for Keycloak {
     fn default() -> Self {
         Self {
             enabled: true,
-            image: "quay.io/keycloak/keycloak:26.3.3".into(),
+            // 26.3.5, not 26.3.3: Maven Central serves no 26.3.2 or 26.3.3 of the Quarkus
+            // distribution (org.keycloak:keycloak-quarkus-dist), which the test bed builds
+            // this image from; 26.3.5 is the newest patch of 26.3.
+            image: "quay.io/keycloak/keycloak:26.3.5".into(),
             realm_file: None,
             realm: "dev".into(),
             host: "auth".into(),
