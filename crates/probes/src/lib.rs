@@ -19,6 +19,7 @@ pub mod dns;
 mod error;
 pub mod forward;
 pub mod http;
+pub mod login;
 mod probe;
 pub mod report;
 pub mod suite;

@@ -246,7 +246,6 @@ fn postgres(tb: &Testbed, reference: &str) -> Result<()> {
             "ENV PATH=/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "ENV LANG=C.UTF-8",
             "ENV PGDATA=/var/lib/postgresql/data",
-            "STOPSIGNAL SIGINT",
             "EXPOSE 5432",
             "ENTRYPOINT [\"docker-entrypoint.sh\"]",
             "CMD [\"postgres\"]",
@@ -257,7 +256,10 @@ fn postgres(tb: &Testbed, reference: &str) -> Result<()> {
                 &version,
             ),
         ],
-    )
+    )?;
+    // As the official image: SIGINT is Postgres's fast shutdown (SIGTERM waits for every
+    // client). `docker import` takes no STOPSIGNAL (Docker 20.10), a build on top does.
+    node::docker_build(tb, reference, &format!("FROM {reference}\nSTOPSIGNAL SIGINT\n"), &[])
 }
 
 fn redis(tb: &Testbed, reference: &str) -> Result<()> {
@@ -360,6 +362,9 @@ fn import(root: &Path, reference: &str, changes: &[&str]) -> Result<()> {
         .stdin(tar.stdout.take().context("tar's stdout")?)
         .output()
         .context("running docker import")?;
+    // The command holds the pipe's reading end: drop it, or a tar that outlived a failed import
+    // blocks writing forever.
+    drop(import);
     let tar_status = tar.wait()?;
     if !tar_status.success() || !out.status.success() {
         bail!("importing {reference} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
