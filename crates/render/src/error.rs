@@ -62,6 +62,12 @@ pub enum Error {
     /// The local CA or a certificate could not be generated.
     #[error("generating the local certificate authority")]
     Certificate(#[source] rcgen::Error),
+    /// The realm export cannot take the login probe's test user.
+    #[error("the realm export cannot take keycloak.login's test user: {reason}")]
+    Realm {
+        /// Why.
+        reason: String,
+    },
     /// The stored secrets file does not parse.
     #[error("the stored secrets do not parse; delete the file to regenerate them (the local CA changes)")]
     SecretsFormat(#[source] serde_json::Error),

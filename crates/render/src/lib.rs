@@ -25,6 +25,7 @@
 pub mod config;
 mod drift;
 mod error;
+mod realm;
 pub mod refs;
 mod render;
 mod secrets;

@@ -567,6 +567,15 @@ pub fn render(
             None => serde_json::to_string_pretty(&json!({ "realm": config.keycloak.realm, "enabled": true }))
                 .unwrap_or_default(),
         };
+        let realm_json = match &config.keycloak.login {
+            Some(login) => crate::realm::with_test_user(
+                &realm_json,
+                &login.user,
+                &need(config::KEYCLOAK_LOGIN_PASSWORD)?,
+                &config.domain,
+            )?,
+            None => realm_json,
+        };
         let db_key = Config::postgres_password_secret(&config.databases()["keycloak"]);
         let ctx = base(json!({ "keycloak": {
             "image": config.keycloak.image, "postgres_image": config.postgres.image,

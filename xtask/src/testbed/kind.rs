@@ -54,6 +54,7 @@ pub fn up(tb: &Testbed) -> Result<()> {
     node::ensure_base(tb)?;
     node::ensure_images(tb)?;
     storage_images(tb)?;
+    ensure_hosts()?;
     let me = std::env::current_exe().context("finding the xtask binary")?;
     let body = std::fs::read(&me).with_context(|| format!("reading {}", me.display()))?;
     write_file(&program(tb), &body, 0o755)?;
@@ -62,6 +63,69 @@ pub fn up(tb: &Testbed) -> Result<()> {
         program(tb).display(),
         program(tb).parent().unwrap_or(Path::new(".")).display()
     ));
+    Ok(())
+}
+
+const HOSTS: &str = "/etc/hosts";
+const HOSTS_BEGIN: &str = "# kind-parity test bed: the demo's hosts, as public DNS resolves localtest.me (begin)";
+const HOSTS_END: &str = "# kind-parity test bed (end)";
+
+/// The demo stack's browser hosts on 127.0.0.1 in `/etc/hosts`, in a marked block: public DNS
+/// resolves every `*.localtest.me` to 127.0.0.1, and this machine reaches no public DNS.
+fn ensure_hosts() -> Result<()> {
+    let empty = tempfile::tempdir()?;
+    let options = kind_parity_render::LoadOptions {
+        config: None,
+        dir: empty.path().to_owned(),
+        env: Vec::new(),
+        overrides: Vec::new(),
+    };
+    let demo = kind_parity_render::load(&options).context("loading the embedded demo config")?;
+    let hosts = demo.config.browser_hosts();
+    let block = format!("{HOSTS_BEGIN}\n127.0.0.1 {}\n{HOSTS_END}\n", hosts.join(" "));
+    let text = std::fs::read_to_string(HOSTS).unwrap_or_default();
+    let kept = without_block(&text);
+    let wanted = format!("{kept}{block}");
+    if wanted != text {
+        std::fs::write(HOSTS, wanted).with_context(|| format!("writing {HOSTS}"))?;
+        super::say(format!("kind: {} resolve to 127.0.0.1 through {HOSTS} (no public DNS here)", hosts.join(", ")));
+    }
+    Ok(())
+}
+
+/// `text` without the test bed's block.
+fn without_block(text: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for line in text.lines() {
+        match line {
+            l if l == HOSTS_BEGIN => inside = true,
+            l if l == HOSTS_END => inside = false,
+            l if !inside => {
+                out.push_str(l);
+                out.push('\n');
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Removes the stand-in's clusters and the hosts block (`testbed down`).
+pub fn down(tb: &Testbed) -> Result<()> {
+    if docker::answers() {
+        // Only the clusters the stand-in made (their folder is the stand-in's), never a real kind's.
+        for cluster in clusters()? {
+            if cluster_dir(tb, &cluster).is_dir() {
+                delete(&cluster, &kubeconfig_path(&[]))?;
+            }
+        }
+    }
+    let text = std::fs::read_to_string(HOSTS).unwrap_or_default();
+    let kept = without_block(&text);
+    if kept != text {
+        std::fs::write(HOSTS, kept).with_context(|| format!("writing {HOSTS}"))?;
+    }
     Ok(())
 }
 
@@ -709,6 +773,13 @@ containerdConfigPatches:
         assert_eq!(cri["registry"]["config_path"].as_str(), Some("/x"));
         // What the patch does not name stays.
         assert_eq!(cri["sandbox_image"].as_str(), Some("registry.k8s.io/pause:3.10"));
+    }
+
+    #[test]
+    fn the_hosts_block_is_removed_whole_and_nothing_else() {
+        let text =
+            format!("127.0.0.1 localhost\n{HOSTS_BEGIN}\n127.0.0.1 api.localtest.me\n{HOSTS_END}\n::1 localhost\n");
+        assert_eq!(without_block(&text), "127.0.0.1 localhost\n::1 localhost\n");
     }
 
     #[test]

@@ -217,6 +217,7 @@ fn up(tb: &Testbed, parts: &[Part]) -> Result<()> {
 }
 
 fn down(tb: &Testbed, wipe: bool) -> Result<()> {
+    kind::down(tb)?;
     node::down(tb)?;
     kube::down(tb)?;
     services::down(tb)?;

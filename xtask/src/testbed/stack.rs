@@ -23,8 +23,6 @@ use anyhow::{Context as _, Result, bail};
 use super::gobuild::{GoBuild, Wrap};
 use super::{Testbed, apt_install, node, proc, say, write_file};
 
-/// Bumped when a recipe below changes, so images made by an older one are made anew.
-const RECIPE: &str = "1";
 const RECIPE_LABEL: &str = "kind-parity-testbed.recipe";
 
 /// The base image of the demo's Dockerfiles (`examples/demo/*/Dockerfile`).
@@ -44,6 +42,17 @@ enum Recipe {
     Postgres,
     Redis,
     Python,
+}
+
+impl Recipe {
+    /// Bumped when the recipe changes, so images made by an older one are made anew.
+    fn generation(self) -> &'static str {
+        match self {
+            // 2: PATH includes /usr/local/bin, where traefik is.
+            Recipe::Traefik => "2",
+            Recipe::Nats | Recipe::Keycloak | Recipe::Postgres | Recipe::Redis | Recipe::Python => "1",
+        }
+    }
 }
 
 /// The stack's images: `(reference, recipe)`, from the render crate's pinned defaults.
@@ -70,12 +79,12 @@ fn tag(reference: &str) -> Result<&str> {
     last.split_once(':').map(|(_, t)| t).with_context(|| format!("{reference} has no tag to build at"))
 }
 
-/// Whether the engine has `image` made by this generation of the recipes.
-fn current(image: &str) -> bool {
+/// Whether the engine has `image` made by this generation of its recipe.
+fn current(image: &str, recipe: Recipe) -> bool {
     Command::new("docker")
         .args(["image", "inspect", image, "--format", &format!("{{{{index .Config.Labels \"{RECIPE_LABEL}\"}}}}")])
         .output()
-        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == RECIPE)
+        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == recipe.generation())
 }
 
 pub fn up(tb: &Testbed) -> Result<()> {
@@ -90,37 +99,38 @@ pub fn up(tb: &Testbed) -> Result<()> {
 
 /// The image in the engine: already there, loaded from the cache, or built and saved.
 fn ensure(tb: &Testbed, dir: &Path, reference: &str, recipe: Recipe) -> Result<()> {
-    if current(reference) {
+    if current(reference, recipe) {
         return Ok(());
     }
-    let tarball = dir.join(format!("{}-r{RECIPE}.tar", reference.replace(['/', ':'], "_")));
+    let tarball = dir.join(format!("{}-r{}.tar", reference.replace(['/', ':'], "_"), recipe.generation()));
     if tarball.exists() {
         proc::output(Command::new("docker").args(["load", "-q", "-i"]).arg(&tarball))?;
-        if current(reference) {
+        if current(reference, recipe) {
             return Ok(());
         }
     }
     let version = tag(reference)?;
     say(format!("stack: making {reference} ({recipe:?} recipe; log {})", tb.log("build-stack").display()));
     match recipe {
-        Recipe::Traefik => traefik(tb, reference, version)?,
-        Recipe::Nats => nats(tb, reference, version)?,
-        Recipe::Keycloak => keycloak(tb, reference, version)?,
-        Recipe::Postgres => postgres(tb, reference)?,
-        Recipe::Redis => redis(tb, reference)?,
-        Recipe::Python => python(tb, reference)?,
+        Recipe::Traefik => traefik(tb, reference, version, recipe)?,
+        Recipe::Nats => nats(tb, reference, version, recipe)?,
+        Recipe::Keycloak => keycloak(tb, reference, version, recipe)?,
+        Recipe::Postgres => postgres(tb, reference, recipe)?,
+        Recipe::Redis => redis(tb, reference, recipe)?,
+        Recipe::Python => python(tb, reference, recipe)?,
     }
     node::save(reference, &tarball)
 }
 
 /// A `LABEL` line: the recipe generation and what the image is.
-fn labels(description: &str, version: &str) -> String {
+fn labels(recipe: Recipe, description: &str, version: &str) -> String {
     format!(
-        "LABEL {RECIPE_LABEL}=\"{RECIPE}\" org.opencontainers.image.version=\"{version}\" org.opencontainers.image.description=\"kind-parity test bed: {description}\""
+        "LABEL {RECIPE_LABEL}=\"{}\" org.opencontainers.image.version=\"{version}\" org.opencontainers.image.description=\"kind-parity test bed: {description}\"",
+        recipe.generation()
     )
 }
 
-fn traefik(tb: &Testbed, reference: &str, version: &str) -> Result<()> {
+fn traefik(tb: &Testbed, reference: &str, version: &str, recipe: Recipe) -> Result<()> {
     let bin = GoBuild {
         name: "traefik",
         module: "github.com/traefik/traefik/v3",
@@ -138,10 +148,11 @@ fn traefik(tb: &Testbed, reference: &str, version: &str) -> Result<()> {
     // routing works, the dashboard is empty.
     let dockerfile = format!(
         "FROM {}\nCOPY traefik /usr/local/bin/traefik\nCOPY entrypoint.sh /entrypoint.sh\n\
-         COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt\nEXPOSE 80\n\
+         COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt\n\
+         ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nEXPOSE 80\n\
          ENTRYPOINT [\"/entrypoint.sh\"]\nCMD [\"traefik\"]\n{}\n",
         node::POD_IMAGE,
-        labels(&format!("Traefik {version} built from its Go module"), version)
+        labels(recipe, &format!("Traefik {version} built from its Go module"), version)
     );
     node::docker_build(
         tb,
@@ -155,7 +166,7 @@ fn traefik(tb: &Testbed, reference: &str, version: &str) -> Result<()> {
     )
 }
 
-fn nats(tb: &Testbed, reference: &str, version: &str) -> Result<()> {
+fn nats(tb: &Testbed, reference: &str, version: &str, recipe: Recipe) -> Result<()> {
     let version = format!("v{}", version.trim_start_matches('v'));
     let bin = GoBuild {
         name: "nats-server",
@@ -171,7 +182,7 @@ fn nats(tb: &Testbed, reference: &str, version: &str) -> Result<()> {
     let dockerfile = format!(
         "FROM scratch\nCOPY nats-server /nats-server\nCOPY nats-server.conf /nats-server.conf\n\
          EXPOSE 4222 8222 6222\nENTRYPOINT [\"/nats-server\"]\nCMD [\"--config\", \"nats-server.conf\"]\n{}\n",
-        labels(&format!("NATS {version} built from its Go module"), &version)
+        labels(recipe, &format!("NATS {version} built from its Go module"), &version)
     );
     node::docker_build(
         tb,
@@ -184,7 +195,7 @@ fn nats(tb: &Testbed, reference: &str, version: &str) -> Result<()> {
     )
 }
 
-fn keycloak(tb: &Testbed, reference: &str, version: &str) -> Result<()> {
+fn keycloak(tb: &Testbed, reference: &str, version: &str, recipe: Recipe) -> Result<()> {
     let dist = download(
         tb,
         &format!(
@@ -216,6 +227,7 @@ fn keycloak(tb: &Testbed, reference: &str, version: &str) -> Result<()> {
             "EXPOSE 8080 8443 9000",
             "ENTRYPOINT [\"/opt/keycloak/bin/kc.sh\"]",
             &labels(
+                recipe,
                 &format!("Keycloak {version} (Quarkus distribution from Maven Central) on Debian 12's OpenJDK 17"),
                 version,
             ),
@@ -223,7 +235,7 @@ fn keycloak(tb: &Testbed, reference: &str, version: &str) -> Result<()> {
     )
 }
 
-fn postgres(tb: &Testbed, reference: &str) -> Result<()> {
+fn postgres(tb: &Testbed, reference: &str, recipe: Recipe) -> Result<()> {
     let root = debian_root(tb, "postgres", &["postgresql-15"])?;
     let r = root.path();
     // Debian's package makes a cluster of its own; the entrypoint makes PGDATA's.
@@ -250,6 +262,7 @@ fn postgres(tb: &Testbed, reference: &str) -> Result<()> {
             "ENTRYPOINT [\"docker-entrypoint.sh\"]",
             "CMD [\"postgres\"]",
             &labels(
+                recipe,
                 &format!(
                     "a stand-in for {reference}: Debian 12's PostgreSQL {version} behind the official image's entrypoint contract"
                 ),
@@ -262,7 +275,7 @@ fn postgres(tb: &Testbed, reference: &str) -> Result<()> {
     node::docker_build(tb, reference, &format!("FROM {reference}\nSTOPSIGNAL SIGINT\n"), &[])
 }
 
-fn redis(tb: &Testbed, reference: &str) -> Result<()> {
+fn redis(tb: &Testbed, reference: &str, recipe: Recipe) -> Result<()> {
     let root = debian_root(tb, "redis", &["redis-server"])?;
     let r = root.path();
     std::fs::create_dir_all(r.join("data"))?;
@@ -278,6 +291,7 @@ fn redis(tb: &Testbed, reference: &str) -> Result<()> {
             "ENTRYPOINT [\"docker-entrypoint.sh\"]",
             "CMD [\"redis-server\"]",
             &labels(
+                recipe,
                 &format!(
                     "a stand-in for {reference}: Debian 12's Redis {version} behind the official image's entrypoint contract"
                 ),
@@ -287,7 +301,7 @@ fn redis(tb: &Testbed, reference: &str) -> Result<()> {
     )
 }
 
-fn python(tb: &Testbed, reference: &str) -> Result<()> {
+fn python(tb: &Testbed, reference: &str, recipe: Recipe) -> Result<()> {
     let root = debian_root(tb, "python", &["python3"])?;
     let r = root.path();
     // The official images name the interpreter `python` too.
@@ -299,7 +313,7 @@ fn python(tb: &Testbed, reference: &str) -> Result<()> {
         &[
             "ENV LANG=C.UTF-8",
             "CMD [\"python3\"]",
-            &labels(&format!("a stand-in for {reference}: Debian 12's Python {version}"), &version),
+            &labels(recipe, &format!("a stand-in for {reference}: Debian 12's Python {version}"), &version),
         ],
     )
 }

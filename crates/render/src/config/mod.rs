@@ -29,6 +29,8 @@ pub const NATS_USER: &str = "app";
 pub const POSTGRES_SUPERUSER_PASSWORD: &str = "postgres-superuser-password";
 /// The generated password of Keycloak's bootstrap admin.
 pub const KEYCLOAK_ADMIN_PASSWORD: &str = "keycloak-admin-password";
+/// The password of `keycloak.login`'s test user.
+pub const KEYCLOAK_LOGIN_PASSWORD: &str = "keycloak-login-password";
 /// The generated root token of the dev Vault.
 pub const VAULT_ROOT_TOKEN: &str = "vault-root-token";
 
@@ -145,6 +147,9 @@ impl Config {
         }
         if self.keycloak.enabled {
             specs.insert(KEYCLOAK_ADMIN_PASSWORD.to_owned(), 24);
+            if self.keycloak.login.is_some() {
+                specs.insert(KEYCLOAK_LOGIN_PASSWORD.to_owned(), 24);
+            }
         }
         if self.vault.enabled {
             specs.insert(VAULT_ROOT_TOKEN.to_owned(), 32);

@@ -330,6 +330,40 @@ pub struct Keycloak {
     pub host: String,
     /// The host port compose publishes it on.
     pub compose_port: u16,
+    /// A real login that `validate` performs, as a browser does; off when absent.
+    pub login: Option<KeycloakLogin>,
+}
+
+/// `keycloak.login`: `validate` logs in as a test user through the ingress (authorization code
+/// with PKCE), then calls the API with the token. The user is added to the realm at import, with
+/// a password generated into `secrets.json` (`keycloak-login-password`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeycloakLogin {
+    /// The realm's public client with the standard flow that the web app uses.
+    pub client: String,
+    /// The test user's name; the realm file must not declare it.
+    pub user: String,
+    /// The service whose URL (with a trailing `/`) is the redirect URI the login asks for.
+    pub redirect: String,
+    /// The API call that must accept the access token, if any.
+    pub api: Option<LoginApi>,
+}
+
+impl Default for KeycloakLogin {
+    fn default() -> Self {
+        Self { client: "web".into(), user: "parity-probe".into(), redirect: "web".into(), api: None }
+    }
+}
+
+/// `keycloak.login.api`: a path of a service, called with `Authorization: Bearer <token>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginApi {
+    /// The service.
+    pub service: String,
+    /// The path (`/me`).
+    pub path: String,
 }
 
 impl Default for Keycloak {
@@ -344,6 +378,7 @@ impl Default for Keycloak {
             realm: "dev".into(),
             host: "auth".into(),
             compose_port: 8081,
+            login: None,
         }
     }
 }
