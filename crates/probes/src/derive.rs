@@ -15,6 +15,7 @@ use crate::dns::Resolves;
 use crate::error::{Error, Result};
 use crate::forward::ServicePort;
 use crate::http::{OidcIssuer, Route, UnknownHost};
+use crate::login::{LoginSpec, OidcLogin};
 use crate::probe::{Check, Failure, Probe};
 use crate::tls::Certificate;
 
@@ -57,6 +58,51 @@ pub struct Context<'a> {
 }
 
 const COMPONENTS: [&str; 5] = ["postgres", "redis", "nats", "temporal", "vault"];
+
+/// `auth.login`: the login as a browser does it, after the issuer and the routes it crosses.
+fn login_probe(
+    config: &Config,
+    context: &Context<'_>,
+    login: &kind_parity_render::config::KeycloakLogin,
+    issuer: Url,
+    connect: SocketAddr,
+    ca: &str,
+) -> Result<Probe> {
+    let service_origin = |name: &str| -> Result<Url> {
+        let host =
+            config.services.get(name).and_then(|s| s.ingress.as_ref()).map(|i| i.host.clone()).ok_or_else(|| {
+                Error::LoginSetup(format!("keycloak.login names service `{name}`, which has no ingress host"))
+            })?;
+        Ok(Url::parse(&format!("{}/", config.kind_origin(&host))).expect("a kind origin is a URL"))
+    };
+    let redirect_uri = service_origin(&login.redirect)?;
+    let api = match &login.api {
+        Some(call) => Some(service_origin(&call.service)?.join(&call.path).expect("a path joins a URL")),
+        None => None,
+    };
+    let password = context
+        .secrets
+        .get(kind_parity_render::config::KEYCLOAK_LOGIN_PASSWORD)
+        .ok_or_else(|| {
+            Error::LoginSetup("the environment has no keycloak-login-password yet: `kind-parity up` creates it".into())
+        })?
+        .to_owned();
+    let mut after = vec!["oidc.issuer".to_owned(), format!("route.{}", login.redirect)];
+    if let Some(call) = &login.api {
+        after.push(format!("route.{}", call.service));
+    }
+    let spec = LoginSpec {
+        issuer,
+        client_id: login.client.clone(),
+        redirect_uri,
+        username: login.user.clone(),
+        password,
+        api,
+    };
+    Ok(Probe::new("auth.login", "keycloak", OidcLogin::new(spec, Some(connect), Some(ca))?)
+        .after(after)
+        .timeout(Duration::from_secs(30)))
+}
 
 /// The suite for `context`.
 pub fn derive(context: &Context<'_>) -> Result<Vec<Probe>> {
@@ -171,10 +217,13 @@ pub fn derive(context: &Context<'_>) -> Result<Vec<Probe>> {
         let mut after = vec![format!("tls.{}.{}", config.keycloak.host, config.domain)];
         after.extend(ready_of("Deployment", "keycloak"));
         probes.push(
-            Probe::new("oidc.issuer", "keycloak", OidcIssuer::new(issuer, connect, ca)?)
+            Probe::new("oidc.issuer", "keycloak", OidcIssuer::new(issuer.clone(), connect, ca)?)
                 .after(after)
                 .timeout(Duration::from_secs(20)),
         );
+        if let Some(login) = &config.keycloak.login {
+            probes.push(login_probe(config, context, login, issuer, connect, ca)?);
+        }
     } else {
         probes.push(Probe::skipped("oidc.issuer", "keycloak", "keycloak is switched off"));
     }

@@ -27,6 +27,9 @@ pub enum Error {
     /// The environment's local CA is not a usable certificate.
     #[error("the environment's CA certificate cannot be read: {0}; run `kind-parity render` to recreate the state")]
     BadCa(String),
+    /// `keycloak.login` cannot be turned into a login probe.
+    #[error("the login probe cannot be set up: {0}")]
+    LoginSetup(String),
     /// The JUnit report could not be written.
     #[error("writing the JUnit report to {path}")]
     WriteJunit {

@@ -56,7 +56,7 @@ impl fmt::Debug for LoginSpec {
 
 /// The login probe.
 #[derive(Debug, Clone)]
-pub struct Login {
+pub struct OidcLogin {
     spec: LoginSpec,
     connect: Option<SocketAddr>,
     ca_pem: Option<String>,
@@ -77,7 +77,7 @@ fn step(name: &str, found: impl fmt::Display, remediation: impl Into<String>) ->
     Failure::new(format!("step {name}: {found}"), remediation)
 }
 
-impl Login {
+impl OidcLogin {
     /// A login through the ingress at `connect` (every host of the flow is sent there), trusting
     /// only `ca_pem`; `None` for both reaches the URLs as they are (a Keycloak on loopback).
     pub fn new(spec: LoginSpec, connect: Option<SocketAddr>, ca_pem: Option<&str>) -> Result<Self> {
@@ -378,7 +378,7 @@ fn strip_query(url: &Url) -> String {
     url.to_string()
 }
 
-impl Check for Login {
+impl Check for OidcLogin {
     fn target(&self) -> String {
         let via = self.connect.map(|c| format!(" via {c}")).unwrap_or_default();
         format!("login as {} at {}{via}", self.spec.username, self.spec.issuer)
@@ -423,7 +423,7 @@ mod tests {
             password: "hunter2-secret".into(),
             api: None,
         };
-        let login = Login::new(spec, None, None).unwrap();
+        let login = OidcLogin::new(spec, None, None).unwrap();
         assert!(!format!("{login:?}").contains("hunter2"));
     }
 }

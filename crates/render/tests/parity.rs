@@ -226,9 +226,11 @@ fn keycloak_imports_the_realm_file_with_override_before_it_starts() {
         object(&docs, "Deployment", "keycloak")["spec"]["template"]["metadata"]["annotations"]["kind-parity.dev/realm-hash"]
             .clone()
     };
+    // The demo's keycloak.login needs its public client `web` in any realm file.
+    let web = r#""clients": [{"clientId": "web", "publicClient": true}]"#;
     assert_ne!(
-        hash(r#"{"realm": "dev", "enabled": true}"#),
-        hash(r#"{"realm": "dev", "enabled": true, "sslRequired": "none"}"#)
+        hash(&format!(r#"{{"realm": "dev", "enabled": true, {web}}}"#)),
+        hash(&format!(r#"{{"realm": "dev", "enabled": true, "sslRequired": "none", {web}}}"#))
     );
 }
 

@@ -56,6 +56,41 @@ impl Checker<'_> {
     }
 }
 
+/// `keycloak.login.client` is a public client of the realm file with the standard flow, and the
+/// test user is not one the file declares (the import would replace it).
+fn login_client(
+    c: &mut Checker<'_>,
+    path: &Path,
+    login: &super::KeycloakLogin,
+    realm: &serde_json::Value,
+    file: &std::path::Path,
+) {
+    let clients = realm["clients"].as_array().map(Vec::as_slice).unwrap_or_default();
+    match clients.iter().find(|cl| cl["clientId"] == login.client.as_str()) {
+        None => c.report(
+            &path.key("client"),
+            format!("realm file `{}` has no client `{}`", file.display(), login.client),
+            "name the public client the web app uses",
+        ),
+        Some(client) => {
+            if client["publicClient"] != true || client["standardFlowEnabled"] == false {
+                c.report(
+                    &path.key("client"),
+                    format!("client `{}` is not a public client with the standard flow", login.client),
+                    "set `publicClient: true` and `standardFlowEnabled: true` in the realm file (the login runs as a browser app)",
+                );
+            }
+        }
+    }
+    if realm["users"].as_array().is_some_and(|u| u.iter().any(|u| u["username"] == login.user.as_str())) {
+        c.report(
+            &path.key("user"),
+            format!("realm file `{}` already declares user `{}`", file.display(), login.user),
+            "pick another name: kind-parity adds this user with a generated password",
+        );
+    }
+}
+
 /// The largest artifact: a ConfigMap is at most 1 MiB, and `binaryData` is base64 (4/3 larger).
 pub const MAX_ARTIFACT_BYTES: usize = 700 * 1024;
 
@@ -213,6 +248,9 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
                         "export the realm again from Keycloak (Realm settings → Action → Partial export)",
                     ),
                     Ok(json) => {
+                        if let Some(login) = &config.keycloak.login {
+                            login_client(&mut c, &root.key("keycloak").key("login"), login, &json, file);
+                        }
                         let realm = json.get("realm").and_then(|r| r.as_str()).unwrap_or_default();
                         if realm != config.keycloak.realm {
                             c.report(
@@ -227,6 +265,34 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
                         }
                     }
                 },
+            }
+        }
+    }
+
+    // The login probe's services exist and are reached through the ingress.
+    if let (true, Some(login)) = (config.keycloak.enabled, &config.keycloak.login) {
+        let path = root.key("keycloak").key("login");
+        c.dns_label(&path.key("user"), &login.user, "user name");
+        let mut named = vec![(path.key("redirect"), login.redirect.as_str())];
+        if let Some(api) = &login.api {
+            named.push((path.key("api").key("service"), api.service.as_str()));
+            if !api.path.starts_with('/') {
+                c.report(
+                    &path.key("api").key("path"),
+                    format!("`{}` is not a path", api.path),
+                    "start it with `/`, e.g. `/me`",
+                );
+            }
+        }
+        for (p, service) in named {
+            match config.services.get(service) {
+                None => c.report(&p, format!("there is no service `{service}`"), "name a service of `services`"),
+                Some(s) if s.ingress.is_none() => c.report(
+                    &p,
+                    format!("service `{service}` has no ingress host, so a browser cannot reach it"),
+                    format!("give `services.{service}.ingress.host`"),
+                ),
+                Some(_) => {}
             }
         }
     }
