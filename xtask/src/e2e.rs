@@ -70,23 +70,10 @@ pub fn run(rest: &[String]) -> Result<()> {
 
 /// The PATH the steps run with: the process's when it has a `kind`, else the test bed's stand-in first.
 fn search_path() -> Result<std::ffi::OsString> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    if Command::new("kind").arg("version").output().is_ok_and(|o| o.status.success()) {
-        return Ok(path);
+    match crate::testbed::kind::path_with_standin()? {
+        Some(path) => Ok(path),
+        None => Ok(std::env::var_os("PATH").unwrap_or_default()),
     }
-    let standin = crate::testbed::env_vars()?
-        .into_iter()
-        .find(|(k, _)| k == "KIND_PARITY_TEST_KIND")
-        .map(|(_, v)| PathBuf::from(v));
-    let Some(standin) = standin.filter(|p| p.is_file()) else {
-        bail!(
-            "kind is not installed and the test bed's kind stand-in is not up: install kind (https://kind.sigs.k8s.io), or run `cargo xtask testbed up kind`"
-        );
-    };
-    eprintln!("e2e: no kind on PATH; using the test bed's kind stand-in {}", standin.display());
-    let dirs =
-        std::iter::once(standin.parent().unwrap_or(Path::new("/")).to_path_buf()).chain(std::env::split_paths(&path));
-    std::env::join_paths(dirs).context("building PATH")
 }
 
 fn build_binary() -> Result<PathBuf> {

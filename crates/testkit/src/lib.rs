@@ -25,6 +25,10 @@ pub const CLUSTER: &str = "KIND_PARITY_TEST_CLUSTER";
 /// An image in that node from its start, for pods with `imagePullPolicy: Never`: busybox with
 /// every applet (`sh`, `httpd`, `nc`, `sleep`…). Set with [`CLUSTER`].
 pub const POD_IMAGE: &str = "KIND_PARITY_TEST_POD_IMAGE";
+/// A Keycloak (`start-dev`) on loopback, its URL; the login probe's tests make realms in it.
+pub const KEYCLOAK: &str = "KIND_PARITY_TEST_KEYCLOAK";
+/// Its bootstrap admin, `admin:PASSWORD`.
+pub const KEYCLOAK_ADMIN: &str = "KIND_PARITY_TEST_KEYCLOAK_ADMIN";
 
 /// Deletes namespace `namespace` of the test bed's cluster (`KUBECONFIG`), for a test's drop
 /// guard: on a thread with its own runtime and its own client, since a drop cannot await and the

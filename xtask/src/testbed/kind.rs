@@ -129,6 +129,26 @@ pub fn down(tb: &Testbed) -> Result<()> {
     Ok(())
 }
 
+/// When the machine has no `kind` on PATH: PATH with the test bed's stand-in first (saying so),
+/// or an error naming both ways out. `None` when a `kind` answers.
+pub fn path_with_standin() -> Result<Option<std::ffi::OsString>> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    if Command::new("kind").arg("version").output().is_ok_and(|o| o.status.success()) {
+        return Ok(None);
+    }
+    let standin =
+        super::env_vars()?.into_iter().find(|(k, _)| k == "KIND_PARITY_TEST_KIND").map(|(_, v)| PathBuf::from(v));
+    let Some(standin) = standin.filter(|p| p.is_file()) else {
+        bail!(
+            "kind is not installed and the test bed's kind stand-in is not up: install kind (https://kind.sigs.k8s.io), or run `cargo xtask testbed up kind`"
+        );
+    };
+    eprintln!("note: no kind on PATH; using the test bed's kind STAND-IN {} (docs/testbed.md)", standin.display());
+    let dirs =
+        std::iter::once(standin.parent().unwrap_or(Path::new("/")).to_path_buf()).chain(std::env::split_paths(&path));
+    Ok(Some(std::env::join_paths(dirs).context("building PATH")?))
+}
+
 pub fn env(tb: &Testbed) -> Vec<(String, String)> {
     if program(tb).is_file() {
         vec![("KIND_PARITY_TEST_KIND".to_owned(), program(tb).display().to_string())]

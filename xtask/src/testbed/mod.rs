@@ -218,6 +218,9 @@ fn up(tb: &Testbed, parts: &[Part]) -> Result<()> {
 
 fn down(tb: &Testbed, wipe: bool) -> Result<()> {
     kind::down(tb)?;
+    if docker::answers() {
+        stack::keycloak_down();
+    }
     node::down(tb)?;
     kube::down(tb)?;
     services::down(tb)?;
@@ -249,7 +252,13 @@ pub fn env_vars() -> Result<Vec<(String, String)>> {
 /// The env file: one `export` line per running part, for the tests.
 fn write_env(tb: &Testbed) -> Result<()> {
     let mut text = format!("export KIND_PARITY_TESTBED_DIR={}\n", tb.dir.display());
-    for (name, value) in kube::env(tb).into_iter().chain(services::env(tb)).chain(node::env(tb)?).chain(kind::env(tb)) {
+    for (name, value) in kube::env(tb)
+        .into_iter()
+        .chain(services::env(tb))
+        .chain(node::env(tb)?)
+        .chain(stack::env(tb))
+        .chain(kind::env(tb))
+    {
         writeln!(text, "export {name}={value}")?;
     }
     fs::write(tb.env_file(), &text).with_context(|| format!("writing {}", tb.env_file().display()))?;

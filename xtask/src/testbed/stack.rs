@@ -15,6 +15,7 @@
 //! `cache/stack-images/` once and loaded from there into a fresh engine. Loading them into a
 //! cluster's nodes is the project's own loader's job (see `kind.rs`).
 
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -94,7 +95,76 @@ pub fn up(tb: &Testbed) -> Result<()> {
         ensure(tb, &dir, &reference, recipe)?;
     }
     say(format!("stack: images ready: {}", references().join(", ")));
-    Ok(())
+    keycloak_up(tb)
+}
+
+/// The Keycloak the login probe's tests run against: the stack's image in `start-dev` (its
+/// embedded database), on loopback. Tests make their own realms through its admin API.
+const KEYCLOAK_CONTAINER: &str = "kind-parity-testbed-keycloak";
+pub const KEYCLOAK_PORT: u16 = 18080;
+
+fn keycloak_password(tb: &Testbed) -> Result<String> {
+    let path = tb.dir.join("keycloak-admin-password");
+    if let Ok(password) = std::fs::read_to_string(&path) {
+        return Ok(password.trim().to_owned());
+    }
+    let mut bytes = [0_u8; 18];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    let password: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    write_file(&path, password.as_bytes(), 0o600)?;
+    Ok(password)
+}
+
+fn keycloak_up(tb: &Testbed) -> Result<()> {
+    use kind_parity_render::config::Keycloak;
+    let image = Keycloak::default().image;
+    let running =
+        super::docker::docker(&["inspect", KEYCLOAK_CONTAINER, "--format", "{{.State.Running}} {{.Config.Image}}"]);
+    if running.is_ok_and(|r| r.trim() == format!("true {image}")) {
+        return Ok(());
+    }
+    let _ = super::docker::docker(&["rm", "--force", KEYCLOAK_CONTAINER]);
+    let password = keycloak_password(tb)?;
+    super::docker::docker(&[
+        "run",
+        "--detach",
+        "--name",
+        KEYCLOAK_CONTAINER,
+        "--publish",
+        &format!("127.0.0.1:{KEYCLOAK_PORT}:8080"),
+        "--env",
+        "KC_BOOTSTRAP_ADMIN_USERNAME=admin",
+        "--env",
+        &format!("KC_BOOTSTRAP_ADMIN_PASSWORD={password}"),
+        &image,
+        "start-dev",
+    ])
+    .context("starting the test bed's Keycloak")?;
+    say(format!("stack: starting Keycloak ({image}, start-dev) on 127.0.0.1:{KEYCLOAK_PORT}: about a minute"));
+    let url = format!("http://127.0.0.1:{KEYCLOAK_PORT}/realms/master/.well-known/openid-configuration");
+    proc::wait_for("keycloak", std::time::Duration::from_secs(240), &tb.log("keycloak"), || {
+        Command::new("curl").args(["-sf", "-o", "/dev/null", &url]).status().is_ok_and(|s| s.success())
+    })
+    .map_err(|e| {
+        let logs = super::docker::docker(&["logs", "--tail", "20", KEYCLOAK_CONTAINER]).unwrap_or_default();
+        e.context(format!("last lines of `docker logs {KEYCLOAK_CONTAINER}`:\n{logs}"))
+    })
+}
+
+pub fn keycloak_down() {
+    let _ = super::docker::docker(&["rm", "--force", KEYCLOAK_CONTAINER]);
+}
+
+/// `KIND_PARITY_TEST_KEYCLOAK` (its URL) and `_KEYCLOAK_ADMIN` (`admin:PASSWORD`), when it runs.
+pub fn env(tb: &Testbed) -> Vec<(String, String)> {
+    let running = super::docker::docker(&["inspect", KEYCLOAK_CONTAINER, "--format", "{{.State.Running}}"]);
+    match (running.as_deref().map(str::trim), keycloak_password(tb)) {
+        (Ok("true"), Ok(password)) => vec![
+            ("KIND_PARITY_TEST_KEYCLOAK".to_owned(), format!("http://127.0.0.1:{KEYCLOAK_PORT}")),
+            ("KIND_PARITY_TEST_KEYCLOAK_ADMIN".to_owned(), format!("admin:{password}")),
+        ],
+        _ => Vec::new(),
+    }
 }
 
 /// The image in the engine: already there, loaded from the cache, or built and saved.
