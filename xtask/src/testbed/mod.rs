@@ -263,7 +263,11 @@ fn write_env(tb: &Testbed) -> Result<()> {
     }
     fs::write(tb.env_file(), &text).with_context(|| format!("writing {}", tb.env_file().display()))?;
     for line in text.lines() {
-        say(format!("  {line}"));
+        // The test bed's Keycloak admin password stays in the env file.
+        match line.split_once('=') {
+            Some((name, _)) if name.ends_with("_ADMIN") => say(format!("  {name}=<not printed: in the env file>")),
+            _ => say(format!("  {line}")),
+        }
     }
     Ok(())
 }
