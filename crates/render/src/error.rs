@@ -62,9 +62,17 @@ pub enum Error {
     /// The local CA or a certificate could not be generated.
     #[error("generating the local certificate authority")]
     Certificate(#[source] rcgen::Error),
-    /// The stored secrets file does not parse.
-    #[error("the stored secrets do not parse; delete the file to regenerate them (the local CA changes)")]
-    SecretsFormat(#[source] serde_json::Error),
+    /// The stored secrets file does not parse, or holds a certificate or key that is not one.
+    /// The message never holds what the file holds (it has the CA's private key).
+    #[error(
+        "the stored secrets are invalid at {at}: {problem}; delete the file to regenerate them (the local CA changes)"
+    )]
+    SecretsFormat {
+        /// Where: the keys leading to the value, and its line and column when known.
+        at: String,
+        /// What is wrong, without the value.
+        problem: String,
+    },
 }
 
 /// Where a value sits in a file: 1-based line and column.
