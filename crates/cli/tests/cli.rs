@@ -465,3 +465,26 @@ fn an_overflowing_timeout_is_a_usage_error() {
         .stderr(predicate::str::contains("the longest wait is 365d"))
         .stderr(predicate::str::contains("panicked").not());
 }
+
+#[test]
+fn logs_leaves_the_rendered_files_out_when_the_secrets_cannot_be_read() {
+    // Regression (issue 12): unreadable secrets could not be redacted by value, and the rendered
+    // files, which resolve every one of them, went into the bundle in clear.
+    let dir = tempfile::tempdir().unwrap();
+    kind_parity(dir.path()).args(["render", "-q"]).assert().success();
+    let secrets_file = dir.path().join(".kind-parity/kp-demo/secrets.json");
+    let stored = fs::read_to_string(&secrets_file).unwrap();
+    fs::write(&secrets_file, stored.replacen('{', "{,", 1)).unwrap();
+    let out = dir.path().join("bundle");
+    kind_parity(dir.path())
+        .args(["logs", "--cluster", "existing", "--kubeconfig", "missing-kubeconfig", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    assert!(!out.join("rendered").exists());
+    let unavailable = fs::read_to_string(out.join("unavailable.txt")).unwrap();
+    assert!(
+        unavailable.contains("rendered files: left out, the stored secrets cannot be read to redact them by"),
+        "{unavailable}"
+    );
+}

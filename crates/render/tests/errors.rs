@@ -237,3 +237,22 @@ fn vault_paths_that_the_seed_shell_would_expand_are_refused() {
         "invalid config: <dir>/kind-parity.yaml:4:5: vault.paths.secret/$(id): `secret/$(id)` is not a usable Vault KV path\n    help: use letters, digits, '/', '_', '.' and '-', starting with the mount (`secret/app`)",
     );
 }
+
+#[test]
+fn a_secret_shorter_than_16_characters_is_refused() {
+    // Regression (issue 12): a secret could be declared with length 0 to 7, and the bundle
+    // left such short values in clear.
+    check(
+        "secrets:\n  pin:\n    length: 4\n",
+        "invalid config: <dir>/kind-parity.yaml:3:5: secrets.pin.length: a secret of 4 characters is not allowed\n    help: use 16 to 1024 characters (the default is 32)",
+    );
+}
+
+#[test]
+fn a_secret_of_a_hundred_million_characters_is_refused() {
+    // Regression (issue 12): generating it took 51 s and 806 MB, in silence.
+    check(
+        "secrets:\n  huge:\n    length: 100000000\n",
+        "invalid config: <dir>/kind-parity.yaml:3:5: secrets.huge.length: a secret of 100000000 characters is not allowed\n    help: use 16 to 1024 characters (the default is 32)",
+    );
+}

@@ -56,6 +56,12 @@ impl Checker<'_> {
     }
 }
 
+/// The lengths a declared secret may have. At least 16 alphanumeric characters (95 bits), so a
+/// secret is never guessable and never so short that redacting it from a diagnostics bundle
+/// would hit ordinary text; at most 1024, since generating one is done at every load and a
+/// Secret holds 1 MiB in all (a length of 100,000,000 took 51 s and 806 MB before this bound).
+pub const SECRET_LENGTHS: std::ops::RangeInclusive<usize> = 16..=1024;
+
 /// The largest artifact: a ConfigMap is at most 1 MiB, and `binaryData` is base64 (4/3 larger).
 pub const MAX_ARTIFACT_BYTES: usize = 700 * 1024;
 
@@ -251,12 +257,19 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
     }
 
     let secret_names = config.secret_names();
-    for name in config.secrets.keys() {
+    for (name, spec) in &config.secrets {
         if !is_secret_name(name) {
             c.report(
                 &root.key("secrets").key(name),
                 format!("`{name}` is not a valid secret name"),
                 "use lowercase letters, digits, '-' and '_'",
+            );
+        }
+        if !SECRET_LENGTHS.contains(&spec.length) {
+            c.report(
+                &root.key("secrets").key(name).key("length"),
+                format!("a secret of {} characters is not allowed", spec.length),
+                format!("use {} to {} characters (the default is 32)", SECRET_LENGTHS.start(), SECRET_LENGTHS.end()),
             );
         }
     }
