@@ -256,3 +256,18 @@ fn a_secret_of_a_hundred_million_characters_is_refused() {
         "invalid config: <dir>/kind-parity.yaml:3:5: secrets.huge.length: a secret of 100000000 characters is not allowed\n    help: use 16 to 1024 characters (the default is 32)",
     );
 }
+
+#[test]
+fn a_realm_file_larger_than_its_secret_holds_is_refused() {
+    // Regression (issue 12): a realm over the object size limit rendered, and the API server
+    // refused it at apply.
+    let dir = tempfile::tempdir().unwrap();
+    let padding = "x".repeat(800 * 1024);
+    fs::write(dir.path().join("realm.json"), format!(r#"{{"realm": "dev", "displayName": "{padding}"}}"#)).unwrap();
+    fs::write(dir.path().join("kind-parity.yaml"), "keycloak:\n  realm_file: realm.json\n").unwrap();
+    let error = load(&LoadOptions { dir: dir.path().into(), ..Default::default() }).unwrap_err().to_string();
+    assert_eq!(
+        error.replace(&dir.path().display().to_string(), "<dir>"),
+        "invalid config: <dir>/kind-parity.yaml:2:3: keycloak.realm_file: realm file `realm.json` is 819235 bytes; its Secret holds at most 716800\n    help: keep the realm file to its settings and clients (a partial export) and create bulk data such as users at runtime"
+    );
+}

@@ -3,6 +3,8 @@
 
 mod common;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use common::*;
 use kind_parity_render::refs::Mode;
 use kind_parity_render::{Plan, resolve_env};
@@ -230,6 +232,26 @@ fn keycloak_imports_the_realm_file_with_override_before_it_starts() {
         hash(r#"{"realm": "dev", "enabled": true}"#),
         hash(r#"{"realm": "dev", "enabled": true, "sslRequired": "none"}"#)
     );
+}
+
+#[test]
+fn the_realm_export_travels_in_a_secret() {
+    // Regression (issue 12): the realm export, confidential clients' secrets included, was a
+    // ConfigMap, readable by anyone who may read the namespace's ConfigMaps.
+    let dir = tempfile::tempdir().unwrap();
+    let realm = r#"{"realm": "dev", "clients": [{"clientId": "api", "secret": "Kclientsecret0123456789"}]}"#;
+    std::fs::write(dir.path().join("realm.json"), realm).unwrap();
+    let path = dir.path().join("realm.json").display().to_string();
+    let docs = documents(&plan_of(&[("keycloak.realm_file", path.as_str())]));
+    for map in docs.iter().filter(|d| d["kind"] == "ConfigMap") {
+        assert!(!map.to_string().contains("Kclientsecret0123456789"), "{map}");
+    }
+    let secret = object(&docs, "Secret", "keycloak-realm");
+    let data = secret["data"]["realm.json"].as_str().unwrap();
+    assert_eq!(B64.decode(data).unwrap(), realm.as_bytes());
+    let keycloak = object(&docs, "Deployment", "keycloak");
+    let volumes = &keycloak["spec"]["template"]["spec"]["volumes"];
+    assert_eq!(volumes[0], serde_json::json!({"name": "realm", "secret": {"secretName": "keycloak-realm"}}));
 }
 
 #[test]

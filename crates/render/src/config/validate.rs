@@ -62,6 +62,11 @@ impl Checker<'_> {
 /// Secret holds 1 MiB in all (a length of 100,000,000 took 51 s and 806 MB before this bound).
 pub const SECRET_LENGTHS: std::ops::RangeInclusive<usize> = 16..=1024;
 
+/// The largest realm file: it travels in the Secret `keycloak-realm`, which holds at most 1 MiB
+/// (kubernetes `pkg/apis/core/validation` `ValidateSecret`, `MaxSecretSize`) and is sent
+/// base64-encoded (4/3 larger) in a request etcd caps at 1.5 MiB; the same bound as an artifact's.
+pub const MAX_REALM_BYTES: usize = MAX_ARTIFACT_BYTES;
+
 /// The largest artifact: a ConfigMap is at most 1 MiB, and `binaryData` is base64 (4/3 larger).
 pub const MAX_ARTIFACT_BYTES: usize = 700 * 1024;
 
@@ -211,6 +216,15 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
                     &path,
                     format!("realm file `{}` does not exist", file.display()),
                     "give a path relative to the config file, or remove `realm_file` to start with an empty realm",
+                ),
+                Ok(text) if text.len() > MAX_REALM_BYTES => c.report(
+                    &path,
+                    format!(
+                        "realm file `{}` is {} bytes; its Secret holds at most {MAX_REALM_BYTES}",
+                        file.display(),
+                        text.len()
+                    ),
+                    "keep the realm file to its settings and clients (a partial export) and create bulk data such as users at runtime",
                 ),
                 Ok(text) => match serde_json::from_str::<serde_json::Value>(&text) {
                     Err(e) => c.report(
