@@ -538,7 +538,10 @@ pub fn render(
         );
     }
     if config.redis.enabled {
-        let ctx = base(json!({ "redis": { "image": config.redis.image, "password": need(config::REDIS_PASSWORD)? } }));
+        let password = need(config::REDIS_PASSWORD)?;
+        let ctx = base(json!({ "redis": {
+            "image": config.redis.image, "config": redis_config(&password), "password": password,
+        } }));
         push(
             "21-redis.yaml",
             "redis",
@@ -715,6 +718,29 @@ pub fn render(
         k
     };
     Ok(Plan { kind_config, manifests, kustomization, compose_env: compose_env(config, images), compose_service_env })
+}
+
+/// The `redis.conf` of the Redis pod: the password, and no persistence (a dev cache).
+fn redis_config(password: &str) -> String {
+    format!("# rendered by kind-parity\nrequirepass {}\nsave \"\"\nappendonly no\n", redis_quoted(password))
+}
+
+/// `value` as a double-quoted string of Redis's config syntax (`sdssplitargs` in redis
+/// `src/sds.c`: `\\`, `\"` and `\xHH` escapes), so a stored password is read back exactly.
+fn redis_quoted(value: &str) -> String {
+    let mut out = String::from("\"");
+    for byte in value.bytes() {
+        match byte {
+            b'"' | b'\\' => {
+                out.push('\\');
+                out.push(char::from(byte));
+            }
+            0x20..=0x7e => out.push(char::from(byte)),
+            other => out.push_str(&format!("\\x{other:02x}")),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// `KEY=value` lines in the syntax docker compose reads; values quoted when they need it.

@@ -298,6 +298,35 @@ fn vault_reseeds_after_a_restart_and_is_ready_only_once_seeded() {
 }
 
 #[test]
+fn vault_seeds_each_value_from_a_file_of_its_secret() {
+    // Regression (issue 12): `vault kv put path key="$SEED_0_0"` put every seeded secret in the
+    // process list, every few seconds while a path was missing.
+    let docs = documents(&plan_of(&[
+        ("vault.enabled", "true"),
+        ("vault.paths.secret/app.session", "session-key"),
+        ("vault.paths.secret/app.other", "session-key"),
+    ]));
+    let template = &object(&docs, "Deployment", "vault")["spec"]["template"];
+    let seed = container(template, "containers", "seed");
+    let script = args(seed).join("\n");
+    assert!(
+        script.contains(
+            r#"vault kv put "secret/app" "other"=@/etc/vault-seed/seed-0-0 "session"=@/etc/vault-seed/seed-0-1"#
+        ),
+        "{script}"
+    );
+    assert!(!script.contains("$SEED"), "{script}");
+    let env: Vec<&str> = seed["env"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(env, ["VAULT_ADDR", "VAULT_TOKEN"]);
+    assert_eq!(seed["volumeMounts"][0]["mountPath"], "/etc/vault-seed");
+    let volume = &template["spec"]["volumes"][0];
+    assert_eq!(volume["secret"]["secretName"], "vault");
+    let items: Vec<&str> =
+        volume["secret"]["items"].as_array().unwrap().iter().map(|i| i["key"].as_str().unwrap()).collect();
+    assert_eq!(items, ["seed-0-0", "seed-0-1"]);
+}
+
+#[test]
 fn the_node_image_is_pinned_by_digest() {
     // Regression (issue 10 #13): `kindest/node:v1.33.1` by tag; kind's release notes pin by digest.
     let plan = plan_of(&[]);
