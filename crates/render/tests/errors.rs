@@ -271,3 +271,95 @@ fn a_realm_file_larger_than_its_secret_holds_is_refused() {
         "invalid config: <dir>/kind-parity.yaml:2:3: keycloak.realm_file: realm file `realm.json` is 819235 bytes; its Secret holds at most 716800\n    help: keep the realm file to its settings and clients (a partial export) and create bulk data such as users at runtime"
     );
 }
+
+#[test]
+fn every_type_error_and_unknown_key_is_listed_at_once() {
+    // Regression (issue 12): serde stops at its first error, and only that one was shown.
+    let yaml = "nmae: demo\nservices:\n  api:\n    build: { context: app }\n    replicas: many\n    prot: 8080\n    readiness_command:\n      - [a]\n      - ok\n      - [b]\n";
+    check(
+        yaml,
+        "invalid config: 5 problems
+  <dir>/kind-parity.yaml:1:1: unknown key `nmae`
+      help: did you mean `name`?
+  <dir>/kind-parity.yaml:5:5: services.api.replicas: invalid type: string \"many\", expected u32
+  <dir>/kind-parity.yaml:6:5: services.api: unknown key `prot`
+      help: did you mean `port`?
+  <dir>/kind-parity.yaml:8:9: services.api.readiness_command[0]: invalid type: sequence, expected a string
+  <dir>/kind-parity.yaml:10:9: services.api.readiness_command[2]: invalid type: sequence, expected a string",
+    );
+}
+
+#[test]
+fn type_errors_and_semantic_errors_are_listed_together_without_follow_on_errors() {
+    // `build: 5` is dropped to check the rest; "neither `build` nor `image`" would be about it.
+    check(
+        "name: Bad\nservices:\n  api:\n    build: 5\n    replicas: many\n",
+        "invalid config: 3 problems
+  <dir>/kind-parity.yaml:1:1: name: `Bad` is not a valid environment name
+      help: use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit
+  <dir>/kind-parity.yaml:4:5: services.api.build: invalid type: integer `5`, expected struct Build
+  <dir>/kind-parity.yaml:5:5: services.api.replicas: invalid type: string \"many\", expected u32",
+    );
+}
+
+#[test]
+fn problems_are_listed_by_line_number() {
+    // Regression: they were sorted as text, which puts line 12 before line 2.
+    let text = error_of("domain: bad domain\nname: Bad\n#\n#\n#\n#\n#\n#\n#\n#\n#\nnamespace: Bad\n", &[], &[]);
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("  <dir>")).map(|l| &l[..27]).collect();
+    assert_eq!(
+        lines,
+        ["  <dir>/kind-parity.yaml:1:", "  <dir>/kind-parity.yaml:2:", "  <dir>/kind-parity.yaml:12"],
+        "{text}"
+    );
+}
+
+#[test]
+fn type_errors_of_variables_and_flags_are_listed_at_once() {
+    assert_eq!(
+        error_of(
+            API,
+            &[("KIND_PARITY_SERVICES__API__REPLICAS", "x"), ("KIND_PARITY_SERVICES__API__PORT", "y")],
+            &[("services.api.health_path", "[1]")]
+        ),
+        "invalid config: 3 problems
+  env KIND_PARITY_SERVICES__API__PORT: services.api.port: invalid type: string \"y\", expected u16
+  env KIND_PARITY_SERVICES__API__REPLICAS: services.api.replicas: invalid type: string \"x\", expected u32
+  flag --set services.api.health_path=[1]: services.api.health_path: invalid type: sequence, expected a string"
+    );
+}
+
+#[test]
+fn an_empty_config_file_is_an_error() {
+    // Regression (issue 12): an empty kind-parity.yaml rendered an environment of defaults in silence.
+    check(
+        "# nothing yet\n",
+        "invalid config: <dir>/kind-parity.yaml:1:1: the config file is empty\n    help: describe the stack in it (docs/config.md), or delete it to use the embedded demo stack",
+    );
+}
+
+#[test]
+fn a_tab_in_the_indentation_says_so() {
+    // Regression (issue 12): "found character that cannot start any token".
+    check(
+        "name: x\nservices:\n\tapi:\n",
+        "invalid config: <dir>/kind-parity.yaml:3:1: a tab in the indentation\n    help: YAML indents with spaces only: replace the tab with spaces",
+    );
+}
+
+#[test]
+fn a_byte_order_mark_inside_the_file_says_so() {
+    // Regression (issue 12): "did not find expected key", about an invisible character.
+    check(
+        "name: x\n\u{feff}domain: a.b\n",
+        "invalid config: <dir>/kind-parity.yaml:2:1: a byte order mark (U+FEFF) inside the file\n    help: save the file as UTF-8 without a BOM, or delete the invisible character at this position",
+    );
+}
+
+#[test]
+fn a_byte_order_mark_at_the_start_is_allowed_and_positions_count_without_it() {
+    check(
+        "\u{feff}nmae: x\n",
+        "invalid config: <dir>/kind-parity.yaml:1:1: unknown key `nmae`\n    help: did you mean `name`?",
+    );
+}
