@@ -461,6 +461,7 @@ pub fn render(
         "https_port": config.ports.https,
         "ingress_class": config.ingress.controller.class_name(),
         "ingress_cluster_ip": config.ingress.cluster_ip.to_string(),
+        "service_subnet": config::SERVICE_SUBNET.to_string(),
         "browser_hosts": config.browser_hosts(),
         "node_image": config.cluster.node_image,
         "workers": (0..config.cluster.workers).collect::<Vec<_>>(),
