@@ -100,6 +100,20 @@ fn secrets_go_to_secrets_and_never_to_config_maps() {
 }
 
 #[test]
+fn a_literal_pair_of_braces_reaches_both_modes() {
+    // Regression (issue 12): there was no way to write `{{` in a value.
+    let loaded = load_demo(&[("services.web.env.GREETING", r#"'{{ "{{" }} .Name }}'"#)]);
+    let plan = render_loaded(&loaded, &secrets_for(&loaded));
+    assert!(
+        plan.compose_service_env["web"].contains("GREETING='{{ .Name }}'\n"),
+        "{}",
+        plan.compose_service_env["web"]
+    );
+    let web = plan.manifests.iter().find(|m| m.component == "app-web").unwrap();
+    assert!(web.content.contains("  GREETING: \"{{ .Name }}\"\n"), "{}", web.content);
+}
+
+#[test]
 fn compose_env_resolves_the_same_contract_to_localhost() {
     let loaded = load_demo(&[]);
     let secrets = secrets_for(&loaded);

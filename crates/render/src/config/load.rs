@@ -594,14 +594,29 @@ fn is_config_var(name: &str) -> bool {
     name.starts_with(ENV_PREFIX) && !RESERVED_ENV.iter().any(|r| name.starts_with(r))
 }
 
-/// `KIND_PARITY_SERVICES__API__REPLICAS` → `services.api.replicas`.
+/// `KIND_PARITY_SERVICES__API__REPLICAS` → `services.api.replicas`. Config keys are lowercase;
+/// the names a user chooses in any case keep the variable's: an environment variable's
+/// (`KIND_PARITY_SERVICES__API__ENV__LOG_LEVEL` sets `LOG_LEVEL`) and a build argument's.
 fn env_path(var: &str) -> Option<Path> {
     let rest = var.strip_prefix(ENV_PREFIX)?;
-    let keys: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
-    if keys.iter().any(String::is_empty) {
-        return None;
+    let mut path = Path::default();
+    for part in rest.split("__") {
+        if part.is_empty() {
+            return None;
+        }
+        let key = if keeps_case(&path) { part.to_owned() } else { part.to_ascii_lowercase() };
+        path.push(Seg::Key(key));
     }
-    Some(Path(keys.into_iter().map(Seg::Key).collect()))
+    Some(path)
+}
+
+/// Whether the keys of the mapping at `parent` are names whose case matters.
+fn keeps_case(parent: &Path) -> bool {
+    let keys: Vec<&str> = parent.0.iter().map(|s| if let Seg::Key(k) = s { k.as_str() } else { "" }).collect();
+    matches!(
+        keys.as_slice(),
+        ["services", _, "env"] | ["services", _, "compose" | "kind", "env"] | ["services", _, "build", "args"]
+    )
 }
 
 fn key_text(key: &Value) -> Option<String> {
@@ -673,5 +688,42 @@ fn yaml_scalar(v: &Value) -> String {
         Value::Mapping(m) if m.is_empty() => "{}".into(),
         Value::Sequence(s) if s.is_empty() => "[]".into(),
         _ => serde_yaml_ng::to_string(v).map(|s| s.trim_end().to_owned()).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_variable_keeps_the_case_of_an_environment_key() {
+        // Regression (issue 12): `…__ENV__LOG_LEVEL` added `log_level` beside `LOG_LEVEL`.
+        assert_eq!(env_path("KIND_PARITY_SERVICES__API__ENV__LOG_LEVEL"), Path::parse("services.api.env.LOG_LEVEL"));
+        assert_eq!(
+            env_path("KIND_PARITY_SERVICES__API__KIND__ENV__LOG_LEVEL"),
+            Path::parse("services.api.kind.env.LOG_LEVEL")
+        );
+        assert_eq!(
+            env_path("KIND_PARITY_SERVICES__API__BUILD__ARGS__VERSION"),
+            Path::parse("services.api.build.args.VERSION")
+        );
+    }
+
+    #[test]
+    fn a_variable_names_config_keys_in_lowercase() {
+        assert_eq!(env_path("KIND_PARITY_SERVICES__API__REPLICAS"), Path::parse("services.api.replicas"));
+        assert_eq!(env_path("KIND_PARITY_POSTGRES__ENABLED"), Path::parse("postgres.enabled"));
+    }
+
+    #[test]
+    fn a_variable_sets_the_environment_key_it_names() {
+        let options = LoadOptions {
+            env: vec![("KIND_PARITY_SERVICES__API__ENV__LOG_LEVEL".into(), "debug".into())],
+            ..LoadOptions::default()
+        };
+        let loaded = load(&options).unwrap();
+        let env = &loaded.config.services["api"].env;
+        assert_eq!(env.get("LOG_LEVEL").map(String::as_str), Some("debug"));
+        assert!(!env.contains_key("log_level"), "{env:?}");
     }
 }
