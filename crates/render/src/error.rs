@@ -31,6 +31,27 @@ pub enum Error {
         #[source]
         source: Box<handlebars::TemplateError>,
     },
+    /// A file of the templates folder replaces no embedded template.
+    #[error("{} replaces no template: {}", path.display(), match closest {
+        Some(closest) => format!("did you mean {closest}?"),
+        None => format!("the templates are {}", known.join(", ")),
+    })]
+    UnknownTemplate {
+        /// The file.
+        path: PathBuf,
+        /// Its name relative to the templates folder.
+        name: String,
+        /// The embedded template whose name is closest, when one is close.
+        closest: Option<String>,
+        /// Every embedded template's name.
+        known: Vec<String>,
+    },
+    /// The templates folder holds no template.
+    #[error("{} holds no template (no `<component>/<file>.hbs` file)", dir.display())]
+    NoTemplates {
+        /// The folder.
+        dir: PathBuf,
+    },
     /// A template failed while rendering (a missing variable in strict mode, a helper error).
     #[error("rendering template {name} for {component}")]
     RenderTemplate {

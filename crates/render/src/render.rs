@@ -122,8 +122,14 @@ impl Templates {
 
     /// The embedded templates, with every `*.hbs` file under `dir` replacing the embedded one of
     /// the same relative name (`postgres/postgres.yaml.hbs`), for teams with their own.
+    ///
+    /// A file that replaces no embedded template (a misspelt folder or name) is an error, and so
+    /// is a folder without any: an override that is silently ignored would look applied.
     pub fn with_overrides(dir: &FsPath) -> Result<Self> {
         let mut this = Self::embedded()?;
+        let mut known: Vec<String> = this.registry.get_templates().keys().cloned().collect();
+        known.sort();
+        let mut overridden = 0;
         let mut stack = vec![dir.to_path_buf()];
         while let Some(folder) = stack.pop() {
             let entries =
@@ -136,9 +142,22 @@ impl Templates {
                     let text = std::fs::read_to_string(&path)
                         .map_err(|source| Error::ReadInput { path: path.clone(), source })?;
                     let name = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+                    if !known.contains(&name) {
+                        let closest = crate::error::did_you_mean(&name, known.iter().map(String::as_str));
+                        return Err(Error::UnknownTemplate {
+                            path,
+                            name,
+                            closest: closest.map(str::to_owned),
+                            known: known.clone(),
+                        });
+                    }
                     this.register(&name, &text)?;
+                    overridden += 1;
                 }
             }
+        }
+        if overridden == 0 {
+            return Err(Error::NoTemplates { dir: dir.to_path_buf() });
         }
         Ok(this)
     }

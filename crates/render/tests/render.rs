@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use kind_parity_render::Templates;
 
 fn snapshot_of(overrides: &[(&str, &str)]) -> String {
     let loaded = load_demo(overrides);
@@ -266,4 +267,28 @@ fn hashes_in_annotations_are_always_strings() {
         assert!(!lines.is_empty(), "{key} is rendered");
         assert!(lines.iter().all(|l| l.contains(&format!("{key}: \""))), "{lines:?}");
     }
+}
+
+#[test]
+fn a_template_override_that_replaces_nothing_is_an_error() {
+    // Regression (issue 12): a misspelt folder (`postgress/`) was registered and never used.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("postgress")).unwrap();
+    std::fs::write(dir.path().join("postgress/postgres.yaml.hbs"), "kind: ConfigMap\n").unwrap();
+    let error = Templates::with_overrides(dir.path()).unwrap_err().to_string();
+    assert_eq!(
+        error,
+        format!(
+            "{} replaces no template: did you mean postgres/postgres.yaml.hbs?",
+            dir.path().join("postgress/postgres.yaml.hbs").display()
+        )
+    );
+}
+
+#[test]
+fn a_templates_folder_without_templates_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("README.md"), "notes\n").unwrap();
+    let error = Templates::with_overrides(dir.path()).unwrap_err().to_string();
+    assert_eq!(error, format!("{} holds no template (no `<component>/<file>.hbs` file)", dir.path().display()));
 }
