@@ -50,8 +50,12 @@ pub fn init_logging(global: &GlobalArgs) {
         (false, 1) => "debug",
         (false, _) => "trace",
     };
+    // Other crates' logs are raw: kube's client logs every failed request at ERROR
+    // (`kube_client::client::builder: failed with error …`) before the error reaches us, and the
+    // error we print says it with the server's address and the fix. `-v` shows their warnings.
+    let others = if global.verbose == 0 || global.quiet { "off" } else { "warn" };
     let ours = ["kind_parity", "kind_parity_render", "kind_parity_images", "kind_parity_cluster", "kind_parity_probes"];
-    let default = std::iter::once("warn".to_owned())
+    let default = std::iter::once(others.to_owned())
         .chain(ours.iter().map(|c| format!("{c}={level}")))
         .collect::<Vec<_>>()
         .join(",");
