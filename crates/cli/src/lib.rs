@@ -50,8 +50,12 @@ pub fn init_logging(global: &GlobalArgs) {
         (false, 1) => "debug",
         (false, _) => "trace",
     };
+    // Other crates' logs are raw: kube's client logs every failed request at ERROR
+    // (`kube_client::client::builder: failed with error …`) before the error reaches us, and the
+    // error we print says it with the server's address and the fix. `-v` shows their warnings.
+    let others = if global.verbose == 0 || global.quiet { "off" } else { "warn" };
     let ours = ["kind_parity", "kind_parity_render", "kind_parity_images", "kind_parity_cluster", "kind_parity_probes"];
-    let default = std::iter::once("warn".to_owned())
+    let default = std::iter::once(others.to_owned())
         .chain(ours.iter().map(|c| format!("{c}={level}")))
         .collect::<Vec<_>>()
         .join(",");
@@ -108,7 +112,12 @@ pub(crate) fn causes(error: &anyhow::Error) -> Vec<String> {
     let mut above = error.to_string();
     let mut out = Vec::new();
     for cause in error.chain().skip(1) {
-        let text = cause.to_string();
+        let text = match cause.downcast_ref::<kube::Error>() {
+            // kube writes the API server's answer with its whole Debug form after it, which
+            // repeats the message once more per cause of the object's invalidity.
+            Some(kube::Error::Api(status)) => status.to_string(),
+            _ => cause.to_string(),
+        };
         if !above.contains(&text) {
             out.push(text.clone());
         }
@@ -343,6 +352,22 @@ mod tests {
     #[derive(Debug, thiserror::Error)]
     #[error("failed to read kubeconfig from \"k\": No such file or directory (os error 2)")]
     struct Repeats(#[source] std::io::Error);
+
+    #[test]
+    fn the_api_servers_refusal_is_printed_once_without_its_debug_form() {
+        // Regression (issue 12): a refused object's message came three times, in a Debug dump.
+        let status = kube::core::Status {
+            code: 422,
+            message: "Service \"1worker\" is invalid: metadata.name: Invalid value: \"1worker\"".into(),
+            reason: "Invalid".into(),
+            ..Default::default()
+        };
+        let error = anyhow::Error::new(kube::Error::Api(Box::new(status))).context("applying v1 Service kp/1worker");
+        assert_eq!(
+            causes(&error),
+            ["Service \"1worker\" is invalid: metadata.name: Invalid value: \"1worker\": Invalid"]
+        );
+    }
 
     #[test]
     fn a_cause_the_message_above_repeats_is_printed_once() {

@@ -15,6 +15,9 @@ use crate::state::State;
 
 pub(crate) async fn validate(global: &GlobalArgs, args: &ValidateArgs) -> Result<u8> {
     let started = std::time::Instant::now();
+    if let Some(path) = &args.junit {
+        check_report_path(path)?;
+    }
     let loaded = match crate::load_config(global) {
         Ok(loaded) => loaded,
         Err(e) => return Err(junit_start_failure(args, global.name.as_deref(), e, started)),
@@ -72,6 +75,30 @@ async fn prepare_and_run(
     };
     let artifacts = kind_parity_render::artifacts(config, &loaded.inputs)?;
     run_suite(global, config, &secrets, &inventory, cluster, endpoints, args.ingress, artifacts).await
+}
+
+/// Whether a report can be written at `path`, checked before anything runs: a CI gate whose
+/// report path is wrong learns it at once, not after the suite, and not as a missing file.
+fn check_report_path(path: &std::path::Path) -> Result<()> {
+    let refuse = |why: String| Exit {
+        message: format!("--junit {}: {why}", path.display()),
+        help: Some("give a file in a folder that exists and that you can write, e.g. `--junit report.xml`".into()),
+        code: crate::EXIT_USAGE,
+    };
+    if path.is_dir() {
+        return Err(refuse("is a folder".into()).into());
+    }
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => std::path::Path::new("."),
+    };
+    // A file made and removed in the folder: the test that holds whatever the permissions say.
+    tempfile::NamedTempFile::new_in(folder)
+        .map_err(|e| refuse(format!("cannot write in {}: {e}", folder.display())))?;
+    if path.exists() {
+        std::fs::OpenOptions::new().append(true).open(path).map_err(|e| refuse(format!("cannot write it: {e}")))?;
+    }
+    Ok(())
 }
 
 fn suite_name(environment: Option<&str>) -> String {

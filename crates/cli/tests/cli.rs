@@ -465,3 +465,95 @@ fn an_overflowing_timeout_is_a_usage_error() {
         .stderr(predicate::str::contains("the longest wait is 365d"))
         .stderr(predicate::str::contains("panicked").not());
 }
+
+#[test]
+fn logs_leaves_the_rendered_files_out_when_the_secrets_cannot_be_read() {
+    // Regression (issue 12): unreadable secrets could not be redacted by value, and the rendered
+    // files, which resolve every one of them, went into the bundle in clear.
+    let dir = tempfile::tempdir().unwrap();
+    kind_parity(dir.path()).args(["render", "-q"]).assert().success();
+    let secrets_file = dir.path().join(".kind-parity/kp-demo/secrets.json");
+    let stored = fs::read_to_string(&secrets_file).unwrap();
+    fs::write(&secrets_file, stored.replacen('{', "{,", 1)).unwrap();
+    let out = dir.path().join("bundle");
+    kind_parity(dir.path())
+        .args(["logs", "--cluster", "existing", "--kubeconfig", "missing-kubeconfig", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    assert!(!out.join("rendered").exists());
+    let unavailable = fs::read_to_string(out.join("unavailable.txt")).unwrap();
+    assert!(
+        unavailable.contains("rendered files: left out, the stored secrets cannot be read to redact them by"),
+        "{unavailable}"
+    );
+}
+
+/// A kubeconfig with context `test` for an API server at 127.0.0.1:`port`.
+fn kubeconfig_for(dir: &Path, port: u16) -> std::path::PathBuf {
+    let path = dir.join("kubeconfig");
+    fs::write(
+        &path,
+        format!("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:{port}\ncontexts:\n- name: test\n  context:\n    cluster: c\n    user: u\nusers:\n- name: u\n  user:\n    token: t\ncurrent-context: test\n"),
+    )
+    .unwrap();
+    path
+}
+
+/// A local port nothing listens on.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn an_unreachable_api_server_is_named_and_no_raw_log_line_shows() {
+    // Regression (issue 12): `ERROR kube_client::client::builder: failed with error …`, then
+    // "listing nodes" with no word of which server, under `-q` too.
+    let dir = tempfile::tempdir().unwrap();
+    let port = closed_port();
+    let kubeconfig = kubeconfig_for(dir.path(), port);
+    for quiet in [false, true] {
+        let mut cmd = kind_parity(dir.path());
+        if quiet {
+            cmd.arg("-q");
+        }
+        cmd.args(["status", "--cluster", "existing", "--kubeconfig"])
+            .arg(&kubeconfig)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(format!(
+                "error: connecting to the API server https://127.0.0.1:{port}/ of context test\n"
+            )))
+            .stderr(predicate::str::contains("kube_client").not());
+    }
+}
+
+#[test]
+fn an_unknown_context_lists_the_known_ones() {
+    // Regression (issue 12): "failed to load current context: nope", and no list.
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = kubeconfig_for(dir.path(), closed_port());
+    kind_parity(dir.path())
+        .args(["status", "--cluster", "existing", "--context", "nope", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "error: context `nope` is not in kubeconfig {}; its contexts are: test\n",
+            kubeconfig.display()
+        )));
+}
+
+#[test]
+fn validate_checks_its_junit_path_before_anything_runs() {
+    // Regression (issue 12): a report path in a missing folder was found out after the suite.
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("missing/report.xml");
+    kind_parity(dir.path())
+        .args(["validate", "--junit"])
+        .arg(&junit)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!("error: --junit {}: cannot write in ", junit.display())))
+        .stderr(predicate::str::contains("no state").not());
+}

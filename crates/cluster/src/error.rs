@@ -65,6 +65,16 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The kubeconfig has no such context (or names no current one).
+    #[error("{}", unknown_context(context, path, known))]
+    UnknownContext {
+        /// The context asked for; empty when none was asked for and the kubeconfig has no current one.
+        context: String,
+        /// The kubeconfig file (empty for the default chain).
+        path: PathBuf,
+        /// The contexts it has.
+        known: Vec<String>,
+    },
     /// The command would change a cluster whose context is not allowed.
     #[error(
         "context `{context}` is not allowed for commands that change the cluster; add it to `cluster.allowed_contexts` or pass `--allow-context {context}`"
@@ -172,4 +182,21 @@ pub enum Error {
 
 fn pod_details(pod: Option<&Diagnosis>) -> String {
     pod.map(|d| format!("\n  {}", d.pod_details())).unwrap_or_default()
+}
+
+fn unknown_context(context: &str, path: &std::path::Path, known: &[String]) -> String {
+    let file = if path.as_os_str().is_empty() {
+        "the kubeconfig".to_owned()
+    } else {
+        format!("kubeconfig {}", path.display())
+    };
+    let what = if context.is_empty() {
+        format!("{file} names no current context")
+    } else {
+        format!("context `{context}` is not in {file}")
+    };
+    match known {
+        [] => format!("{what}, and it has no context at all"),
+        known => format!("{what}; its contexts are: {}", known.join(", ")),
+    }
 }

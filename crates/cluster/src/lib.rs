@@ -66,7 +66,9 @@ pub struct Target {
     pub context: Option<String>,
 }
 
-/// Opens a client for the target and returns it with the name of the context it uses.
+/// Opens a client for the target and returns it with the name of the context it uses, once the
+/// API server has answered: an unreachable server is reported here, by its address and context,
+/// rather than by the first call that needed it.
 pub async fn connect(target: &Target) -> Result<(kube::Client, String)> {
     let kubeconfig_error = |path: Option<&Path>, source: Box<dyn std::error::Error + Send + Sync>| Error::Kubeconfig {
         path: path.map(Path::to_path_buf).unwrap_or_default(),
@@ -79,12 +81,21 @@ pub async fn connect(target: &Target) -> Result<(kube::Client, String)> {
         None => kube::config::Kubeconfig::read().map_err(|e| kubeconfig_error(None, Box::new(e)))?,
     };
     let context = target.context.clone().or_else(|| kubeconfig.current_context.clone()).unwrap_or_default();
+    if !kubeconfig.contexts.iter().any(|c| c.name == context) {
+        return Err(Error::UnknownContext {
+            context,
+            path: target.kubeconfig.clone().unwrap_or_default(),
+            known: kubeconfig.contexts.iter().map(|c| c.name.clone()).collect(),
+        });
+    }
     let options = kube::config::KubeConfigOptions { context: Some(context.clone()), ..Default::default() };
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
         .map_err(|e| kubeconfig_error(target.kubeconfig.as_deref(), Box::new(e)))?;
-    let client = kube::Client::try_from(config)
-        .map_err(|source| Error::Api { action: format!("connecting to context {context}"), source })?;
+    let server = config.cluster_url.to_string();
+    let action = format!("connecting to the API server {server} of context {context}");
+    let client = kube::Client::try_from(config).map_err(|source| Error::Api { action: action.clone(), source })?;
+    client.apiserver_version().await.map_err(|source| Error::Api { action, source })?;
     Ok((client, context))
 }
 

@@ -31,6 +31,27 @@ pub enum Error {
         #[source]
         source: Box<handlebars::TemplateError>,
     },
+    /// A file of the templates folder replaces no embedded template.
+    #[error("{} replaces no template: {}", path.display(), match closest {
+        Some(closest) => format!("did you mean {closest}?"),
+        None => format!("the templates are {}", known.join(", ")),
+    })]
+    UnknownTemplate {
+        /// The file.
+        path: PathBuf,
+        /// Its name relative to the templates folder.
+        name: String,
+        /// The embedded template whose name is closest, when one is close.
+        closest: Option<String>,
+        /// Every embedded template's name.
+        known: Vec<String>,
+    },
+    /// The templates folder holds no template.
+    #[error("{} holds no template (no `<component>/<file>.hbs` file)", dir.display())]
+    NoTemplates {
+        /// The folder.
+        dir: PathBuf,
+    },
     /// A template failed while rendering (a missing variable in strict mode, a helper error).
     #[error("rendering template {name} for {component}")]
     RenderTemplate {
@@ -68,9 +89,17 @@ pub enum Error {
         /// Why.
         reason: String,
     },
-    /// The stored secrets file does not parse.
-    #[error("the stored secrets do not parse; delete the file to regenerate them (the local CA changes)")]
-    SecretsFormat(#[source] serde_json::Error),
+    /// The stored secrets file does not parse, or holds a certificate or key that is not one.
+    /// The message never holds what the file holds (it has the CA's private key).
+    #[error(
+        "the stored secrets are invalid at {at}: {problem}; delete the file to regenerate them (the local CA changes)"
+    )]
+    SecretsFormat {
+        /// Where: the keys leading to the value, and its line and column when known.
+        at: String,
+        /// What is wrong, without the value.
+        problem: String,
+    },
 }
 
 /// Where a value sits in a file: 1-based line and column.

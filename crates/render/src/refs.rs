@@ -1,4 +1,5 @@
-//! Contract references in service environments: `{{ postgres.url "app" }}`, resolved per mode.
+//! Contract references in service environments: `{{ postgres.url "app" }}`, resolved per mode;
+//! `{{ "text" }}` is literal text, so `{{ "{{" }}` writes `{{`.
 //!
 //! A small dedicated parser rather than handlebars: references must be checked when the config
 //! loads (unknown names get a "did you mean", unknown databases and secrets are errors) and each
@@ -46,7 +47,12 @@ pub fn parse(value: &str) -> Result<Vec<Piece>, String> {
         }
         let after = &rest[start + 2..];
         let end = after.find("}}").ok_or_else(|| format!("`{{{{` at byte {start} is never closed with `}}}}`"))?;
-        pieces.push(Piece::Ref(parse_reference(after[..end].trim())?));
+        let inner = after[..end].trim();
+        // `{{ "text" }}` is literal text: the one way to write `{{` itself (`{{ "{{" }}`).
+        match inner.strip_prefix('"').and_then(|quoted| quoted.strip_suffix('"')) {
+            Some(text) if !text.contains('"') => pieces.push(Piece::Text(text.to_owned())),
+            _ => pieces.push(Piece::Ref(parse_reference(inner)?)),
+        }
         rest = &after[end + 2..];
     }
     if !rest.is_empty() {
@@ -459,6 +465,13 @@ mod tests {
         check("{{postgres.url \"app\"}}", "ref(postgres.url [\"app\"])");
         check("x={{ secret \"a\" }};y", "text(x=) ref(secret [\"a\"]) text(;y)");
         check("{{ service.api.url }}/v1", "ref(service.api.url []) text(/v1)");
+    }
+
+    #[test]
+    fn a_quoted_text_is_literal_and_writes_braces() {
+        // Regression (issue 12): a value could not hold `{{` at all.
+        check("{{ \"{{\" }}.Values }}", "text({{) text(.Values }})");
+        check("a{{\"x\"}}b", "text(a) text(x) text(b)");
     }
 
     #[test]

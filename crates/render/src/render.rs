@@ -122,8 +122,14 @@ impl Templates {
 
     /// The embedded templates, with every `*.hbs` file under `dir` replacing the embedded one of
     /// the same relative name (`postgres/postgres.yaml.hbs`), for teams with their own.
+    ///
+    /// A file that replaces no embedded template (a misspelt folder or name) is an error, and so
+    /// is a folder without any: an override that is silently ignored would look applied.
     pub fn with_overrides(dir: &FsPath) -> Result<Self> {
         let mut this = Self::embedded()?;
+        let mut known: Vec<String> = this.registry.get_templates().keys().cloned().collect();
+        known.sort();
+        let mut overridden = 0;
         let mut stack = vec![dir.to_path_buf()];
         while let Some(folder) = stack.pop() {
             let entries =
@@ -136,9 +142,22 @@ impl Templates {
                     let text = std::fs::read_to_string(&path)
                         .map_err(|source| Error::ReadInput { path: path.clone(), source })?;
                     let name = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+                    if !known.contains(&name) {
+                        let closest = crate::error::did_you_mean(&name, known.iter().map(String::as_str));
+                        return Err(Error::UnknownTemplate {
+                            path,
+                            name,
+                            closest: closest.map(str::to_owned),
+                            known: known.clone(),
+                        });
+                    }
                     this.register(&name, &text)?;
+                    overridden += 1;
                 }
             }
+        }
+        if overridden == 0 {
+            return Err(Error::NoTemplates { dir: dir.to_path_buf() });
         }
         Ok(this)
     }
@@ -461,6 +480,7 @@ pub fn render(
         "https_port": config.ports.https,
         "ingress_class": config.ingress.controller.class_name(),
         "ingress_cluster_ip": config.ingress.cluster_ip.to_string(),
+        "service_subnet": config::SERVICE_SUBNET.to_string(),
         "browser_hosts": config.browser_hosts(),
         "node_image": config.cluster.node_image,
         "workers": (0..config.cluster.workers).collect::<Vec<_>>(),
@@ -538,7 +558,10 @@ pub fn render(
         );
     }
     if config.redis.enabled {
-        let ctx = base(json!({ "redis": { "image": config.redis.image, "password": need(config::REDIS_PASSWORD)? } }));
+        let password = need(config::REDIS_PASSWORD)?;
+        let ctx = base(json!({ "redis": {
+            "image": config.redis.image, "config": redis_config(&password), "password": password,
+        } }));
         push(
             "21-redis.yaml",
             "redis",
@@ -724,6 +747,29 @@ pub fn render(
         k
     };
     Ok(Plan { kind_config, manifests, kustomization, compose_env: compose_env(config, images), compose_service_env })
+}
+
+/// The `redis.conf` of the Redis pod: the password, and no persistence (a dev cache).
+fn redis_config(password: &str) -> String {
+    format!("# rendered by kind-parity\nrequirepass {}\nsave \"\"\nappendonly no\n", redis_quoted(password))
+}
+
+/// `value` as a double-quoted string of Redis's config syntax (`sdssplitargs` in redis
+/// `src/sds.c`: `\\`, `\"` and `\xHH` escapes), so a stored password is read back exactly.
+fn redis_quoted(value: &str) -> String {
+    let mut out = String::from("\"");
+    for byte in value.bytes() {
+        match byte {
+            b'"' | b'\\' => {
+                out.push('\\');
+                out.push(char::from(byte));
+            }
+            0x20..=0x7e => out.push(char::from(byte)),
+            other => out.push_str(&format!("\\x{other:02x}")),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// `KEY=value` lines in the syntax docker compose reads; values quoted when they need it.

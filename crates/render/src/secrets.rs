@@ -13,6 +13,7 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    PublicKeyData as _,
 };
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
@@ -58,6 +59,56 @@ pub struct TlsMaterial {
     pub not_after: i64,
 }
 
+impl TlsMaterial {
+    /// Each certificate parses as an X.509 certificate in PEM and each key as a PEM private key
+    /// of its certificate, so a hand-edited file is refused here rather than rendered into the
+    /// ingress's Secret as is.
+    fn check(&self) -> Result<()> {
+        let invalid = |field: &str, problem: &str| Error::SecretsFormat {
+            at: format!("tls.{field}"),
+            problem: problem.to_owned(),
+        };
+        for (cert_field, cert, key_field, key) in
+            [("ca_cert", &self.ca_cert, "ca_key", &self.ca_key), ("cert", &self.cert, "key", &self.key)]
+        {
+            let (_, pem) = x509_parser::pem::parse_x509_pem(cert.as_bytes())
+                .map_err(|_| invalid(cert_field, "not a PEM certificate"))?;
+            let parsed = pem.parse_x509().map_err(|_| invalid(cert_field, "not a PEM certificate"))?;
+            let key = KeyPair::from_pem(key).map_err(|_| invalid(key_field, "not a PEM private key"))?;
+            if parsed.public_key().raw != key.subject_public_key_info().as_slice() {
+                return Err(invalid(key_field, &format!("not the key of tls.{cert_field}")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where in the stored secrets a JSON error is: the keys leading to it, and its line and column.
+fn format_at(path: &str, error: &serde_json::Error) -> String {
+    let position = format!("line {} column {}", error.line(), error.column());
+    if path.is_empty() { position } else { format!("{path} ({position})") }
+}
+
+/// What is wrong, without the value: serde_json's syntax messages are fixed texts, but its data
+/// messages quote what they found.
+fn json_problem(error: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    match error.classify() {
+        Category::Syntax | Category::Eof | Category::Io => {
+            let text = error.to_string();
+            text.find(" at line ").map_or(text.clone(), |i| text[..i].to_owned())
+        }
+        Category::Data => {
+            let text = error.to_string();
+            // `missing field `ca_key`` names a key, not a value.
+            match text.strip_prefix("missing field ") {
+                Some(rest) => format!("missing field {}", rest.find(" at line ").map_or(rest, |i| &rest[..i])),
+                None => "a value of the wrong type".to_owned(),
+            }
+        }
+    }
+}
+
 /// What [`Secrets::ensure`] changed, for the caller to report.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changes {
@@ -79,9 +130,24 @@ impl Changes {
 }
 
 impl Secrets {
-    /// Parses the stored form.
+    /// Parses the stored form, and checks that its certificates and keys are PEM of their kind.
+    ///
+    /// The file holds the CA's private key: an error says where the file is wrong and how, never
+    /// what it holds. serde's messages quote the offending value (`invalid type: string "-----BEGIN
+    /// PRIVATE KEY-----…"`), so only their position and kind are kept.
     pub fn from_json(text: &str) -> Result<Self> {
-        serde_json::from_str(text).map_err(Error::SecretsFormat)
+        let invalid = |path: &str, error: &serde_json::Error| Error::SecretsFormat {
+            at: format_at(path, error),
+            problem: json_problem(error),
+        };
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let secrets: Self = serde_path_to_error::deserialize(&mut deserializer)
+            .map_err(|e| invalid(&crate::config::Path::from(e.path()).to_string(), e.inner()))?;
+        deserializer.end().map_err(|e| invalid("", &e))?;
+        if let Some(tls) = &secrets.tls {
+            tls.check()?;
+        }
+        Ok(secrets)
     }
 
     /// The stored form.
@@ -262,6 +328,68 @@ mod tests {
         assert_eq!(changes.replaced.len(), 1, "{changes:?}");
         assert!(nats_reads_as_string(secrets.get(NATS_PASSWORD).unwrap()));
         assert_eq!(secrets.get("redis-password"), Some("9digitsfirstisfineforredis000000"));
+    }
+
+    /// A valid stored form, as `ensure` writes it.
+    fn stored() -> serde_json::Value {
+        let mut secrets = Secrets::default();
+        secrets.ensure(&config(), &mut rand::rngs::StdRng::seed_from_u64(6), OffsetDateTime::now_utc()).unwrap();
+        serde_json::from_str(&secrets.to_json()).unwrap()
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_is_located_without_being_shown() {
+        // Regression (issue 12): serde's message quoted the value, and so printed the CA's key.
+        let mut json = stored();
+        let key = json["tls"]["ca_key"].as_str().unwrap().to_owned();
+        json["tls"]["not_after"] = key.clone().into();
+        let error = Secrets::from_json(&serde_json::to_string_pretty(&json).unwrap()).unwrap_err().to_string();
+        assert!(!error.contains("PRIVATE KEY"), "{error}");
+        assert!(error.starts_with("the stored secrets are invalid at tls.not_after (line "), "{error}");
+        assert!(error.contains(": a value of the wrong type; delete the file"), "{error}");
+    }
+
+    #[test]
+    fn a_syntax_error_is_located_without_the_text_around_it() {
+        let text = stored().to_string().replacen('{', "{,", 1);
+        let error = Secrets::from_json(&text).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "the stored secrets are invalid at line 1 column 2: key must be a string; delete the file to regenerate them (the local CA changes)"
+        );
+    }
+
+    #[test]
+    fn a_certificate_that_is_not_pem_is_refused() {
+        // Regression (issue 12): `tls.cert: NOTPEM` was rendered into the ingress's Secret as is.
+        let mut json = stored();
+        json["tls"]["cert"] = "NOTPEM".into();
+        let error = Secrets::from_json(&json.to_string()).unwrap_err().to_string();
+        assert!(error.starts_with("the stored secrets are invalid at tls.cert: not a PEM certificate;"), "{error}");
+    }
+
+    #[test]
+    fn a_key_that_is_not_pem_is_refused() {
+        let mut json = stored();
+        json["tls"]["ca_key"] = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".into();
+        let error = Secrets::from_json(&json.to_string()).unwrap_err().to_string();
+        assert!(error.starts_with("the stored secrets are invalid at tls.ca_key: not a PEM private key;"), "{error}");
+        assert!(!error.contains("AAAA"), "{error}");
+    }
+
+    #[test]
+    fn a_key_of_another_certificate_is_refused() {
+        let mut json = stored();
+        json["tls"]["key"] = json["tls"]["ca_key"].clone();
+        let error = Secrets::from_json(&json.to_string()).unwrap_err().to_string();
+        assert!(error.starts_with("the stored secrets are invalid at tls.key: not the key of tls.cert;"), "{error}");
+    }
+
+    #[test]
+    fn the_stored_form_reads_back() {
+        let json = stored();
+        let secrets = Secrets::from_json(&json.to_string()).unwrap();
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&secrets.to_json()).unwrap(), json);
     }
 
     #[test]

@@ -237,3 +237,237 @@ fn vault_paths_that_the_seed_shell_would_expand_are_refused() {
         "invalid config: <dir>/kind-parity.yaml:4:5: vault.paths.secret/$(id): `secret/$(id)` is not a usable Vault KV path\n    help: use letters, digits, '/', '_', '.' and '-', starting with the mount (`secret/app`)",
     );
 }
+
+#[test]
+fn a_secret_shorter_than_16_characters_is_refused() {
+    // Regression (issue 12): a secret could be declared with length 0 to 7, and the bundle
+    // left such short values in clear.
+    check(
+        "secrets:\n  pin:\n    length: 4\n",
+        "invalid config: <dir>/kind-parity.yaml:3:5: secrets.pin.length: a secret of 4 characters is not allowed\n    help: use 16 to 1024 characters (the default is 32)",
+    );
+}
+
+#[test]
+fn a_secret_of_a_hundred_million_characters_is_refused() {
+    // Regression (issue 12): generating it took 51 s and 806 MB, in silence.
+    check(
+        "secrets:\n  huge:\n    length: 100000000\n",
+        "invalid config: <dir>/kind-parity.yaml:3:5: secrets.huge.length: a secret of 100000000 characters is not allowed\n    help: use 16 to 1024 characters (the default is 32)",
+    );
+}
+
+#[test]
+fn a_realm_file_larger_than_its_secret_holds_is_refused() {
+    // Regression (issue 12): a realm over the object size limit rendered, and the API server
+    // refused it at apply.
+    let dir = tempfile::tempdir().unwrap();
+    let padding = "x".repeat(800 * 1024);
+    fs::write(dir.path().join("realm.json"), format!(r#"{{"realm": "dev", "displayName": "{padding}"}}"#)).unwrap();
+    fs::write(dir.path().join("kind-parity.yaml"), "keycloak:\n  realm_file: realm.json\n").unwrap();
+    let error = load(&LoadOptions { dir: dir.path().into(), ..Default::default() }).unwrap_err().to_string();
+    assert_eq!(
+        error.replace(&dir.path().display().to_string(), "<dir>"),
+        "invalid config: <dir>/kind-parity.yaml:2:3: keycloak.realm_file: realm file `realm.json` is 819235 bytes; its Secret holds at most 716800\n    help: keep the realm file to its settings and clients (a partial export) and create bulk data such as users at runtime"
+    );
+}
+
+#[test]
+fn every_type_error_and_unknown_key_is_listed_at_once() {
+    // Regression (issue 12): serde stops at its first error, and only that one was shown.
+    let yaml = "nmae: demo\nservices:\n  api:\n    build: { context: app }\n    replicas: many\n    prot: 8080\n    readiness_command:\n      - [a]\n      - ok\n      - [b]\n";
+    check(
+        yaml,
+        "invalid config: 5 problems
+  <dir>/kind-parity.yaml:1:1: unknown key `nmae`
+      help: did you mean `name`?
+  <dir>/kind-parity.yaml:5:5: services.api.replicas: invalid type: string \"many\", expected u32
+  <dir>/kind-parity.yaml:6:5: services.api: unknown key `prot`
+      help: did you mean `port`?
+  <dir>/kind-parity.yaml:8:9: services.api.readiness_command[0]: invalid type: sequence, expected a string
+  <dir>/kind-parity.yaml:10:9: services.api.readiness_command[2]: invalid type: sequence, expected a string",
+    );
+}
+
+#[test]
+fn type_errors_and_semantic_errors_are_listed_together_without_follow_on_errors() {
+    // `build: 5` is dropped to check the rest; "neither `build` nor `image`" would be about it.
+    check(
+        "name: Bad\nservices:\n  api:\n    build: 5\n    replicas: many\n",
+        "invalid config: 3 problems
+  <dir>/kind-parity.yaml:1:1: name: `Bad` is not a valid environment name
+      help: use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit
+  <dir>/kind-parity.yaml:4:5: services.api.build: invalid type: integer `5`, expected struct Build
+  <dir>/kind-parity.yaml:5:5: services.api.replicas: invalid type: string \"many\", expected u32",
+    );
+}
+
+#[test]
+fn problems_are_listed_by_line_number() {
+    // Regression: they were sorted as text, which puts line 12 before line 2.
+    let text = error_of("domain: bad domain\nname: Bad\n#\n#\n#\n#\n#\n#\n#\n#\n#\nnamespace: Bad\n", &[], &[]);
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("  <dir>")).map(|l| &l[..27]).collect();
+    assert_eq!(
+        lines,
+        ["  <dir>/kind-parity.yaml:1:", "  <dir>/kind-parity.yaml:2:", "  <dir>/kind-parity.yaml:12"],
+        "{text}"
+    );
+}
+
+#[test]
+fn type_errors_of_variables_and_flags_are_listed_at_once() {
+    assert_eq!(
+        error_of(
+            API,
+            &[("KIND_PARITY_SERVICES__API__REPLICAS", "x"), ("KIND_PARITY_SERVICES__API__PORT", "y")],
+            &[("services.api.health_path", "[1]")]
+        ),
+        "invalid config: 3 problems
+  env KIND_PARITY_SERVICES__API__PORT: services.api.port: invalid type: string \"y\", expected u16
+  env KIND_PARITY_SERVICES__API__REPLICAS: services.api.replicas: invalid type: string \"x\", expected u32
+  flag --set services.api.health_path=[1]: services.api.health_path: invalid type: sequence, expected a string"
+    );
+}
+
+#[test]
+fn an_empty_config_file_is_an_error() {
+    // Regression (issue 12): an empty kind-parity.yaml rendered an environment of defaults in silence.
+    check(
+        "# nothing yet\n",
+        "invalid config: <dir>/kind-parity.yaml:1:1: the config file is empty\n    help: describe the stack in it (docs/config.md), or delete it to use the embedded demo stack",
+    );
+}
+
+#[test]
+fn a_tab_in_the_indentation_says_so() {
+    // Regression (issue 12): "found character that cannot start any token".
+    check(
+        "name: x\nservices:\n\tapi:\n",
+        "invalid config: <dir>/kind-parity.yaml:3:1: a tab in the indentation\n    help: YAML indents with spaces only: replace the tab with spaces",
+    );
+}
+
+#[test]
+fn a_byte_order_mark_inside_the_file_says_so() {
+    // Regression (issue 12): "did not find expected key", about an invisible character.
+    check(
+        "name: x\n\u{feff}domain: a.b\n",
+        "invalid config: <dir>/kind-parity.yaml:2:1: a byte order mark (U+FEFF) inside the file\n    help: save the file as UTF-8 without a BOM, or delete the invisible character at this position",
+    );
+}
+
+#[test]
+fn a_byte_order_mark_at_the_start_is_allowed_and_positions_count_without_it() {
+    check(
+        "\u{feff}nmae: x\n",
+        "invalid config: <dir>/kind-parity.yaml:1:1: unknown key `nmae`\n    help: did you mean `name`?",
+    );
+}
+
+#[test]
+fn a_service_name_kubernetes_refuses_for_a_service_is_refused() {
+    // Regression (issue 12): `1worker` rendered, and the API server refused its Service at apply.
+    check(
+        "services:\n  1worker:\n    image: x/worker:1\n    port: 9000\n",
+        "invalid config: <dir>/kind-parity.yaml:2:3: services.1worker: `1worker` is not a valid service name\n    help: use 1-63 lowercase letters, digits and '-', starting with a letter and ending with a letter or digit (it names a Kubernetes Service)",
+    );
+}
+
+#[test]
+fn a_service_named_like_a_component_is_refused() {
+    // Regression (issue 12): a service `redis` replaced the platform's Deployment and KP_REDIS_*.
+    check(
+        "services:\n  redis:\n    image: x/cache:1\n    port: 9000\n",
+        "invalid config: <dir>/kind-parity.yaml:2:3: services.redis: `redis` is the name of the platform's redis Service and of the compose variables KP_REDIS_*\n    help: rename the service, e.g. `redis-app`",
+    );
+}
+
+#[test]
+fn an_environment_name_longer_than_kind_allows_is_refused() {
+    // Regression (issue 12): kind refuses cluster names over 50 characters, after the render.
+    let name = "a".repeat(51);
+    check(
+        &format!("name: {name}\n"),
+        &format!(
+            "invalid config: <dir>/kind-parity.yaml:1:1: name: `{name}` has 51 characters; kind allows at most 50 in a cluster name\n    help: use a shorter name (kind appends `-control-plane` to it for its node's host name)"
+        ),
+    );
+}
+
+#[test]
+fn replicas_beyond_a_deployments_int32_are_refused() {
+    // Regression (issue 12): 4000000000 fit the u32 and not the Deployment's int32.
+    check(
+        &format!("{API}    replicas: 4000000000\n"),
+        "invalid config: <dir>/kind-parity.yaml:4:5: services.api.replicas: 4000000000 replicas is more than a Deployment holds (2147483647)\n    help: use a number of replicas a kind cluster can run, e.g. 1 to 3",
+    );
+}
+
+#[test]
+fn an_ingress_ip_outside_the_service_range_is_refused() {
+    // Regression (issue 12): the API server refused the ingress Service at apply.
+    check(
+        "ingress:\n  cluster_ip: 192.168.1.10\n",
+        "invalid config: <dir>/kind-parity.yaml:2:3: ingress.cluster_ip: 192.168.1.10 is outside the cluster's Service range 10.96.0.0/16\n    help: pick an address in it that nothing else takes, e.g. the default 10.96.0.200",
+    );
+}
+
+#[test]
+fn an_ingress_ip_the_cluster_dns_takes_is_refused() {
+    check(
+        "ingress:\n  cluster_ip: 10.96.0.10\n",
+        "invalid config: <dir>/kind-parity.yaml:2:3: ingress.cluster_ip: 10.96.0.10 is the cluster DNS's address (kube-dns)\n    help: pick another address of the range, e.g. the default 10.96.0.200",
+    );
+}
+
+#[test]
+fn an_image_with_arguments_after_it_is_not_a_reference() {
+    // Regression (issue 12): `nginx:1.27 --privileged` passed as pinned.
+    check(
+        "services:\n  api:\n    image: \"nginx:1.27 --privileged\"\n",
+        "invalid config: <dir>/kind-parity.yaml:3:5: services.api.image: `nginx:1.27 --privileged` is not an image reference: invalid reference format\n    help: an image reference has no spaces: write `registry/name:tag` alone",
+    );
+}
+
+#[test]
+fn an_image_with_uppercase_letters_is_not_a_reference() {
+    // Regression (issue 12): `UPPER/Case:1.0` passed, and no registry has it.
+    check(
+        "services:\n  api:\n    image: UPPER/Case:1.0\n",
+        "invalid config: <dir>/kind-parity.yaml:3:5: services.api.image: `UPPER/Case:1.0` is not an image reference: invalid reference format\n    help: repository names are lowercase: `upper/case:1.0`",
+    );
+}
+
+#[test]
+fn a_dockerfile_outside_its_build_context_is_refused() {
+    // Regression (issue 12): the build failed as "is Docker running?".
+    check(
+        "services:\n  api:\n    build:\n      context: app\n      dockerfile: ../Dockerfile\n",
+        "invalid config: <dir>/kind-parity.yaml:5:7: services.api.build.dockerfile: the Dockerfile `../Dockerfile` is outside the build context `app`\n    help: Docker reads the Dockerfile from the context it is sent: move it into the context, or make the context a folder that holds both",
+    );
+}
+
+#[test]
+fn quantities_kubernetes_accepts_are_accepted() {
+    // Regression (issue 12): `cpu: 1` was a type error and `1e9` was refused.
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("app")).unwrap();
+    fs::write(dir.path().join("app/Dockerfile"), "FROM scratch\n").unwrap();
+    fs::write(
+        dir.path().join("kind-parity.yaml"),
+        format!("{API}    resources:\n      cpu: 1\n      memory: \"1e9\"\n  web:\n    build: {{ context: app }}\n    port: 8090\n    resources: {{ cpu: 0.5, memory: 1e9 }}\n"),
+    )
+    .unwrap();
+    let loaded = load(&LoadOptions { dir: dir.path().into(), ..Default::default() }).unwrap();
+    let resources = |name: &str| loaded.config.services[name].resources.clone();
+    assert_eq!((resources("api").cpu.as_str(), resources("api").memory.as_str()), ("1", "1e9"));
+    assert_eq!((resources("web").cpu.as_str(), resources("web").memory.as_str()), ("0.5", "1000000000"));
+}
+
+#[test]
+fn a_quantity_kubernetes_refuses_says_why() {
+    check(
+        &format!("{API}    resources:\n      memory: 1KB\n"),
+        "invalid config: <dir>/kind-parity.yaml:5:7: services.api.resources.memory: `1KB` is not a Kubernetes quantity: its suffix is none of n, u, m, k, M, G, T, P, E, Ki, Mi, Gi, Ti, Pi, Ei or an exponent such as e9\n    help: write e.g. `100m` or `1` for CPU, `256Mi` or `1e9` for memory",
+    );
+}

@@ -3,6 +3,8 @@
 
 mod common;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use common::*;
 use kind_parity_render::refs::Mode;
 use kind_parity_render::{Plan, resolve_env};
@@ -235,6 +237,31 @@ fn keycloak_imports_the_realm_file_with_override_before_it_starts() {
 }
 
 #[test]
+fn the_realm_export_travels_in_a_secret() {
+    // Regression (issue 12): the realm export, confidential clients' secrets included, was a
+    // ConfigMap, readable by anyone who may read the namespace's ConfigMaps.
+    let dir = tempfile::tempdir().unwrap();
+    // With the demo's `web` client: its keycloak.login needs it.
+    let realm = r#"{"realm": "dev", "clients": [{"clientId": "api", "secret": "Kclientsecret0123456789"}, {"clientId": "web", "publicClient": true}]}"#;
+    std::fs::write(dir.path().join("realm.json"), realm).unwrap();
+    let path = dir.path().join("realm.json").display().to_string();
+    let docs = documents(&plan_of(&[("keycloak.realm_file", path.as_str())]));
+    for map in docs.iter().filter(|d| d["kind"] == "ConfigMap") {
+        assert!(!map.to_string().contains("Kclientsecret0123456789"), "{map}");
+    }
+    let secret = object(&docs, "Secret", "keycloak-realm");
+    let data = secret["data"]["realm.json"].as_str().unwrap();
+    let sent: serde_json::Value = serde_json::from_slice(&B64.decode(data).unwrap()).unwrap();
+    let file: serde_json::Value = serde_json::from_str(realm).unwrap();
+    assert_eq!(sent["clients"], file["clients"], "the file's clients, secrets included, travel as they are");
+    // keycloak.login's test user, with its password, travels in the same Secret.
+    assert_eq!(sent["users"][0]["username"], "parity-probe");
+    let keycloak = object(&docs, "Deployment", "keycloak");
+    let volumes = &keycloak["spec"]["template"]["spec"]["volumes"];
+    assert_eq!(volumes[0], serde_json::json!({"name": "realm", "secret": {"secretName": "keycloak-realm"}}));
+}
+
+#[test]
 fn keycloak_memory_follows_the_sizing_guide() {
     // Regression (issue 10 #12): a 1 GiB limit left about 300 MB beside a 70 % heap. Keycloak's
     // sizing guide: 1250 MB requested, limit (1250 - 300) / 0.7.
@@ -275,6 +302,35 @@ fn vault_reseeds_after_a_restart_and_is_ready_only_once_seeded() {
     assert!(!script.contains("exec sleep"), "{script}");
     let check = seed["readinessProbe"]["exec"]["command"][2].as_str().unwrap();
     assert_eq!(check, r#"vault kv get "secret/app" >/dev/null && vault kv get "secret/web" >/dev/null"#);
+}
+
+#[test]
+fn vault_seeds_each_value_from_a_file_of_its_secret() {
+    // Regression (issue 12): `vault kv put path key="$SEED_0_0"` put every seeded secret in the
+    // process list, every few seconds while a path was missing.
+    let docs = documents(&plan_of(&[
+        ("vault.enabled", "true"),
+        ("vault.paths.secret/app.session", "session-key"),
+        ("vault.paths.secret/app.other", "session-key"),
+    ]));
+    let template = &object(&docs, "Deployment", "vault")["spec"]["template"];
+    let seed = container(template, "containers", "seed");
+    let script = args(seed).join("\n");
+    assert!(
+        script.contains(
+            r#"vault kv put "secret/app" "other"=@/etc/vault-seed/seed-0-0 "session"=@/etc/vault-seed/seed-0-1"#
+        ),
+        "{script}"
+    );
+    assert!(!script.contains("$SEED"), "{script}");
+    let env: Vec<&str> = seed["env"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(env, ["VAULT_ADDR", "VAULT_TOKEN"]);
+    assert_eq!(seed["volumeMounts"][0]["mountPath"], "/etc/vault-seed");
+    let volume = &template["spec"]["volumes"][0];
+    assert_eq!(volume["secret"]["secretName"], "vault");
+    let items: Vec<&str> =
+        volume["secret"]["items"].as_array().unwrap().iter().map(|i| i["key"].as_str().unwrap()).collect();
+    assert_eq!(items, ["seed-0-0", "seed-0-1"]);
 }
 
 #[test]

@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use kind_parity_render::Templates;
 
 fn snapshot_of(overrides: &[(&str, &str)]) -> String {
     let loaded = load_demo(overrides);
@@ -97,6 +98,20 @@ fn secrets_go_to_secrets_and_never_to_config_maps() {
     let api = plan.manifests.iter().find(|m| m.component == "app-api").unwrap();
     assert!(api.content.contains("  DATABASE_URL: "), "DATABASE_URL is in the api's Secret");
     assert!(api.content.contains("  OIDC_ISSUER: \"https://auth.localtest.me/realms/dev\""));
+}
+
+#[test]
+fn a_literal_pair_of_braces_reaches_both_modes() {
+    // Regression (issue 12): there was no way to write `{{` in a value.
+    let loaded = load_demo(&[("services.web.env.GREETING", r#"'{{ "{{" }} .Name }}'"#)]);
+    let plan = render_loaded(&loaded, &secrets_for(&loaded));
+    assert!(
+        plan.compose_service_env["web"].contains("GREETING='{{ .Name }}'\n"),
+        "{}",
+        plan.compose_service_env["web"]
+    );
+    let web = plan.manifests.iter().find(|m| m.component == "app-web").unwrap();
+    assert!(web.content.contains("  GREETING: \"{{ .Name }}\"\n"), "{}", web.content);
 }
 
 #[test]
@@ -252,4 +267,28 @@ fn hashes_in_annotations_are_always_strings() {
         assert!(!lines.is_empty(), "{key} is rendered");
         assert!(lines.iter().all(|l| l.contains(&format!("{key}: \""))), "{lines:?}");
     }
+}
+
+#[test]
+fn a_template_override_that_replaces_nothing_is_an_error() {
+    // Regression (issue 12): a misspelt folder (`postgress/`) was registered and never used.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("postgress")).unwrap();
+    std::fs::write(dir.path().join("postgress/postgres.yaml.hbs"), "kind: ConfigMap\n").unwrap();
+    let error = Templates::with_overrides(dir.path()).unwrap_err().to_string();
+    assert_eq!(
+        error,
+        format!(
+            "{} replaces no template: did you mean postgres/postgres.yaml.hbs?",
+            dir.path().join("postgress/postgres.yaml.hbs").display()
+        )
+    );
+}
+
+#[test]
+fn a_templates_folder_without_templates_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("README.md"), "notes\n").unwrap();
+    let error = Templates::with_overrides(dir.path()).unwrap_err().to_string();
+    assert_eq!(error, format!("{} holds no template (no `<component>/<file>.hbs` file)", dir.path().display()));
 }

@@ -3,7 +3,10 @@
 //! built-in defaults < `kind-parity.yaml` < `kind-parity.local.yaml` < `KIND_PARITY_*` < flags.
 //! Each file is type-checked on its own first, so its errors carry its own line and column;
 //! the layers are then merged as YAML trees (mappings merge, scalars and sequences replace)
-//! and the result is type-checked again for what the variables and flags added.
+//! and the result is type-checked again for what the variables and flags added. serde stops at
+//! its first error, so each check drops the value an error is about and tries again until the
+//! rest fits: every type error and unknown key is reported at once, with the semantic checks
+//! on what is left (except those about a dropped value), in file and line order.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -185,16 +188,29 @@ pub fn load(options: &LoadOptions) -> Result<Loaded> {
 
     let mut merged = Value::Mapping(Mapping::new());
     let mut origins = Origins::default();
-    let mut diagnostics = Vec::new();
+    let mut layers = Layers::default();
     let mut files = Vec::new();
 
     match &main {
         Some(path) => {
             let text = read(path)?;
             files.push(path.clone());
-            apply_file(&text, LayerName::File(path), &mut merged, &mut origins, &mut diagnostics);
+            if text
+                .trim_start_matches('\u{feff}')
+                .lines()
+                .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+            {
+                layers.diagnostics.push(
+                    Diagnostic::new("the config file is empty")
+                        .origin(LayerName::File(path).source((1, 1)).to_string())
+                        .help("describe the stack in it (docs/config.md), or delete it to use the embedded demo stack"),
+                );
+                layers.broken = true;
+            } else {
+                layers.apply_file(&text, LayerName::File(path), &mut merged, &mut origins);
+            }
         }
-        None => apply_file(EMBEDDED_CONFIG, LayerName::Embedded, &mut merged, &mut origins, &mut diagnostics),
+        None => layers.apply_file(EMBEDDED_CONFIG, LayerName::Embedded, &mut merged, &mut origins),
     }
     let local = match &main {
         Some(path) => parent_dir(path).join(LOCAL_FILE),
@@ -203,16 +219,14 @@ pub fn load(options: &LoadOptions) -> Result<Loaded> {
     if local.is_file() {
         let text = read(&local)?;
         files.push(local.clone());
-        apply_file(&text, LayerName::File(&local), &mut merged, &mut origins, &mut diagnostics);
-    }
-    if !diagnostics.is_empty() {
-        return Err(Error::Config(Diagnostics(diagnostics)));
+        layers.apply_file(&text, LayerName::File(&local), &mut merged, &mut origins);
     }
 
     for (var, raw) in options.env.iter().filter(|(k, _)| is_config_var(k)) {
         let Some(path) = env_path(var) else {
-            diagnostics.push(
+            layers.diagnostics.push(
                 Diagnostic::new(format!("{var} does not name a config value"))
+                    .origin(format!("env {var}"))
                     .help("nest keys with a double underscore: KIND_PARITY_SERVICES__API__REPLICAS=2"),
             );
             continue;
@@ -222,7 +236,7 @@ pub fn load(options: &LoadOptions) -> Result<Loaded> {
     }
     for o in &options.overrides {
         let Some(path) = Path::parse(&o.path) else {
-            diagnostics.push(
+            layers.diagnostics.push(
                 Diagnostic::new(format!("`{}` is not a config path", o.path))
                     .origin(format!("flag {}", o.flag))
                     .help("write a dotted path such as services.api.replicas=2"),
@@ -231,27 +245,74 @@ pub fn load(options: &LoadOptions) -> Result<Loaded> {
         };
         set_path(&mut merged, &mut origins, &path, scalar(&o.value), Source::Flag { flag: o.flag.clone() });
     }
-    if !diagnostics.is_empty() {
-        return Err(Error::Config(Diagnostics(diagnostics)));
-    }
 
+    // What the variables and flags added: the files' own values are already known to fit.
+    let (merged, removed) = type_check(merged, &mut layers.diagnostics, &|at| origins.describe(at));
+    layers.removed.extend(removed);
     let config: Config = match serde_path_to_error::deserialize(merged) {
-        Ok(c) => c,
-        Err(e) => {
-            let path = Path::from(e.path());
-            let message = strip_position(&e.inner().to_string());
-            let mut d = type_diagnostic(&message, &path);
-            let at = d.0.clone();
-            d.1.origin = origins.describe(&at);
-            return Err(Error::Config(Diagnostics(vec![d.1])));
-        }
+        Ok(config) => config,
+        // type_check left only what deserializes; a tree it could not clean is reported already.
+        Err(_) => return Err(Error::Config(Diagnostics(sorted(layers.diagnostics, &files)))),
     };
 
-    let diagnostics = validate::validate(&config, &origins, &inputs);
+    let mut diagnostics = layers.diagnostics;
+    // A file that is not YAML is missing from the config whole: what is left would be judged
+    // without it. Otherwise the semantic checks run on what type-checked, and leave out what
+    // concerns a value that was dropped (a service without its `build` would have neither
+    // `build` nor `image`).
+    if !layers.broken {
+        let removed: Vec<String> = layers.removed.iter().map(Path::to_string).collect();
+        diagnostics.extend(
+            validate::validate(&config, &origins, &inputs)
+                .into_iter()
+                .filter(|d| d.path.as_deref().is_none_or(|p| !removed.iter().any(|r| overlaps(p, r)))),
+        );
+    }
     if !diagnostics.is_empty() {
-        return Err(Error::Config(Diagnostics(diagnostics)));
+        return Err(Error::Config(Diagnostics(sorted(diagnostics, &files))));
     }
     Ok(Loaded { config, origins, inputs, files })
+}
+
+/// Whether one config path is the other or lies beneath it.
+fn overlaps(a: &str, b: &str) -> bool {
+    let under = |long: &str, short: &str| {
+        long == short
+            || short.is_empty()
+            || long.strip_prefix(short).is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+    };
+    under(a, b) || under(b, a)
+}
+
+/// Diagnostics in the order of the files they point into, then by line and column; those from
+/// variables, flags and defaults after.
+fn sorted(mut diagnostics: Vec<Diagnostic>, files: &[PathBuf]) -> Vec<Diagnostic> {
+    let key = |d: &Diagnostic| -> (usize, usize, usize, String) {
+        let origin = d.origin.clone().unwrap_or_default();
+        let position = origin.rsplitn(3, ':').collect::<Vec<_>>();
+        if let [column, line, file] = position[..]
+            && let (Ok(line), Ok(column)) = (line.parse(), column.parse())
+        {
+            let index = files.iter().position(|f| f.display().to_string() == file).unwrap_or(0);
+            return (index, line, column, String::new());
+        }
+        if let Some(line) = origin.strip_prefix("embedded demo kind-parity.yaml:").and_then(|l| l.parse().ok()) {
+            return (0, line, 0, String::new());
+        }
+        (usize::MAX, 0, 0, origin)
+    };
+    diagnostics.sort_by_key(key);
+    diagnostics
+}
+
+/// The problems of every layer, and what was dropped to type-check the rest.
+#[derive(Default)]
+struct Layers {
+    diagnostics: Vec<Diagnostic>,
+    /// Paths whose values did not type-check and were left out of the config.
+    removed: Vec<Path>,
+    /// A file that is not YAML (or is empty) was left out whole.
+    broken: bool,
 }
 
 /// Which layer a file is, for positions in diagnostics.
@@ -270,40 +331,155 @@ impl LayerName<'_> {
     }
 }
 
-fn apply_file(
-    text: &str,
-    layer: LayerName<'_>,
-    merged: &mut Value,
-    origins: &mut Origins,
-    diagnostics: &mut Vec<Diagnostic>,
-) {
-    let value: Value = match serde_yaml_ng::from_str(text) {
-        Ok(Value::Null) => Value::Mapping(Mapping::new()),
-        Ok(v) => v,
-        Err(e) => {
-            let pos = e.location().map_or((1, 1), |l| (l.line(), l.column()));
-            diagnostics.push(
-                Diagnostic::new(format!("not valid YAML: {}", strip_position(&e.to_string())))
-                    .origin(layer.source(pos).to_string()),
-            );
-            return;
-        }
-    };
-    let spans = spans::index(text);
-    let typed = serde_yaml_ng::Deserializer::from_str(text);
-    if let Err(e) = serde_path_to_error::deserialize::<_, Config>(typed) {
-        let path = Path::from(e.path());
-        let (at, mut d) = type_diagnostic(&strip_position(&e.inner().to_string()), &path);
-        let pos = spans.get(&at).or_else(|| e.inner().location().map(|l| (l.line(), l.column())));
-        if let Some(pos) = pos {
-            d.origin = Some(layer.source(pos).to_string());
-        }
-        diagnostics.push(d);
-        return;
+impl Layers {
+    /// Type-checks one file on its own, so its errors carry its own positions, and merges what
+    /// type-checks into `merged`.
+    fn apply_file(&mut self, text: &str, layer: LayerName<'_>, merged: &mut Value, origins: &mut Origins) {
+        // A byte order mark at the start is allowed (YAML 1.2, 5.2); positions count without it.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let value: Value = match serde_yaml_ng::from_str(text) {
+            Ok(Value::Null) => Value::Mapping(Mapping::new()),
+            Ok(v) => v,
+            Err(e) => {
+                let pos = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+                let (pos, diagnostic) = syntax_diagnostic(text, pos, &strip_position(&e.to_string()));
+                self.diagnostics.push(diagnostic.origin(layer.source(pos).to_string()));
+                self.broken = true;
+                return;
+            }
+        };
+        let spans = spans::index(text);
+        let (value, removed) =
+            type_check(value, &mut self.diagnostics, &|at| spans.get(at).map(|pos| layer.source(pos).to_string()));
+        self.removed.extend(removed);
+        let source = |p: &Path| layer.source(position(&spans, p));
+        origins.set_layer(&value, &Path::default(), &source);
+        merge(merged, value);
     }
-    let source = |p: &Path| layer.source(position(&spans, p));
-    origins.set_layer(&value, &Path::default(), &source);
-    merge(merged, value);
+}
+
+/// A YAML syntax error, said plainly when it is a tab or a byte order mark, which editors do not
+/// show: the position and the diagnostic.
+fn syntax_diagnostic(text: &str, pos: (usize, usize), message: &str) -> ((usize, usize), Diagnostic) {
+    if let Some((line, column)) =
+        text.lines().enumerate().find_map(|(i, l)| l.find('\u{feff}').map(|c| (i + 1, l[..c].chars().count() + 1)))
+    {
+        return (
+            (line, column),
+            Diagnostic::new("a byte order mark (U+FEFF) inside the file")
+                .help("save the file as UTF-8 without a BOM, or delete the invisible character at this position"),
+        );
+    }
+    let line = text.lines().nth(pos.0.saturating_sub(1)).unwrap_or_default();
+    let indent: String = line.chars().take_while(|c| c.is_whitespace()).collect();
+    if let Some(tab) = indent.find('\t') {
+        return (
+            (pos.0, indent[..tab].chars().count() + 1),
+            Diagnostic::new("a tab in the indentation")
+                .help("YAML indents with spaces only: replace the tab with spaces"),
+        );
+    }
+    (pos, Diagnostic::new(format!("not valid YAML: {message}")))
+}
+
+/// Deserializes `value` as a [`Config`] again and again, each time reporting the first error and
+/// dropping the value it is about, until the rest type-checks: serde stops at the first error,
+/// and a user should see every one at once. Returns what type-checks and the dropped paths (in
+/// the paths of `value`, as the diagnostics name them).
+fn type_check(
+    mut value: Value,
+    diagnostics: &mut Vec<Diagnostic>,
+    origin: &dyn Fn(&Path) -> Option<String>,
+) -> (Value, Vec<Path>) {
+    let mut dropped = Dropped::default();
+    // Each round drops one value, so the rounds end; the bound only guards against a bug.
+    for _ in 0..10_000 {
+        let error = match serde_path_to_error::deserialize::<_, Config>(value.clone()) {
+            Ok(_) => break,
+            Err(e) => e,
+        };
+        let message = strip_position(&error.inner().to_string());
+        let current = Path::from(error.path());
+        let (at, _) = type_diagnostic(&message, &current);
+        let (original, mut d) = type_diagnostic(&message, &dropped.original(&current));
+        d.origin = origin(&original);
+        diagnostics.push(d);
+        if !remove(&mut value, &at) {
+            break;
+        }
+        dropped.record(&original);
+    }
+    (value, dropped.paths)
+}
+
+/// The values dropped so far, so that later errors, whose sequence indexes count without the
+/// dropped items, are named by their place in the file.
+#[derive(Default)]
+struct Dropped {
+    paths: Vec<Path>,
+}
+
+impl Dropped {
+    fn record(&mut self, original: &Path) {
+        self.paths.push(original.clone());
+    }
+
+    /// `current`, a path in the tree with values dropped, as a path in the original tree.
+    fn original(&self, current: &Path) -> Path {
+        let mut out = Path::default();
+        for seg in &current.0 {
+            match seg {
+                Seg::Index(j) => {
+                    // The j-th item that is still there.
+                    let gone = |i: usize| self.paths.iter().any(|p| *p == out.index(i));
+                    let mut index = 0;
+                    let mut left = *j;
+                    loop {
+                        if !gone(index) {
+                            if left == 0 {
+                                break;
+                            }
+                            left -= 1;
+                        }
+                        index += 1;
+                    }
+                    out.push(Seg::Index(index));
+                }
+                key => out.push(key.clone()),
+            }
+        }
+        out
+    }
+}
+
+/// Removes the value at `path`; false when there is none (the root, or a path serde made up).
+fn remove(value: &mut Value, path: &Path) -> bool {
+    let Some((last, parents)) = path.0.split_last() else { return false };
+    let mut node = value;
+    for seg in parents {
+        node = match (seg, node) {
+            (Seg::Key(k), Value::Mapping(map)) => match map.get_mut(k.as_str()) {
+                Some(child) => child,
+                None => return false,
+            },
+            (Seg::Index(i), Value::Sequence(items)) => match items.get_mut(*i) {
+                Some(child) => child,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match (last, node) {
+        (Seg::Key(k), Value::Mapping(map)) => {
+            let key = map.keys().find(|key| key_text(key).as_deref() == Some(k.as_str())).cloned();
+            key.is_some_and(|key| map.remove(&key).is_some())
+        }
+        (Seg::Index(i), Value::Sequence(items)) if *i < items.len() => {
+            items.remove(*i);
+            true
+        }
+        _ => false,
+    }
 }
 
 fn position(spans: &SpanIndex, path: &Path) -> (usize, usize) {
@@ -418,14 +594,29 @@ fn is_config_var(name: &str) -> bool {
     name.starts_with(ENV_PREFIX) && !RESERVED_ENV.iter().any(|r| name.starts_with(r))
 }
 
-/// `KIND_PARITY_SERVICES__API__REPLICAS` → `services.api.replicas`.
+/// `KIND_PARITY_SERVICES__API__REPLICAS` → `services.api.replicas`. Config keys are lowercase;
+/// the names a user chooses in any case keep the variable's: an environment variable's
+/// (`KIND_PARITY_SERVICES__API__ENV__LOG_LEVEL` sets `LOG_LEVEL`) and a build argument's.
 fn env_path(var: &str) -> Option<Path> {
     let rest = var.strip_prefix(ENV_PREFIX)?;
-    let keys: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
-    if keys.iter().any(String::is_empty) {
-        return None;
+    let mut path = Path::default();
+    for part in rest.split("__") {
+        if part.is_empty() {
+            return None;
+        }
+        let key = if keeps_case(&path) { part.to_owned() } else { part.to_ascii_lowercase() };
+        path.push(Seg::Key(key));
     }
-    Some(Path(keys.into_iter().map(Seg::Key).collect()))
+    Some(path)
+}
+
+/// Whether the keys of the mapping at `parent` are names whose case matters.
+fn keeps_case(parent: &Path) -> bool {
+    let keys: Vec<&str> = parent.0.iter().map(|s| if let Seg::Key(k) = s { k.as_str() } else { "" }).collect();
+    matches!(
+        keys.as_slice(),
+        ["services", _, "env"] | ["services", _, "compose" | "kind", "env"] | ["services", _, "build", "args"]
+    )
 }
 
 fn key_text(key: &Value) -> Option<String> {
@@ -497,5 +688,42 @@ fn yaml_scalar(v: &Value) -> String {
         Value::Mapping(m) if m.is_empty() => "{}".into(),
         Value::Sequence(s) if s.is_empty() => "[]".into(),
         _ => serde_yaml_ng::to_string(v).map(|s| s.trim_end().to_owned()).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_variable_keeps_the_case_of_an_environment_key() {
+        // Regression (issue 12): `…__ENV__LOG_LEVEL` added `log_level` beside `LOG_LEVEL`.
+        assert_eq!(env_path("KIND_PARITY_SERVICES__API__ENV__LOG_LEVEL"), Path::parse("services.api.env.LOG_LEVEL"));
+        assert_eq!(
+            env_path("KIND_PARITY_SERVICES__API__KIND__ENV__LOG_LEVEL"),
+            Path::parse("services.api.kind.env.LOG_LEVEL")
+        );
+        assert_eq!(
+            env_path("KIND_PARITY_SERVICES__API__BUILD__ARGS__VERSION"),
+            Path::parse("services.api.build.args.VERSION")
+        );
+    }
+
+    #[test]
+    fn a_variable_names_config_keys_in_lowercase() {
+        assert_eq!(env_path("KIND_PARITY_SERVICES__API__REPLICAS"), Path::parse("services.api.replicas"));
+        assert_eq!(env_path("KIND_PARITY_POSTGRES__ENABLED"), Path::parse("postgres.enabled"));
+    }
+
+    #[test]
+    fn a_variable_sets_the_environment_key_it_names() {
+        let options = LoadOptions {
+            env: vec![("KIND_PARITY_SERVICES__API__ENV__LOG_LEVEL".into(), "debug".into())],
+            ..LoadOptions::default()
+        };
+        let loaded = load(&options).unwrap();
+        let env = &loaded.config.services["api"].env;
+        assert_eq!(env.get("LOG_LEVEL").map(String::as_str), Some("debug"));
+        assert!(!env.contains_key("log_level"), "{env:?}");
     }
 }

@@ -3,6 +3,7 @@
 mod load;
 mod model;
 mod path;
+mod quantity;
 mod spans;
 mod validate;
 
@@ -16,6 +17,7 @@ pub use load::{
 };
 pub use model::*;
 pub use path::{Path, Seg};
+pub(crate) use validate::SERVICE_SUBNET;
 
 use crate::error::{Error, Result};
 

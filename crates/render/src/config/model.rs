@@ -590,9 +590,31 @@ impl Default for ServiceIngress {
 #[serde(default, deny_unknown_fields)]
 pub struct Resources {
     /// CPU request.
+    #[serde(deserialize_with = "quantity")]
     pub cpu: String,
     /// Memory request and limit.
+    #[serde(deserialize_with = "quantity")]
     pub memory: String,
+}
+
+/// A quantity as text, written as a string or as a YAML number: Kubernetes takes both
+/// (`cpu: 1`, `memory: 1e9`; the schema of `Quantity` is a string or a number).
+fn quantity<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged, expecting = "a quantity such as `100m`, `1` or `256Mi`")]
+    enum Text {
+        String(String),
+        Unsigned(u64),
+        Signed(i64),
+        Float(f64),
+    }
+    Ok(match Text::deserialize(deserializer)? {
+        Text::String(s) => s,
+        Text::Unsigned(n) => n.to_string(),
+        Text::Signed(n) => n.to_string(),
+        // Rust writes floats without an exponent (1e9 is `1000000000`), which is a quantity.
+        Text::Float(n) => n.to_string(),
+    })
 }
 
 impl Default for Resources {

@@ -42,11 +42,29 @@ impl Checker<'_> {
         }
     }
 
-    fn pinned(&mut self, path: &Path, image: &str) {
-        let last = image.rsplit('/').next().unwrap_or(image);
-        let pinned =
-            image.contains('@') || last.split_once(':').is_some_and(|(_, tag)| !tag.is_empty() && tag != "latest");
-        if !pinned {
+    /// An image reference by the distribution grammar (oci-spec's parser, as Docker and
+    /// containerd read them), with a tag other than `latest` or a digest.
+    fn image(&mut self, path: &Path, image: &str) {
+        let reference = match image.parse::<oci_spec::distribution::Reference>() {
+            Ok(reference) => reference,
+            Err(e) => {
+                let (name, rest) = split_reference(image);
+                let help = if image.contains(char::is_whitespace) {
+                    "an image reference has no spaces: write `registry/name:tag` alone".to_owned()
+                } else if name != name.to_ascii_lowercase()
+                    && format!("{}{rest}", name.to_ascii_lowercase())
+                        .parse::<oci_spec::distribution::Reference>()
+                        .is_ok()
+                {
+                    format!("repository names are lowercase: `{}{rest}`", name.to_ascii_lowercase())
+                } else {
+                    "write `registry/name:tag` or `registry/name@sha256:<64 hex digits>`".to_owned()
+                };
+                self.report(path, format!("`{image}` is not an image reference: {e}"), help);
+                return;
+            }
+        };
+        if reference.digest().is_none() && reference.tag().is_none_or(|tag| tag == "latest") {
             self.report(
                 path,
                 format!("image `{image}` is not pinned"),
@@ -91,6 +109,72 @@ fn login_client(
     }
 }
 
+/// kind's longest cluster name: "Typical host name max limit is 64 characters … We append
+/// -control-plane (14 characters) to the cluster name on the control plane container"
+/// (kubernetes-sigs/kind `pkg/cluster/internal/create/create.go`, `clusterNameMax`).
+pub const KIND_CLUSTER_NAME_MAX: usize = 50;
+
+/// Names a service cannot take, enabled or not: each names a platform component's Service
+/// (and its workload and Secret) in the same namespace, and the components' `KP_<NAME>_*` compose
+/// variables; `depends_on` also reads a component's name as the component.
+pub const RESERVED_SERVICE_NAMES: &[&str] =
+    &["postgres", "redis", "keycloak", "nats", "temporal", "temporal-ui", "vault"];
+
+/// An IPv4 range.
+#[derive(Debug, Clone, Copy)]
+pub struct Ipv4Range {
+    /// The first address.
+    pub network: std::net::Ipv4Addr,
+    /// The prefix length.
+    pub prefix: u8,
+}
+
+impl Ipv4Range {
+    fn mask(self) -> u32 {
+        u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0)
+    }
+
+    /// Whether `ip` is in the range.
+    pub fn contains(self, ip: std::net::Ipv4Addr) -> bool {
+        u32::from(ip) & self.mask() == u32::from(self.network)
+    }
+
+    /// What the address is taken by, for an address of the range a Service cannot have.
+    fn reserved(self, ip: std::net::Ipv4Addr) -> Option<&'static str> {
+        let offset = u32::from(ip) - u32::from(self.network);
+        match offset {
+            0 => Some("the Service range's network address"),
+            _ if offset == !self.mask() => Some("the Service range's broadcast address"),
+            // The API server takes the first address for the `kubernetes` Service, and kubeadm
+            // (so kind) the tenth for kube-dns.
+            1 => Some("the `kubernetes` Service's address (the API server)"),
+            10 => Some("the cluster DNS's address (kube-dns)"),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Ipv4Range {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+/// The kind cluster's Service range (`networking.serviceSubnet` of the rendered kind config;
+/// kind's default, `pkg/apis/config/v1alpha4/default.go`).
+pub const SERVICE_SUBNET: Ipv4Range = Ipv4Range { network: std::net::Ipv4Addr::new(10, 96, 0, 0), prefix: 16 };
+
+/// The lengths a declared secret may have. At least 16 alphanumeric characters (95 bits), so a
+/// secret is never guessable and never so short that redacting it from a diagnostics bundle
+/// would hit ordinary text; at most 1024, since generating one is done at every load and a
+/// Secret holds 1 MiB in all (a length of 100,000,000 took 51 s and 806 MB before this bound).
+pub const SECRET_LENGTHS: std::ops::RangeInclusive<usize> = 16..=1024;
+
+/// The largest realm file: it travels in the Secret `keycloak-realm`, which holds at most 1 MiB
+/// (kubernetes `pkg/apis/core/validation` `ValidateSecret`, `MaxSecretSize`) and is sent
+/// base64-encoded (4/3 larger) in a request etcd caps at 1.5 MiB; the same bound as an artifact's.
+pub const MAX_REALM_BYTES: usize = MAX_ARTIFACT_BYTES;
+
 /// The largest artifact: a ConfigMap is at most 1 MiB, and `binaryData` is base64 (4/3 larger).
 pub const MAX_ARTIFACT_BYTES: usize = 700 * 1024;
 
@@ -99,6 +183,36 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
     let root = Path::default();
 
     c.dns_label(&root.key("name"), &config.name, "environment name");
+    if is_dns_label(&config.name) && config.name.len() > KIND_CLUSTER_NAME_MAX {
+        c.report(
+            &root.key("name"),
+            format!(
+                "`{}` has {} characters; kind allows at most {KIND_CLUSTER_NAME_MAX} in a cluster name",
+                config.name,
+                config.name.len()
+            ),
+            "use a shorter name (kind appends `-control-plane` to it for its node's host name)",
+        );
+    }
+    let ingress_ip = root.key("ingress").key("cluster_ip");
+    match config.ingress.cluster_ip {
+        std::net::IpAddr::V4(ip) if !SERVICE_SUBNET.contains(ip) => c.report(
+            &ingress_ip,
+            format!("{ip} is outside the cluster's Service range {SERVICE_SUBNET}"),
+            "pick an address in it that nothing else takes, e.g. the default 10.96.0.200",
+        ),
+        std::net::IpAddr::V4(ip) if SERVICE_SUBNET.reserved(ip).is_some() => c.report(
+            &ingress_ip,
+            format!("{ip} is {}", SERVICE_SUBNET.reserved(ip).unwrap_or_default()),
+            "pick another address of the range, e.g. the default 10.96.0.200",
+        ),
+        std::net::IpAddr::V4(_) => {}
+        std::net::IpAddr::V6(ip) => c.report(
+            &ingress_ip,
+            format!("{ip} is outside the cluster's Service range {SERVICE_SUBNET}"),
+            "the kind cluster is IPv4: pick an address such as the default 10.96.0.200",
+        ),
+    }
     if let Some(ns) = &config.namespace {
         c.dns_label(&root.key("namespace"), ns, "namespace");
     }
@@ -173,7 +287,7 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
     ];
     for (name, enabled, image) in images {
         if enabled {
-            c.pinned(&root.key(name).key("image"), image);
+            c.image(&root.key(name).key("image"), image);
         }
     }
     if config.temporal.enabled {
@@ -192,13 +306,13 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
         }
     }
     if config.temporal.enabled && config.temporal.ui {
-        c.pinned(&root.key("temporal").key("ui_image"), &config.temporal.ui_image);
+        c.image(&root.key("temporal").key("ui_image"), &config.temporal.ui_image);
     }
     if let Some(image) = &config.ingress.image {
-        c.pinned(&root.key("ingress").key("image"), image);
+        c.image(&root.key("ingress").key("image"), image);
     }
     let node_image = config.cluster.node_image.clone();
-    c.pinned(&root.key("cluster").key("node_image"), &node_image);
+    c.image(&root.key("cluster").key("node_image"), &node_image);
 
     // Components that need another one.
     for (name, enabled) in [("keycloak", config.keycloak.enabled), ("temporal", config.temporal.enabled)] {
@@ -240,6 +354,15 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
                     &path,
                     format!("realm file `{}` does not exist", file.display()),
                     "give a path relative to the config file, or remove `realm_file` to start with an empty realm",
+                ),
+                Ok(text) if text.len() > MAX_REALM_BYTES => c.report(
+                    &path,
+                    format!(
+                        "realm file `{}` is {} bytes; its Secret holds at most {MAX_REALM_BYTES}",
+                        file.display(),
+                        text.len()
+                    ),
+                    "keep the realm file to its settings and clients (a partial export) and create bulk data such as users at runtime",
                 ),
                 Ok(text) => match serde_json::from_str::<serde_json::Value>(&text) {
                     Err(e) => c.report(
@@ -317,12 +440,19 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
     }
 
     let secret_names = config.secret_names();
-    for name in config.secrets.keys() {
+    for (name, spec) in &config.secrets {
         if !is_secret_name(name) {
             c.report(
                 &root.key("secrets").key(name),
                 format!("`{name}` is not a valid secret name"),
                 "use lowercase letters, digits, '-' and '_'",
+            );
+        }
+        if !SECRET_LENGTHS.contains(&spec.length) {
+            c.report(
+                &root.key("secrets").key(name).key("length"),
+                format!("a secret of {} characters is not allowed", spec.length),
+                format!("use {} to {} characters (the default is 32)", SECRET_LENGTHS.start(), SECRET_LENGTHS.end()),
             );
         }
     }
@@ -331,7 +461,31 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
 
     for (name, service) in &config.services {
         let sp = root.key("services").key(name);
-        c.dns_label(&sp, name, "service name");
+        if !is_dns_1035_label(name) {
+            c.report(
+                &sp,
+                format!("`{name}` is not a valid service name"),
+                "use 1-63 lowercase letters, digits and '-', starting with a letter and ending with a letter or digit (it names a Kubernetes Service)",
+            );
+        } else if RESERVED_SERVICE_NAMES.contains(&name.as_str()) {
+            let compose = if components(config).iter().any(|(component, _)| component == name) {
+                format!(" and of the compose variables KP_{}_*", name.to_ascii_uppercase())
+            } else {
+                String::new()
+            };
+            c.report(
+                &sp,
+                format!("`{name}` is the name of the platform's {name} Service{compose}"),
+                format!("rename the service, e.g. `{name}-app`"),
+            );
+        }
+        if i32::try_from(service.replicas).is_err() {
+            c.report(
+                &sp.key("replicas"),
+                format!("{} replicas is more than a Deployment holds ({})", service.replicas, i32::MAX),
+                "use a number of replicas a kind cluster can run, e.g. 1 to 3",
+            );
+        }
         match (&service.build, &service.image) {
             (None, None) => c.report(
                 &sp,
@@ -343,13 +497,19 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
                 "the service has both `build` and `image`",
                 "keep one: `build` to build from source, `image` to run a prebuilt image",
             ),
-            (None, Some(image)) => c.pinned(&sp.key("image"), image),
+            (None, Some(image)) => c.image(&sp.key("image"), image),
             (Some(build), None) => {
                 if !inputs.is_dir(&build.context) {
                     c.report(
                         &sp.key("build").key("context"),
                         format!("build context `{}` does not exist", build.context.display()),
                         "give a folder relative to the config file",
+                    );
+                } else if let Some(file) = build.dockerfile.as_deref().filter(|file| !stays_inside(file)) {
+                    c.report(
+                        &sp.key("build").key("dockerfile"),
+                        format!("the Dockerfile `{}` is outside the build context `{}`", file.display(), build.context.display()),
+                        "Docker reads the Dockerfile from the context it is sent: move it into the context, or make the context a folder that holds both",
                     );
                 } else {
                     let dockerfile = build.context.join(build.dockerfile.as_deref().unwrap_or("Dockerfile".as_ref()));
@@ -416,11 +576,11 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
             }
         }
         for (key, value) in [("cpu", &service.resources.cpu), ("memory", &service.resources.memory)] {
-            if !is_quantity(value) {
+            if let Some(why) = super::quantity::problem(value) {
                 c.report(
                     &sp.key("resources").key(key),
-                    format!("`{value}` is not a Kubernetes quantity"),
-                    "write e.g. `100m` for CPU or `256Mi` for memory",
+                    format!("`{value}` is not a Kubernetes quantity: {why}"),
+                    "write e.g. `100m` or `1` for CPU, `256Mi` or `1e9` for memory",
                 );
             }
         }
@@ -578,6 +738,13 @@ pub(crate) fn prefix_covers(prefix: &str, path: &str) -> bool {
     prefix.is_empty() || path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))
 }
 
+/// An image reference split into its name and what follows it (`:tag`, `@digest`), for a hint.
+fn split_reference(image: &str) -> (&str, &str) {
+    let last_slash = image.rfind('/').map_or(0, |i| i + 1);
+    let end = image[last_slash..].find([':', '@']).map_or(image.len(), |i| last_slash + i);
+    image.split_at(end)
+}
+
 /// RFC 1123 label: what Kubernetes object names, kind cluster names and host labels accept.
 pub(crate) fn is_dns_label(s: &str) -> bool {
     let b = s.as_bytes();
@@ -586,6 +753,26 @@ pub(crate) fn is_dns_label(s: &str) -> bool {
         && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && b[0] != b'-'
         && b[b.len() - 1] != b'-'
+}
+
+/// RFC 1035 label: what a Kubernetes Service name accepts (a letter first).
+pub(crate) fn is_dns_1035_label(s: &str) -> bool {
+    is_dns_label(s) && s.as_bytes()[0].is_ascii_lowercase()
+}
+
+/// Whether a relative path stays inside the folder it is relative to (no absolute path, no
+/// `..` that climbs out).
+fn stays_inside(path: &std::path::Path) -> bool {
+    let mut depth = 0usize;
+    for component in path.components() {
+        match component {
+            std::path::Component::Normal(_) => depth += 1,
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir if depth > 0 => depth -= 1,
+            _ => return false,
+        }
+    }
+    true
 }
 
 fn is_sql_identifier(s: &str) -> bool {
@@ -605,12 +792,4 @@ fn is_env_key(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-fn is_quantity(s: &str) -> bool {
-    let digits_end = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
-    let (number, suffix) = s.split_at(digits_end);
-    !number.is_empty()
-        && number.parse::<f64>().is_ok()
-        && ["", "m", "k", "M", "G", "T", "Ki", "Mi", "Gi", "Ti"].contains(&suffix)
 }
