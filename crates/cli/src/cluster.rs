@@ -280,20 +280,25 @@ async fn create_if_missing(global: &GlobalArgs, config: &Config, rendered: &Rend
     let kind_config = &rendered.plan.kind_config;
     let applied_config = rendered.state.root().join(APPLIED_KIND_CONFIG);
     if kind.clusters().await?.iter().any(|c| c == name) {
-        if let Ok(previous) = std::fs::read_to_string(&applied_config) {
-            if previous != *kind_config {
-                let differences: Vec<String> =
-                    preflight::diff(&previous, kind_config).into_iter().map(|l| format!("  {l}")).collect();
-                return Err(Exit {
-                    message: format!(
-                        "kind cluster {name} was created from a different kind config:\n{}",
-                        differences.join("\n")
-                    ),
-                    help: Some("run `kind-parity reset` to recreate it from the current config".into()),
-                    code: 1,
-                }
-                .into());
+        if let Ok(previous) = std::fs::read_to_string(&applied_config)
+            && previous != *kind_config
+        {
+            let differences = preflight::unified_diff(
+                &previous,
+                kind_config,
+                &applied_config.display().to_string(),
+                "the rendered kind config",
+            );
+            let indented: Vec<String> = differences.lines().map(|l| format!("  {l}")).collect();
+            return Err(Exit {
+                message: format!(
+                    "kind cluster {name} was created from a different kind config:\n{}",
+                    indented.join("\n")
+                ),
+                help: Some("run `kind-parity reset` to recreate it from the current config".into()),
+                code: 1,
             }
+            .into());
         }
         say(global, &format!("kind cluster {name} exists"));
         return Ok(());
