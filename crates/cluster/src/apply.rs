@@ -240,12 +240,12 @@ async fn wait_gone(client: &kube::Client, name: &str) -> Result<()> {
         }
         if started.elapsed() > NAMESPACE_GONE_TIMEOUT {
             return Err(Error::Timeout {
-                object: ObjectRef {
+                object: Box::new(ObjectRef {
                     api_version: "v1".into(),
                     kind: "Namespace".into(),
                     namespace: None,
                     name: name.into(),
-                },
+                }),
                 waited: started.elapsed(),
                 last: "still terminating; `kubectl get namespace NAME -o yaml` shows what holds it (finalizers)".into(),
                 pod: None,

@@ -131,8 +131,8 @@ pub enum Error {
     /// An object did not become ready within its budget or the deadline.
     #[error("{object} was not ready after {:.1}s: {last}{}", .waited.as_secs_f64(), pod_details(.pod.as_deref()))]
     Timeout {
-        /// The object.
-        object: ObjectRef,
+        /// The object (boxed: the error travels in every `Result` of this crate, and stays small).
+        object: Box<ObjectRef>,
         /// How long we waited.
         waited: Duration,
         /// Its last known state.
