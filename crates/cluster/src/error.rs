@@ -91,6 +91,15 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// A watch of the Kubernetes API, waiting for a condition, failed.
+    #[error("{action}")]
+    Watch {
+        /// What was being waited for (`waiting for namespace kp-demo to be deleted`).
+        action: String,
+        /// The watch's error.
+        #[source]
+        source: Box<kube::runtime::wait::Error>,
+    },
     /// A rendered manifest does not parse as Kubernetes objects.
     #[error("manifest {file} is not a list of Kubernetes objects")]
     Manifest {
