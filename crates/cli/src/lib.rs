@@ -175,8 +175,9 @@ pub struct Rendered {
     pub state: State,
     /// What was rendered.
     pub plan: kind_parity_render::Plan,
-    /// The services' image builds, tagged by content (the tags the manifests reference).
-    pub builds: Vec<kind_parity_images::build::BuildSpec>,
+    /// The services' image builds, their contexts read and tagged by content (the tags the
+    /// manifests reference).
+    pub builds: Vec<kind_parity_images::build::Prepared>,
 }
 
 /// Loads, ensures secrets and renders into `out` (the state folder's `rendered/` by default).
@@ -203,14 +204,18 @@ pub fn render_to(global: &GlobalArgs, out: Option<&Path>, templates: Option<&Pat
         }
         None => Templates::embedded()?,
     };
-    let builds = build_specs(&loaded, &state)?;
+    // Each context is read and hashed here, once: `up` builds from these.
+    let builds = build_specs(&loaded, &state)?
+        .iter()
+        .map(kind_parity_images::build::BuildSpec::prepare)
+        .collect::<Result<Vec<_>, _>>()?;
     let mut images = ImageRefs::from_config(&loaded.config);
-    for spec in &builds {
-        let tag = spec.tag()?;
+    for build in &builds {
+        let tag = build.tag().to_owned();
         // With the local registry, nodes pull the image by its registry name.
         let reference =
             if loaded.config.registry.enabled { images::registry(&loaded.config).reference(&tag) } else { tag };
-        images.0.insert(spec.service.clone(), reference);
+        images.0.insert(build.spec().service.clone(), reference);
     }
     let plan = kind_parity_render::render(&loaded.config, &loaded.inputs, &secrets, &images, &templates)?;
     let mut options = state::WriteOptions { adopt_unmarked: out.is_none(), ..Default::default() };
