@@ -385,19 +385,19 @@ pub(crate) async fn connect_existing(
 ) -> Result<(kube::Client, String)> {
     if target.cluster == ClusterKind::Kind {
         let kubeconfig = state.kubeconfig();
-        if let Err(e) = std::fs::metadata(&kubeconfig) {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                return Err(Exit {
-                    message: format!(
-                        "environment {} has no cluster yet ({} does not exist)",
-                        config.name,
-                        kubeconfig.display()
-                    ),
-                    help: Some("`kind-parity up` creates it".into()),
-                    code: 1,
-                }
-                .into());
+        if let Err(e) = std::fs::metadata(&kubeconfig)
+            && e.kind() == std::io::ErrorKind::NotFound
+        {
+            return Err(Exit {
+                message: format!(
+                    "environment {} has no cluster yet ({} does not exist)",
+                    config.name,
+                    kubeconfig.display()
+                ),
+                help: Some("`kind-parity up` creates it".into()),
+                code: 1,
             }
+            .into());
         }
     }
     Ok(kind_parity_cluster::connect(&read_target(config, state, target)).await?)
