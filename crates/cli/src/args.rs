@@ -100,7 +100,7 @@ pub struct LogsArgs {
     /// The cluster
     #[command(flatten)]
     pub target: TargetArgs,
-    /// Where to write the bundle [default: .kind-parity/<name>/diagnostics/<UTC time>]
+    /// Where to write the bundle [default: .kind-parity/NAME/diagnostics/TIME, TIME in UTC]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 }
@@ -239,7 +239,7 @@ pub struct DownArgs {
 /// `render` options.
 #[derive(Debug, Args)]
 pub struct RenderArgs {
-    /// The output folder [default: .kind-parity/<name>/rendered]
+    /// The output folder [default: .kind-parity/NAME/rendered]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Templates that replace the embedded ones, file by file (same layout as templates/)
