@@ -8,6 +8,8 @@
 
 mod bench;
 mod e2e;
+#[cfg(test)]
+mod msrv;
 mod parity;
 mod test;
 mod testbed;
