@@ -92,6 +92,16 @@ pub enum Command {
     Down(DownArgs),
     /// Delete and recreate the environment from zero
     Reset(DownArgs),
+    /// Print a completion script for a shell, e.g. `kind-parity completions bash > /etc/bash_completion.d/kind-parity`
+    Completions(CompletionsArgs),
+}
+
+/// Options of `completions`.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 /// Options of `logs`.

@@ -138,7 +138,27 @@ fn execute(cli: &Cli) -> Result<u8> {
         Command::Build(args) => runtime()?.block_on(images::build(global, args)),
         Command::Logs(args) => runtime()?.block_on(logs::logs(global, args)),
         Command::Load(args) => runtime()?.block_on(images::load(global, args)),
+        Command::Completions(args) => {
+            completions(args.shell, &mut std::io::stdout().lock())?;
+            Ok(0)
+        }
     }
+}
+
+/// Writes the completion script of `shell` for the `kind-parity` command line to `out`,
+/// generated from the same clap definitions the binary parses with.
+pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) -> Result<()> {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "kind-parity", &mut script);
+    if shell == clap_complete::Shell::Bash {
+        // clap_complete 4.6 spells the case labels of a hyphenated binary's commands otherwise
+        // than the state it matches them with (`kind__subcmd__parity__subcmd__up` against
+        // `kind__parity__subcmd__up`), so no command's options complete (clap-rs/clap#6421).
+        // Spelling them as the state is spelt is a no-op once the generator is fixed.
+        script = String::from_utf8_lossy(&script).replace("kind__subcmd__parity", "kind__parity").into_bytes();
+    }
+    out.write_all(&script).context("writing the completion script")
 }
 
 /// Loads the layered config the way every command does: flags on top of everything.
