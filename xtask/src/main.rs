@@ -8,6 +8,9 @@
 
 mod bench;
 mod e2e;
+mod man;
+#[cfg(test)]
+mod msrv;
 mod parity;
 mod test;
 mod testbed;
@@ -32,6 +35,7 @@ fn main() -> ExitCode {
         "test" => test::run(rest),
         "bench" => bench::run(rest),
         "e2e" => e2e::run(rest),
+        "man" => man::run(rest),
         "testbed" => testbed::run(rest),
         "help" | "--help" | "-h" => {
             println!("{}", HELP);
@@ -59,6 +63,7 @@ tasks:
   test             the test bed up, then unit + integration tiers, naming skipped suites
   e2e [--junit F]  end to end on a real kind cluster (needs Docker and kind)
   bench [NAME]     benchmarks (render, apply, images, probes, registry)
+  man [--out DIR]  the man pages of kind-parity and its commands (default: target/man)
   testbed up|down|env|status
                    the integration test bed: Docker, Kubernetes with a node that runs pods,
                    PostgreSQL, Redis, NATS (cargo xtask testbed help)";

@@ -92,6 +92,16 @@ pub enum Command {
     Down(DownArgs),
     /// Delete and recreate the environment from zero
     Reset(DownArgs),
+    /// Print a completion script for a shell, e.g. `kind-parity completions bash > /etc/bash_completion.d/kind-parity`
+    Completions(CompletionsArgs),
+}
+
+/// Options of `completions`.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 /// Options of `logs`.
@@ -100,7 +110,7 @@ pub struct LogsArgs {
     /// The cluster
     #[command(flatten)]
     pub target: TargetArgs,
-    /// Where to write the bundle [default: .kind-parity/<name>/diagnostics/<UTC time>]
+    /// Where to write the bundle [default: .kind-parity/NAME/diagnostics/TIME, TIME in UTC]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 }
@@ -239,7 +249,7 @@ pub struct DownArgs {
 /// `render` options.
 #[derive(Debug, Args)]
 pub struct RenderArgs {
-    /// The output folder [default: .kind-parity/<name>/rendered]
+    /// The output folder [default: .kind-parity/NAME/rendered]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Templates that replace the embedded ones, file by file (same layout as templates/)

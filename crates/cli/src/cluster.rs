@@ -24,8 +24,18 @@ const APPLIED_KIND_CONFIG: &str = "kind-config.applied.yaml";
 /// How long `kind create cluster --wait` may take.
 const KIND_WAIT: Duration = Duration::from_secs(180);
 
+/// [`render_to`] the state folder on a blocking thread: it reads and hashes every build context
+/// and writes files, work that must not hold an async worker.
+async fn render_blocking(global: &GlobalArgs) -> Result<(kind_parity_render::Loaded, Rendered)> {
+    let global = global.clone();
+    match tokio::task::spawn_blocking(move || render_to(&global, None, None)).await {
+        Ok(rendered) => rendered,
+        Err(join) => std::panic::resume_unwind(join.into_panic()),
+    }
+}
+
 pub(crate) async fn up(global: &GlobalArgs, args: &ClusterArgs) -> Result<()> {
-    let (loaded, rendered) = render_to(global, None, None)?;
+    let (loaded, rendered) = render_blocking(global).await?;
     if args.target.cluster == ClusterKind::Kind {
         let failed = preflight(global, &loaded.config, &rendered.state, &rendered.plan.kind_config).await;
         if failed > 0 {
@@ -42,7 +52,7 @@ pub(crate) async fn up(global: &GlobalArgs, args: &ClusterArgs) -> Result<()> {
         // Local images cannot reach an existing cluster's nodes (the local registry will carry them).
         ClusterKind::Existing => {
             if !rendered.builds.is_empty() && !global.quiet {
-                let names: Vec<&str> = rendered.builds.iter().map(|b| b.service.as_str()).collect();
+                let names: Vec<&str> = rendered.builds.iter().map(|b| b.spec().service.as_str()).collect();
                 eprintln!(
                     "warning: not building {} on an existing cluster: its nodes cannot see local images; give those services a pushed `image:`",
                     names.join(", ")
@@ -95,7 +105,7 @@ async fn preflight(global: &GlobalArgs, config: &Config, state: &State, kind_con
 }
 
 pub(crate) async fn apply(global: &GlobalArgs, args: &ClusterArgs) -> Result<()> {
-    let (loaded, rendered) = render_to(global, None, None)?;
+    let (loaded, rendered) = render_blocking(global).await?;
     apply_rendered(global, args, &loaded.config, &rendered, &[], false, &loaded.inputs).await
 }
 
@@ -280,20 +290,25 @@ async fn create_if_missing(global: &GlobalArgs, config: &Config, rendered: &Rend
     let kind_config = &rendered.plan.kind_config;
     let applied_config = rendered.state.root().join(APPLIED_KIND_CONFIG);
     if kind.clusters().await?.iter().any(|c| c == name) {
-        if let Ok(previous) = std::fs::read_to_string(&applied_config) {
-            if previous != *kind_config {
-                let differences: Vec<String> =
-                    preflight::diff(&previous, kind_config).into_iter().map(|l| format!("  {l}")).collect();
-                return Err(Exit {
-                    message: format!(
-                        "kind cluster {name} was created from a different kind config:\n{}",
-                        differences.join("\n")
-                    ),
-                    help: Some("run `kind-parity reset` to recreate it from the current config".into()),
-                    code: 1,
-                }
-                .into());
+        if let Ok(previous) = std::fs::read_to_string(&applied_config)
+            && previous != *kind_config
+        {
+            let differences = preflight::unified_diff(
+                &previous,
+                kind_config,
+                &applied_config.display().to_string(),
+                "the rendered kind config",
+            );
+            let indented: Vec<String> = differences.lines().map(|l| format!("  {l}")).collect();
+            return Err(Exit {
+                message: format!(
+                    "kind cluster {name} was created from a different kind config:\n{}",
+                    indented.join("\n")
+                ),
+                help: Some("run `kind-parity reset` to recreate it from the current config".into()),
+                code: 1,
             }
+            .into());
         }
         say(global, &format!("kind cluster {name} exists"));
         return Ok(());
@@ -370,19 +385,19 @@ pub(crate) async fn connect_existing(
 ) -> Result<(kube::Client, String)> {
     if target.cluster == ClusterKind::Kind {
         let kubeconfig = state.kubeconfig();
-        if let Err(e) = std::fs::metadata(&kubeconfig) {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                return Err(Exit {
-                    message: format!(
-                        "environment {} has no cluster yet ({} does not exist)",
-                        config.name,
-                        kubeconfig.display()
-                    ),
-                    help: Some("`kind-parity up` creates it".into()),
-                    code: 1,
-                }
-                .into());
+        if let Err(e) = std::fs::metadata(&kubeconfig)
+            && e.kind() == std::io::ErrorKind::NotFound
+        {
+            return Err(Exit {
+                message: format!(
+                    "environment {} has no cluster yet ({} does not exist)",
+                    config.name,
+                    kubeconfig.display()
+                ),
+                help: Some("`kind-parity up` creates it".into()),
+                code: 1,
             }
+            .into());
         }
     }
     Ok(kind_parity_cluster::connect(&read_target(config, state, target)).await?)
@@ -629,7 +644,12 @@ async fn image_currency(loaded: &kind_parity_render::Loaded, state: &State) -> V
             }];
         }
     };
-    let tags: Vec<Result<String, String>> = specs.iter().map(|s| s.tag().map_err(|e| e.to_string())).collect();
+    let mut tags: Vec<Result<String, String>> = Vec::with_capacity(specs.len());
+    for spec in &specs {
+        tags.push(
+            kind_parity_images::build::prepare(spec).await.map(|p| p.tag().to_owned()).map_err(|e| e.to_string()),
+        );
+    }
     let known: Vec<String> = tags.iter().filter_map(|t| t.as_ref().ok().cloned()).collect();
     let listed = match kind_parity_images::connect().await {
         Ok(docker) => {

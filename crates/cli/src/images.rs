@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use anyhow::Result;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use kind_parity_images::build::{BuildSpec, Built};
+use kind_parity_images::build::{Built, Prepared};
 use kind_parity_images::load::{self, LoadReport, Outcome, Progress};
 
 use crate::args::{BuildArgs, GlobalArgs, LoadArgs, OutputFormat};
@@ -61,15 +61,16 @@ fn say(global: &GlobalArgs, line: &str) {
     }
 }
 
-/// Builds each of `specs` (skipped when its content tag exists) and returns the tags.
-pub(crate) async fn build_all(global: &GlobalArgs, specs: &[BuildSpec]) -> Result<Vec<String>> {
-    if specs.is_empty() {
+/// Builds each of `builds` (skipped when its content tag exists) and returns the tags.
+pub(crate) async fn build_all(global: &GlobalArgs, builds: &[Prepared]) -> Result<Vec<String>> {
+    if builds.is_empty() {
         return Ok(Vec::new());
     }
     let docker = kind_parity_images::connect().await?;
     let verbose = global.verbose > 0;
     let mut tags = Vec::new();
-    for spec in specs {
+    for prepared in builds {
+        let spec = prepared.spec();
         let spinner = live_progress(global).then(|| {
             let bar = ProgressBar::new_spinner().with_message(format!("building {}", spec.service));
             bar.enable_steady_tick(std::time::Duration::from_millis(120));
@@ -85,7 +86,7 @@ pub(crate) async fn build_all(global: &GlobalArgs, specs: &[BuildSpec]) -> Resul
                 bar.set_message(format!("building {}: {}", spec.service, line.chars().take(80).collect::<String>()));
             }
         };
-        let built = kind_parity_images::build::build(&docker, spec, &progress).await;
+        let built = kind_parity_images::build::build(&docker, prepared, &progress).await;
         if let Some(bar) = spinner {
             bar.finish_and_clear();
         }
@@ -177,8 +178,10 @@ pub(crate) async fn build(global: &GlobalArgs, args: &BuildArgs) -> Result<u8> {
         }
         .into());
     }
-    let wanted: Vec<BuildSpec> =
-        specs.into_iter().filter(|s| args.services.is_empty() || args.services.contains(&s.service)).collect();
+    let mut wanted: Vec<Prepared> = Vec::new();
+    for spec in specs.iter().filter(|s| args.services.is_empty() || args.services.contains(&s.service)) {
+        wanted.push(kind_parity_images::build::prepare(spec).await?);
+    }
     let tags = build_all(global, &wanted).await?;
     match global.output {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&tags)?),

@@ -147,7 +147,27 @@ fn execute(cli: &Cli) -> Result<u8> {
         Command::Build(args) => runtime()?.block_on(images::build(global, args)),
         Command::Logs(args) => runtime()?.block_on(logs::logs(global, args)),
         Command::Load(args) => runtime()?.block_on(images::load(global, args)),
+        Command::Completions(args) => {
+            completions(args.shell, &mut std::io::stdout().lock())?;
+            Ok(0)
+        }
     }
+}
+
+/// Writes the completion script of `shell` for the `kind-parity` command line to `out`,
+/// generated from the same clap definitions the binary parses with.
+pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) -> Result<()> {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "kind-parity", &mut script);
+    if shell == clap_complete::Shell::Bash {
+        // clap_complete 4.6 spells the case labels of a hyphenated binary's commands otherwise
+        // than the state it matches them with (`kind__subcmd__parity__subcmd__up` against
+        // `kind__parity__subcmd__up`), so no command's options complete (clap-rs/clap#6421).
+        // Spelling them as the state is spelt is a no-op once the generator is fixed.
+        script = String::from_utf8_lossy(&script).replace("kind__subcmd__parity", "kind__parity").into_bytes();
+    }
+    out.write_all(&script).context("writing the completion script")
 }
 
 /// Loads the layered config the way every command does: flags on top of everything.
@@ -184,8 +204,9 @@ pub struct Rendered {
     pub state: State,
     /// What was rendered.
     pub plan: kind_parity_render::Plan,
-    /// The services' image builds, tagged by content (the tags the manifests reference).
-    pub builds: Vec<kind_parity_images::build::BuildSpec>,
+    /// The services' image builds, their contexts read and tagged by content (the tags the
+    /// manifests reference).
+    pub builds: Vec<kind_parity_images::build::Prepared>,
 }
 
 /// Loads, ensures secrets and renders into `out` (the state folder's `rendered/` by default).
@@ -212,14 +233,18 @@ pub fn render_to(global: &GlobalArgs, out: Option<&Path>, templates: Option<&Pat
         }
         None => Templates::embedded()?,
     };
-    let builds = build_specs(&loaded, &state)?;
+    // Each context is read and hashed here, once: `up` builds from these.
+    let builds = build_specs(&loaded, &state)?
+        .iter()
+        .map(kind_parity_images::build::BuildSpec::prepare)
+        .collect::<Result<Vec<_>, _>>()?;
     let mut images = ImageRefs::from_config(&loaded.config);
-    for spec in &builds {
-        let tag = spec.tag()?;
+    for build in &builds {
+        let tag = build.tag().to_owned();
         // With the local registry, nodes pull the image by its registry name.
         let reference =
             if loaded.config.registry.enabled { images::registry(&loaded.config).reference(&tag) } else { tag };
-        images.0.insert(spec.service.clone(), reference);
+        images.0.insert(build.spec().service.clone(), reference);
     }
     let plan = kind_parity_render::render(&loaded.config, &loaded.inputs, &secrets, &images, &templates)?;
     let mut options = state::WriteOptions { adopt_unmarked: out.is_none(), ..Default::default() };

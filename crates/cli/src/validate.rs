@@ -35,10 +35,10 @@ pub(crate) async fn validate(global: &GlobalArgs, args: &ValidateArgs) -> Result
         OutputFormat::Human if !global.quiet || !report.passed => eprint!("{}", table(global, &report)),
         OutputFormat::Human => {}
     }
-    if let Some(root) = report.results.first().filter(|r| r.outcome == Outcome::Fail && r.critical) {
-        if global.output == OutputFormat::Human {
-            eprintln!("first root cause: {} ({})", root.id, root.found);
-        }
+    if let Some(root) = report.results.first().filter(|r| r.outcome == Outcome::Fail && r.critical)
+        && global.output == OutputFormat::Human
+    {
+        eprintln!("first root cause: {} ({})", root.id, root.found);
     }
     Ok(u8::from(!report.passed))
 }

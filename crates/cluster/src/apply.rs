@@ -210,15 +210,19 @@ pub async fn apply(
         let mut stale: Vec<&ObjectRef> =
             previous.objects.keys().filter(|r| !report.inventory.objects.contains_key(*r)).collect();
         stale.sort_by_key(|r| r.kind == "Namespace" && r.namespace.is_none());
+        let mut pruned_namespaces = Vec::new();
         for reference in stale {
-            if prune_one(client, &discovery, reference, &options.environment).await? {
+            if let Some(uid) = prune_one(client, &discovery, reference, &options.environment).await? {
+                if reference.kind == "Namespace" && reference.namespace.is_none() {
+                    pruned_namespaces.push((reference.name.clone(), uid));
+                }
                 report.pruned.push(reference.clone());
             }
         }
         // A namespace takes a while to go (its contents first); an apply right after (`reset`)
         // would be refused while it terminates, so return only once pruned namespaces are gone.
-        for namespace in report.pruned.iter().filter(|r| r.kind == "Namespace" && r.namespace.is_none()) {
-            wait_gone(client, &namespace.name).await?;
+        for (name, uid) in &pruned_namespaces {
+            wait_gone(client, name, uid).await?;
         }
     }
     Ok(report)
@@ -227,31 +231,29 @@ pub async fn apply(
 /// How long a pruned namespace may take to disappear.
 const NAMESPACE_GONE_TIMEOUT: Duration = Duration::from_secs(180);
 
-async fn wait_gone(client: &kube::Client, name: &str) -> Result<()> {
+/// Waits until the namespace `name` whose uid was `uid` is gone: watched, not polled, and one
+/// created again under the same name meanwhile (another uid) does not hold the wait.
+async fn wait_gone(client: &kube::Client, name: &str, uid: &str) -> Result<()> {
     let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
     let started = Instant::now();
-    loop {
-        let current = api
-            .get_metadata_opt(name)
-            .await
-            .map_err(|source| Error::Api { action: format!("waiting for namespace {name} to be deleted"), source })?;
-        if current.is_none() {
-            return Ok(());
-        }
-        if started.elapsed() > NAMESPACE_GONE_TIMEOUT {
-            return Err(Error::Timeout {
-                object: ObjectRef {
-                    api_version: "v1".into(),
-                    kind: "Namespace".into(),
-                    namespace: None,
-                    name: name.into(),
-                },
-                waited: started.elapsed(),
-                last: "still terminating; `kubectl get namespace NAME -o yaml` shows what holds it (finalizers)".into(),
-                pod: None,
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    let gone = kube::runtime::wait::await_condition(api, name, kube::runtime::wait::conditions::is_deleted(uid));
+    match tokio::time::timeout(NAMESPACE_GONE_TIMEOUT, gone).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(source)) => Err(Error::Watch {
+            action: format!("waiting for namespace {name} to be deleted"),
+            source: Box::new(source),
+        }),
+        Err(_) => Err(Error::Timeout {
+            object: Box::new(ObjectRef {
+                api_version: "v1".into(),
+                kind: "Namespace".into(),
+                namespace: None,
+                name: name.into(),
+            }),
+            waited: started.elapsed(),
+            last: "still terminating; `kubectl get namespace NAME -o yaml` shows what holds it (finalizers)".into(),
+            pod: None,
+        }),
     }
 }
 
@@ -348,48 +350,42 @@ fn lost_create_race(status: &kube::core::Status) -> bool {
 }
 
 /// Deletes an object of the previous apply, unless it is gone or no longer carries our label
-/// (then someone else owns it now, and it is left alone). Returns whether it was deleted.
+/// (then someone else owns it now, and it is left alone). Returns the uid of the object it
+/// deleted, `None` when it deleted nothing.
 async fn prune_one(
     client: &kube::Client,
     discovery: &Discovery,
     reference: &ObjectRef,
     environment: &str,
-) -> Result<bool> {
+) -> Result<Option<String>> {
     let Ok((resource, caps)) = resolve(discovery, reference) else {
         tracing::warn!("not pruning {reference}: the API server no longer serves its kind");
-        return Ok(false);
+        return Ok(None);
     };
     let api = api_for(client, &resource, &caps, reference.namespace.as_deref());
     let current = api
         .get_opt(&reference.name)
         .await
         .map_err(|source| Error::Api { action: format!("reading {reference} before pruning it"), source })?;
-    let Some(current) = current else { return Ok(false) };
+    let Some(current) = current else { return Ok(None) };
     if current.metadata.labels.as_ref().and_then(|l| l.get(ENVIRONMENT_LABEL)).map(String::as_str) != Some(environment)
     {
         tracing::warn!("not pruning {reference}: it no longer carries {ENVIRONMENT_LABEL}={environment}");
-        return Ok(false);
+        return Ok(None);
     }
     match api.delete(&reference.name, &DeleteParams::background()).await {
-        Ok(_) => Ok(true),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
+        Ok(_) => Ok(Some(current.metadata.uid.unwrap_or_default())),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
         Err(source) => Err(Error::Api { action: format!("pruning {reference}"), source }),
     }
 }
 
 async fn wait_established(client: &kube::Client, name: &str) -> Result<()> {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let established = |crd: Option<&CustomResourceDefinition>| {
-        crd.and_then(|c| c.status.as_ref())
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"))
-    };
-    let condition = move |crd: Option<&CustomResourceDefinition>| established(crd);
-    match tokio::time::timeout(CRD_TIMEOUT, kube::runtime::wait::await_condition(api, name, condition)).await {
+    let established = kube::runtime::wait::conditions::is_crd_established();
+    match tokio::time::timeout(CRD_TIMEOUT, kube::runtime::wait::await_condition(api, name, established)).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => {
-            Err(Error::Api { action: format!("waiting for CRD {name}"), source: kube::Error::Service(Box::new(e)) })
-        }
+        Ok(Err(source)) => Err(Error::Watch { action: format!("waiting for CRD {name}"), source: Box::new(source) }),
         Err(_) => Err(Error::CrdNotEstablished { name: name.to_owned(), timeout: CRD_TIMEOUT }),
     }
 }

@@ -101,6 +101,15 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// A watch of the Kubernetes API, waiting for a condition, failed.
+    #[error("{action}")]
+    Watch {
+        /// What was being waited for (`waiting for namespace kp-demo to be deleted`).
+        action: String,
+        /// The watch's error.
+        #[source]
+        source: Box<kube::runtime::wait::Error>,
+    },
     /// A rendered manifest does not parse as Kubernetes objects.
     #[error("manifest {file} is not a list of Kubernetes objects")]
     Manifest {
@@ -141,8 +150,8 @@ pub enum Error {
     /// An object did not become ready within its budget or the deadline.
     #[error("{object} was not ready after {:.1}s: {last}{}", .waited.as_secs_f64(), pod_details(.pod.as_deref()))]
     Timeout {
-        /// The object.
-        object: ObjectRef,
+        /// The object (boxed: the error travels in every `Result` of this crate, and stays small).
+        object: Box<ObjectRef>,
         /// How long we waited.
         waited: Duration,
         /// Its last known state.

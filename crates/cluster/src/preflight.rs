@@ -231,12 +231,27 @@ pub fn drift_check(inputs: &Inputs<'_>) -> Check {
     }
 }
 
-/// Lines removed (`-`) and added (`+`) between two texts, trimmed.
+/// The lines removed (`-`, with their line in `old`) and added (`+`, with their line in `new`)
+/// between two texts, trimmed, in the order a line diff meets them: a moved or a repeated line
+/// is a change too.
 pub fn diff(old: &str, new: &str) -> Vec<String> {
-    let mut out: Vec<String> =
-        old.lines().filter(|l| !new.lines().any(|n| n == *l)).map(|l| format!("- {}", l.trim())).collect();
-    out.extend(new.lines().filter(|l| !old.lines().any(|o| o == *l)).map(|l| format!("+ {}", l.trim())));
-    out
+    similar::TextDiff::from_lines(old, new)
+        .iter_all_changes()
+        .filter_map(|change| {
+            let text = change.value().trim();
+            match change.tag() {
+                similar::ChangeTag::Equal => None,
+                similar::ChangeTag::Delete => Some(format!("- line {}: {text}", change.old_index()? + 1)),
+                similar::ChangeTag::Insert => Some(format!("+ line {}: {text}", change.new_index()? + 1)),
+            }
+        })
+        .collect()
+}
+
+/// A unified diff (`---`/`+++` headers named `old_name` and `new_name`, hunks with two lines
+/// of context) from `old` to `new`: what a person reads to see how a kind config changed.
+pub fn unified_diff(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
+    similar::TextDiff::from_lines(old, new).unified_diff().context_radius(2).header(old_name, new_name).to_string()
 }
 
 #[cfg(test)]
@@ -268,7 +283,33 @@ mod tests {
         };
         let check = drift_check(&inputs);
         assert!(check.failed());
-        assert_eq!(check.found, "the kind config changed: - hostPort: 80; + hostPort: 8080");
+        assert_eq!(check.found, "the kind config changed: - line 2: hostPort: 80; + line 2: hostPort: 8080");
+    }
+
+    #[test]
+    fn a_moved_line_is_a_change() {
+        // Regression: the line-set diff found nothing when lines only changed places.
+        let old = "nodes:\n- role: control-plane\n- role: worker\n";
+        let new = "nodes:\n- role: worker\n- role: control-plane\n";
+        assert_eq!(diff(old, new), ["+ line 2: - role: worker", "- line 3: - role: worker"]);
+    }
+
+    #[test]
+    fn a_repeated_line_is_a_change() {
+        // Regression: the line-set diff found nothing when a line it already had was added again.
+        let old = "nodes:\n- role: control-plane\n- role: worker\n";
+        let new = "nodes:\n- role: control-plane\n- role: worker\n- role: worker\n";
+        assert_eq!(diff(old, new), ["+ line 4: - role: worker"]);
+    }
+
+    #[test]
+    fn the_unified_diff_keeps_order_and_context() {
+        let old = "kind: Cluster\nnodes:\n- role: control-plane\n- role: worker\n";
+        let new = "kind: Cluster\nnodes:\n- role: worker\n- role: control-plane\n";
+        assert_eq!(
+            unified_diff(old, new, "applied", "rendered"),
+            "--- applied\n+++ rendered\n@@ -1,4 +1,4 @@\n kind: Cluster\n nodes:\n+- role: worker\n - role: control-plane\n-- role: worker\n"
+        );
     }
 
     #[test]

@@ -36,13 +36,10 @@ pub fn deployment(d: &Deployment) -> Readiness {
     }
     let status = d.status.clone().unwrap_or_default();
     let wanted = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-    if let Some(c) = status.conditions.iter().flatten().find(|c| c.type_ == "Progressing") {
-        if c.reason.as_deref() == Some("ProgressDeadlineExceeded") {
-            return Readiness::Failed(format!(
-                "exceeded its progress deadline: {}",
-                c.message.clone().unwrap_or_default()
-            ));
-        }
+    if let Some(c) = status.conditions.iter().flatten().find(|c| c.type_ == "Progressing")
+        && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+    {
+        return Readiness::Failed(format!("exceeded its progress deadline: {}", c.message.clone().unwrap_or_default()));
     }
     let updated = status.updated_replicas.unwrap_or(0);
     let total = status.replicas.unwrap_or(0);

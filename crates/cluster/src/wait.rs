@@ -328,7 +328,7 @@ where
                 }
                 // The watcher re-establishes itself with backoff; an error here is a retry.
                 Some(Err(e)) => tracing::debug!(object = %reference, error = %e, "watch interrupted; retrying"),
-                None => return Err(Error::Timeout { object: reference.clone(), waited: started.elapsed(), last: "the watch ended".into(), pod: None }),
+                None => return Err(Error::Timeout { object: Box::new(reference.clone()), waited: started.elapsed(), last: "the watch ended".into(), pod: None }),
             },
             _ = tick.tick() => {
                 let Some(labels) = &labels else { continue };
@@ -357,7 +357,7 @@ where
                     Some(labels) => not_ready_pod(&client, namespace, reference, labels).await.map(Box::new),
                     None => None,
                 };
-                return Err(Error::Timeout { object: reference.clone(), waited: started.elapsed(), last, pod });
+                return Err(Error::Timeout { object: Box::new(reference.clone()), waited: started.elapsed(), last, pod });
             }
         }
     }

@@ -36,8 +36,7 @@ const ENVIRONMENT: &str = "kp-test";
 fn secrets() -> &'static Secrets {
     static SECRETS: std::sync::OnceLock<Secrets> = std::sync::OnceLock::new();
     SECRETS.get_or_init(|| {
-        let mut config = kind_parity_render::Config::default();
-        config.name = ENVIRONMENT.into();
+        let mut config = kind_parity_render::Config { name: ENVIRONMENT.into(), ..Default::default() };
         config.postgres.databases.insert("app".into(), Default::default());
         config.secrets.insert("session-key".into(), Default::default());
         let mut secrets = Secrets::default();
@@ -244,6 +243,61 @@ async fn crds_are_established_and_discovered_before_their_custom_resources() {
     // Pruning everything removes the CRD too.
     let empty = apply::apply(&client, &[], &report.inventory, &options).await.unwrap();
     assert_eq!(empty.pruned.len(), 4);
+}
+
+/// Deletes namespace `name` when dropped, whatever the test did.
+struct DeleteOnDrop(String);
+
+impl Drop for DeleteOnDrop {
+    fn drop(&mut self) {
+        kind_parity_testkit::delete_namespace(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn a_pruned_namespace_created_again_meanwhile_does_not_hold_the_apply() {
+    // Regression: the wait for a pruned namespace polled its name, so a namespace created again
+    // under that name (another uid) kept the apply waiting until its 180 s timeout.
+    let Some(client) = client("a_pruned_namespace_created_again_meanwhile_does_not_hold_the_apply").await else {
+        return;
+    };
+    let ns = unique("kp-again");
+    let _cleanup = DeleteOnDrop(ns.clone());
+    let options = ApplyOptions { environment: ns.clone(), force: false, prune: true };
+    let namespace = Manifest {
+        file: "00-namespace.yaml".into(),
+        component: "n".into(),
+        phase: Phase::Foundation,
+        depends_on: vec![],
+        content: format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n  labels: {{kind-parity.dev/environment: {ns}}}\n"
+        ),
+    };
+    let first = apply::apply(&client, &[namespace], &Inventory::default(), &options).await.expect("namespace applied");
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let old_uid = namespaces.get(&ns).await.unwrap().metadata.uid.unwrap();
+
+    // Another client takes the name again as soon as the pruned namespace is gone.
+    let again = {
+        let (namespaces, ns) = (namespaces.clone(), ns.clone());
+        tokio::spawn(async move {
+            let gone = kube::runtime::wait::await_condition(
+                namespaces.clone(),
+                &ns,
+                kube::runtime::wait::conditions::is_deleted(&old_uid),
+            );
+            tokio::time::timeout(Duration::from_secs(120), gone).await.expect("pruned in time").unwrap();
+            let fresh: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
+            namespaces.create(&PostParams::default(), &fresh).await.expect("the name is free again")
+        })
+    };
+    let pruned = tokio::time::timeout(Duration::from_secs(150), apply::apply(&client, &[], &first.inventory, &options))
+        .await
+        .expect("the prune does not wait for the namespace created again")
+        .expect("prune");
+    assert_eq!(pruned.pruned.iter().map(ToString::to_string).collect::<Vec<_>>(), vec![format!("Namespace {ns}")]);
+    let fresh = again.await.unwrap();
+    assert!(namespaces.get_opt(&ns).await.unwrap().is_some_and(|n| n.metadata.uid == fresh.metadata.uid));
 }
 
 #[tokio::test]

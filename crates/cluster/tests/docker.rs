@@ -1,6 +1,9 @@
 //! Node containers by kind's labels and the `kind` network, against the real Docker Engine of
 //! the test bed, with containers made from its kind-node stand-in image.
 
+// A test that cannot run says so on stderr (the loud skip line).
+#![allow(clippy::print_stderr)]
+
 use std::process::Command;
 
 use kind_parity_cluster::docker::{CLUSTER_LABEL, Docker, KIND_NETWORK};

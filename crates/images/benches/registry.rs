@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use kind_parity_images::build::{BuildSpec, build};
+use kind_parity_images::build::{BuildSpec, build, prepare};
 use kind_parity_images::load;
 use kind_parity_images::registry::{self, Registry};
 use kind_parity_testkit::standin::{self, Leftovers, noise};
@@ -77,7 +77,7 @@ async fn main() {
             target: None,
         };
         let docker = docker.clone();
-        async move { build(&docker, &spec, &|_| {}).await.expect("built").tag().to_owned() }
+        async move { build(&docker, &prepare(&spec).await.unwrap(), &|_| {}).await.expect("built").tag().to_owned() }
     };
 
     // The starting point: both nodes hold version 0, through the registry.

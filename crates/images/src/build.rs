@@ -28,11 +28,47 @@ pub struct BuildSpec {
 }
 
 impl BuildSpec {
-    /// The content tag (`<service>:kp-<12 hex>`) without building.
+    /// Reads and hashes the context once: the content tag, and the files [`build`] sends.
+    /// Blocking IO (every file of the context is read): async code calls [`prepare`].
+    pub fn prepare(&self) -> Result<Prepared> {
+        let snapshot = context::Snapshot::read(&self.context, &self.dockerfile, &self.args, self.target.as_deref())?;
+        let tag = format!("{}:{CONTENT_TAG_PREFIX}{}", self.service, &snapshot.digest[..12]);
+        Ok(Prepared { spec: self.clone(), snapshot, tag })
+    }
+
+    /// The content tag (`<service>:kp-<12 hex>`) without building. Blocking IO, as
+    /// [`BuildSpec::prepare`].
     pub fn tag(&self) -> Result<String> {
-        let entries = context::collect(&self.context, &self.dockerfile)?;
-        let digest = context::digest(&entries, &self.dockerfile, &self.args, self.target.as_deref())?;
-        Ok(format!("{}:{CONTENT_TAG_PREFIX}{}", self.service, &digest[..12]))
+        self.prepare().map(|prepared| prepared.tag)
+    }
+}
+
+/// A build whose context was read and hashed: its content tag is known.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    spec: BuildSpec,
+    snapshot: context::Snapshot,
+    tag: String,
+}
+
+impl Prepared {
+    /// What is built.
+    pub fn spec(&self) -> &BuildSpec {
+        &self.spec
+    }
+
+    /// The content tag (`<service>:kp-<12 hex>`).
+    pub fn tag(&self) -> &str {
+        &self.tag
+    }
+}
+
+/// [`BuildSpec::prepare`] on a blocking thread, off the async runtime's workers.
+pub async fn prepare(spec: &BuildSpec) -> Result<Prepared> {
+    let spec = spec.clone();
+    match tokio::task::spawn_blocking(move || spec.prepare()).await {
+        Ok(prepared) => prepared,
+        Err(join) => std::panic::resume_unwind(join.into_panic()),
     }
 }
 
@@ -62,11 +98,10 @@ impl Built {
     }
 }
 
-/// Builds `spec` unless its content tag exists; `progress` hears each output line.
-pub async fn build(docker: &bollard::Docker, spec: &BuildSpec, progress: &(dyn Fn(&str) + Sync)) -> Result<Built> {
-    let entries = context::collect(&spec.context, &spec.dockerfile)?;
-    let digest = context::digest(&entries, &spec.dockerfile, &spec.args, spec.target.as_deref())?;
-    let tag = format!("{}:{CONTENT_TAG_PREFIX}{}", spec.service, &digest[..12]);
+/// Builds `prepared` unless its content tag exists, streaming its context to the engine;
+/// `progress` hears each output line.
+pub async fn build(docker: &bollard::Docker, prepared: &Prepared, progress: &(dyn Fn(&str) + Sync)) -> Result<Built> {
+    let (spec, tag) = (&prepared.spec, prepared.tag.clone());
     match docker.inspect_image(&tag).await {
         Ok(_) => {
             tracing::debug!(%tag, "image exists: build skipped");
@@ -75,7 +110,6 @@ pub async fn build(docker: &bollard::Docker, spec: &BuildSpec, progress: &(dyn F
         Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
         Err(source) => return Err(Error::Docker { action: format!("looking up image {tag}"), source }),
     }
-    let tar = context::tar(&entries)?;
     let args: HashMap<String, String> = spec.args.clone().into_iter().collect();
     let labels = HashMap::from([("kind-parity.dev/service".to_owned(), spec.service.clone())]);
     let mut options = BuildImageOptionsBuilder::default()
@@ -89,7 +123,8 @@ pub async fn build(docker: &bollard::Docker, spec: &BuildSpec, progress: &(dyn F
     if let Some(target) = &spec.target {
         options = options.target(target);
     }
-    let mut stream = docker.build_image(options.build(), None, Some(bollard::body_full(tar.into())));
+    let (tar, writer) = prepared.snapshot.tar_stream();
+    let mut stream = docker.build_image(options.build(), None, Some(bollard::body_try_stream(tar)));
     let mut last: VecDeque<String> = VecDeque::with_capacity(LAST_LINES);
     let mut step = String::from("(before the first step)");
     let mut id = String::new();
@@ -99,7 +134,13 @@ pub async fn build(docker: &bollard::Docker, spec: &BuildSpec, progress: &(dyn F
             Err(bollard::errors::Error::DockerStreamError { error }) => {
                 return Err(failed(spec, &step, error, &last));
             }
-            Err(source) => return Err(Error::Docker { action: format!("building {}", spec.service), source }),
+            Err(source) => {
+                // A context that could not be sent is the cause, not the engine's broken request.
+                return Err(match writer.await {
+                    Ok(Err(context)) => context,
+                    _ => Error::Docker { action: format!("building {}", spec.service), source },
+                });
+            }
         };
         if let Some(text) = info.stream {
             for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -120,6 +161,10 @@ pub async fn build(docker: &bollard::Docker, spec: &BuildSpec, progress: &(dyn F
         if let Some(aux) = info.aux {
             id = aux.id.unwrap_or(id);
         }
+    }
+    match writer.await {
+        Ok(written) => written?,
+        Err(join) => std::panic::resume_unwind(join.into_panic()),
     }
     Ok(Built::Built { tag, id })
 }

@@ -2,9 +2,11 @@
 //!
 //! Done: [`context`] collects a build context honouring `.dockerignore` (Docker's rules: paths
 //! relative to the context, `*` within one segment, `**` across, `!` exceptions, last match
-//! wins, the Dockerfile and `.dockerignore` always sent), packs it as a deterministic tar and
-//! digests it with the Dockerfile, the build args and the target; [`build`] tags each image by
-//! that digest (`<service>:kp-<12 hex>`), skips the build when the tag exists, streams the
+//! wins, the Dockerfile and `.dockerignore` always sent), digests it with the Dockerfile, the
+//! build args and the target, reading each file once, and streams it as a deterministic tar;
+//! [`build`] prepares a build once (the context read and hashed on a blocking thread: the tag
+//! `<service>:kp-<12 hex>`), skips it when the tag exists, else streams the tar to the engine
+//! (never whole in memory; a file changed since it was hashed stops the build), streams the
 //! engine's output to `tracing` and a progress callback, and reports a failed build with the
 //! step that failed and the last lines of its output.
 //!
@@ -79,6 +81,12 @@ pub enum Error {
         /// Why.
         #[source]
         source: globset::Error,
+    },
+    /// A file of a build context changed between hashing it (its content tag) and sending it.
+    #[error("{path} changed while its build context was read")]
+    ContextChanged {
+        /// The file.
+        path: PathBuf,
     },
     /// The Dockerfile named by the build is not in the context.
     #[error("no Dockerfile at {path}; set `build.dockerfile` to its path relative to the context")]

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use kind_parity_images::build::{BuildSpec, Built, build};
+use kind_parity_images::build::{BuildSpec, Built, Prepared, build};
 
 fn engine(test: &str) -> Option<(bollard::Docker, String)> {
     // The stand-in image is made by the test bed's docker part: its variable says the engine is up.
@@ -21,6 +21,10 @@ fn spec(dir: &Path, service: &str) -> BuildSpec {
         args: BTreeMap::new(),
         target: None,
     }
+}
+
+fn prepared(dir: &Path, service: &str) -> Prepared {
+    spec(dir, service).prepare().expect("context read")
 }
 
 fn unique(name: &str) -> String {
@@ -45,7 +49,7 @@ async fn builds_once_per_content_and_honours_dockerignore() {
     let lines = std::sync::Mutex::new(Vec::new());
     let progress = |l: &str| lines.lock().unwrap().push(l.to_owned());
 
-    let first = build(&docker, &spec(dir.path(), &service), &progress).await.expect("build");
+    let first = build(&docker, &prepared(dir.path(), &service), &progress).await.expect("build");
     let tag = first.tag().to_owned();
     assert!(matches!(first, Built::Built { .. }), "{first:?}");
     assert!(tag.starts_with(&format!("{service}:kp-")) && tag.len() == service.len() + 4 + 12, "{tag}");
@@ -53,7 +57,7 @@ async fn builds_once_per_content_and_honours_dockerignore() {
 
     // Unchanged context: skipped. Ignored files changing: same tag.
     assert_eq!(
-        build(&docker, &spec(dir.path(), &service), &progress).await.unwrap(),
+        build(&docker, &prepared(dir.path(), &service), &progress).await.unwrap(),
         Built::Unchanged { tag: tag.clone() }
     );
     fs::write(dir.path().join("debug.log"), "more noise").unwrap();
@@ -62,7 +66,7 @@ async fn builds_once_per_content_and_honours_dockerignore() {
 
     // A real change: a new tag and a new build. A build arg is content too.
     fs::write(dir.path().join("app.txt"), "v2").unwrap();
-    let second = build(&docker, &spec(dir.path(), &service), &progress).await.unwrap();
+    let second = build(&docker, &prepared(dir.path(), &service), &progress).await.unwrap();
     assert!(matches!(second, Built::Built { .. }) && second.tag() != tag, "{second:?}");
     let mut with_arg = spec(dir.path(), &service);
     with_arg.args.insert("VERSION".into(), "1".into());
@@ -86,7 +90,7 @@ async fn a_failed_step_is_named_with_its_output() {
     )
     .unwrap();
     let service = unique("fail");
-    let err = build(&docker, &spec(dir.path(), &service), &|_| {}).await.expect_err("the build fails");
+    let err = build(&docker, &prepared(dir.path(), &service), &|_| {}).await.expect_err("the build fails");
     let text = err.to_string();
     // The engine counts the LABEL step it adds for the build's labels: "Step 3/4".
     assert!(text.starts_with(&format!("building {service} failed at `Step 3/")), "{text}");
@@ -106,4 +110,24 @@ async fn a_missing_dockerfile_says_where_it_looked() {
             dir.path().display()
         )
     );
+}
+
+#[tokio::test]
+async fn a_file_changed_after_hashing_stops_the_build_and_is_named() {
+    let Some((docker, _)) = engine("a_file_changed_after_hashing_stops_the_build_and_is_named") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("Dockerfile"), "FROM scratch\nCOPY app.txt /app.txt\n").unwrap();
+    fs::write(dir.path().join("app.txt"), "v1").unwrap();
+    let service = unique("changed");
+    let prepared = prepared(dir.path(), &service);
+    // Same length, other bytes: the tag says v1, the file now holds v2.
+    fs::write(dir.path().join("app.txt"), "v2").unwrap();
+    let err = build(&docker, &prepared, &|_| {}).await.expect_err("the build stops");
+    assert!(matches!(err, kind_parity_images::Error::ContextChanged { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!("{} changed while its build context was read", dir.path().join("app.txt").display())
+    );
+    let image = docker.inspect_image(prepared.tag()).await;
+    assert!(image.is_err(), "no image carries the tag of content it does not hold");
 }

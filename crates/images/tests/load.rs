@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use bollard::Docker;
 use bollard::query_parameters::TagImageOptionsBuilder;
-use kind_parity_images::build::{BuildSpec, build};
+use kind_parity_images::build::{BuildSpec, build, prepare};
 use kind_parity_images::load::{self, Node, Outcome, Progress};
 use kind_parity_images::{Error, NODE_CLUSTER_LABEL};
 use kind_parity_testkit::standin::{self, Leftovers};
@@ -63,7 +63,8 @@ impl Fixture {
             args: BTreeMap::new(),
             target: None,
         };
-        let tag = build(&self.docker, &spec, &|_| {}).await.expect("image built").tag().to_owned();
+        let tag =
+            build(&self.docker, &prepare(&spec).await.unwrap(), &|_| {}).await.expect("image built").tag().to_owned();
         self.leftovers.images.push(tag.clone());
         tag
     }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use bollard::Docker;
 use kind_parity_images::Error;
-use kind_parity_images::build::{BuildSpec, build};
+use kind_parity_images::build::{BuildSpec, build, prepare};
 use kind_parity_images::registry::{self, Registry};
 use kind_parity_testkit::standin::{self, Leftovers};
 
@@ -31,7 +31,7 @@ async fn image(docker: &Docker, dir: &std::path::Path, service: &str, last: &str
         args: BTreeMap::new(),
         target: None,
     };
-    build(docker, &spec, &|_| {}).await.expect("built").tag().to_owned()
+    build(docker, &prepare(&spec).await.unwrap(), &|_| {}).await.expect("built").tag().to_owned()
 }
 
 #[tokio::test]

@@ -137,10 +137,11 @@ pub fn derive(context: &Context<'_>) -> Result<Vec<Probe>> {
             let mut after = vec!["cluster.nodes".to_owned()];
             // A service waits for what it depends on, so a dependency that is not ready blocks
             // it instead of failing it a second time with a less useful reason.
-            if object.kind == "Deployment" && object.namespace.as_deref() == Some(&ns) {
-                if let Some(service) = config.services.get(&object.name) {
-                    after.extend(service.depends_on.iter().flat_map(|d| of_dependency(d)));
-                }
+            if object.kind == "Deployment"
+                && object.namespace.as_deref() == Some(&ns)
+                && let Some(service) = config.services.get(&object.name)
+            {
+                after.extend(service.depends_on.iter().flat_map(|d| of_dependency(d)));
             }
             probes.push(
                 Probe::new(ready_id(object), component, WorkloadReady::new(client.clone(), object.clone()))

@@ -140,10 +140,11 @@ fn demo_api(issuer: &str, audience: &str) -> Option<Api> {
         .env("OIDC_AUDIENCE", audience)
         .spawn()
         .expect("python3 starts");
-    let url = Url::parse(&format!("http://127.0.0.1:{port}/me")).unwrap();
+    // Held from here on, so a panic below still kills and reaps the process.
+    let api = Api { child, url: Url::parse(&format!("http://127.0.0.1:{port}/me")).unwrap() };
     for _ in 0..50 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some(Api { child, url });
+            return Some(api);
         }
         std::thread::sleep(Duration::from_millis(100));
     }

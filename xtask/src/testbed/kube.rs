@@ -1,4 +1,4 @@
-//! The `kube` part: a Kubernetes control plane at [`KUBERNETES`](super::KUBERNETES) on this
+//! The `kube` part: a Kubernetes control plane at [`KUBERNETES`] on this
 //! machine (etcd, kube-apiserver, kube-controller-manager, kube-scheduler), built from the Go
 //! module proxy, with its own CA and an admin kubeconfig (context `kind-parity-testbed`).
 //!

@@ -70,6 +70,13 @@ impl Indexer {
         }
     }
 
+    /// A scalar or an alias: a value is complete where it begins; a key waits for its value.
+    fn leaf(&mut self, mark: Marker, text: Option<&str>) {
+        if !self.begin_node(mark, text) {
+            self.end_value();
+        }
+    }
+
     /// Called when a value node is complete.
     fn end_value(&mut self) {
         match self.frames.last_mut() {
@@ -89,16 +96,8 @@ impl Indexer {
 impl MarkedEventReceiver for Indexer {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         match ev {
-            Event::Scalar(text, ..) => {
-                if !self.begin_node(mark, Some(&text)) {
-                    self.end_value();
-                }
-            }
-            Event::Alias(..) => {
-                if !self.begin_node(mark, None) {
-                    self.end_value();
-                }
-            }
+            Event::Scalar(text, ..) => self.leaf(mark, Some(&text)),
+            Event::Alias(..) => self.leaf(mark, None),
             Event::MappingStart(..) => {
                 self.begin_node(mark, None);
                 self.frames.push(Frame::Mapping { key: None });

@@ -333,14 +333,14 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
                 "use lowercase letters, digits and '_', starting with a letter",
             );
         }
-        if let Some(owner) = &spec.owner {
-            if !is_sql_identifier(owner) {
-                c.report(
-                    &path.key("owner"),
-                    format!("`{owner}` is not a valid role name"),
-                    "use lowercase letters, digits and '_', starting with a letter",
-                );
-            }
+        if let Some(owner) = &spec.owner
+            && !is_sql_identifier(owner)
+        {
+            c.report(
+                &path.key("owner"),
+                format!("`{owner}` is not a valid role name"),
+                "use lowercase letters, digits and '_', starting with a letter",
+            );
         }
     }
 
@@ -526,14 +526,10 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
         if service.port == 0 {
             c.report(&sp.key("port"), "port 0 is not a usable container port", "use the port the service listens on");
         }
-        if let Some(path) = &service.health_path {
-            if !path.starts_with('/') {
-                c.report(
-                    &sp.key("health_path"),
-                    format!("`{path}` does not start with '/'"),
-                    format!("write `/{path}`"),
-                );
-            }
+        if let Some(path) = &service.health_path
+            && !path.starts_with('/')
+        {
+            c.report(&sp.key("health_path"), format!("`{path}` does not start with '/'"), format!("write `/{path}`"));
         }
         if service.health_path.is_some() && !service.readiness_command.is_empty() {
             c.report(
@@ -623,12 +619,11 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
                     Err(message) => c.report(&kp, message, "see the reference list in docs/config.md"),
                     Ok(pieces) => {
                         for piece in pieces {
-                            if let Piece::Ref(r) = piece {
-                                if let Err(e) = refs::classify(&r, config, &secret_names) {
-                                    let help =
-                                        e.help.unwrap_or_else(|| "see the reference list in docs/config.md".into());
-                                    c.report(&kp, e.message, help);
-                                }
+                            if let Piece::Ref(r) = piece
+                                && let Err(e) = refs::classify(&r, config, &secret_names)
+                            {
+                                let help = e.help.unwrap_or_else(|| "see the reference list in docs/config.md".into());
+                                c.report(&kp, e.message, help);
                             }
                         }
                     }
@@ -717,10 +712,11 @@ pub(crate) fn find_cycle(config: &Config) -> Option<Vec<String>> {
         stack.push(node);
         if let Some(service) = config.services.get(node) {
             for dep in &service.depends_on {
-                if dep != node && config.services.contains_key(dep.as_str()) {
-                    if let Some(cycle) = visit(dep, config, stack, done) {
-                        return Some(cycle);
-                    }
+                if dep != node
+                    && config.services.contains_key(dep.as_str())
+                    && let Some(cycle) = visit(dep, config, stack, done)
+                {
+                    return Some(cycle);
                 }
             }
         }
