@@ -39,6 +39,8 @@ fn secrets() -> &'static Secrets {
         let mut config = kind_parity_render::Config { name: ENVIRONMENT.into(), ..Default::default() };
         config.postgres.databases.insert("app".into(), Default::default());
         config.secrets.insert("session-key".into(), Default::default());
+        // The demo's keycloak.login: its test user's password.
+        config.keycloak.login = Some(Default::default());
         let mut secrets = Secrets::default();
         secrets.ensure(&config, &mut rand::rngs::StdRng::seed_from_u64(3), time::OffsetDateTime::now_utc()).unwrap();
         secrets
