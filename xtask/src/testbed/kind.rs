@@ -571,7 +571,7 @@ fn create(args: &[String], name: &str) -> Result<()> {
     for manifest in [COREDNS, STORAGE] {
         let mut apply = kubectl();
         apply.args(["apply", "--server-side", "--field-manager=kind", "-f", "-"]);
-        pipe(&mut apply, manifest)?;
+        node::pipe(&mut apply, manifest.as_bytes())?;
     }
     for (namespace, deployment) in [("kube-system", "coredns"), ("local-path-storage", "local-path-provisioner")] {
         let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(30));
@@ -585,7 +585,7 @@ fn create(args: &[String], name: &str) -> Result<()> {
         ]))
         .with_context(|| format!("waiting for {deployment}"))?;
     }
-    let stack: Vec<String> = stack::references().into_iter().filter(|r| image_exists(r)).collect();
+    let stack: Vec<String> = stack::references().into_iter().filter(|r| node::image_exists(r)).collect();
     if !stack.is_empty() {
         eprintln!(" • Loading the test bed's stack images (kind nodes would pull them) with kind-parity's loader ...");
         load(name, &stack)?;
@@ -600,10 +600,6 @@ fn create(args: &[String], name: &str) -> Result<()> {
 
 fn running(container: &str) -> bool {
     docker::docker(&["inspect", container, "--format", "{{.State.Running}}"]).is_ok_and(|o| o.trim() == "true")
-}
-
-fn image_exists(image: &str) -> bool {
-    Command::new("docker").args(["image", "inspect", image]).output().is_ok_and(|o| o.status.success())
 }
 
 fn ensure_network() -> Result<()> {
@@ -642,7 +638,7 @@ fn write_kubeconfig(tb: &Testbed, cluster: &str, path: &Path, api: u16) -> Resul
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    let kubectl = tb.cache(&format!("kubernetes-v{KUBERNETES}")).join("bin/kubectl");
+    let kubectl = kube::kubectl_program(tb);
     let run = |args: &[&str]| -> Result<()> {
         proc::output(Command::new(&kubectl).arg("--kubeconfig").arg(path).args(["config"]).args(args)).map(drop)
     };
@@ -677,7 +673,7 @@ fn delete(name: &str, kubeconfig: &Path) -> Result<()> {
     }
     node::remove_cgroups(&format!("kind-standin-{name}"));
     if kubeconfig.exists() {
-        let kubectl = tb.cache(&format!("kubernetes-v{KUBERNETES}")).join("bin/kubectl");
+        let kubectl = kube::kubectl_program(&tb);
         let context = format!("kind-{name}");
         for what in ["delete-context", "delete-cluster", "delete-user"] {
             let _ =
@@ -720,21 +716,6 @@ fn export_logs(name: &str, dir: Option<&str>) -> Result<()> {
     }
     eprintln!("Exporting logs for cluster \"{name}\" to:");
     println!("{}", dir.display());
-    Ok(())
-}
-
-fn pipe(command: &mut Command, input: &str) -> Result<()> {
-    use std::io::Write as _;
-    let mut child = command
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()?;
-    child.stdin.take().context("stdin")?.write_all(input.as_bytes())?;
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        bail!("{:?} failed: {}", command.get_program(), String::from_utf8_lossy(&out.stderr).trim());
-    }
     Ok(())
 }
 

@@ -86,8 +86,14 @@ pub fn etcd(tb: &Testbed) -> Result<std::path::PathBuf> {
     .ensure(tb)
 }
 
+/// The kubectl the test bed builds.
+pub fn kubectl_program(tb: &Testbed) -> std::path::PathBuf {
+    tb.cache(&format!("kubernetes-v{KUBERNETES}")).join("bin/kubectl")
+}
+
+/// kubectl on the test bed's API server.
 pub fn kubectl(tb: &Testbed) -> Command {
-    let mut command = Command::new(tb.cache(&format!("kubernetes-v{KUBERNETES}")).join("bin/kubectl"));
+    let mut command = Command::new(kubectl_program(tb));
     command.arg("--kubeconfig").arg(tb.dir.join("kubeconfig"));
     command
 }

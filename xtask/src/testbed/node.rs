@@ -48,7 +48,7 @@ const KUBE_PROXY: &str = include_str!("files/node/kube-proxy.yaml");
 const COREDNS_MANIFESTS: &str = include_str!("files/node/coredns.yaml");
 const STANDIN_CONTAINERD: &str = include_str!("files/node/standin-containerd.toml");
 
-fn image_exists(image: &str) -> bool {
+pub(super) fn image_exists(image: &str) -> bool {
     Command::new("docker").args(["image", "inspect", image]).output().is_ok_and(|o| o.status.success())
 }
 
@@ -300,7 +300,7 @@ pub fn up(tb: &Testbed) -> Result<()> {
     Ok(())
 }
 
-fn pipe(command: &mut Command, input: &[u8]) -> Result<()> {
+pub(super) fn pipe(command: &mut Command, input: &[u8]) -> Result<()> {
     use std::io::Write as _;
     let mut child = command
         .stdin(std::process::Stdio::piped())
