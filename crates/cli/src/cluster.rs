@@ -20,6 +20,9 @@ use crate::{Exit, Rendered, render_to};
 
 /// The kind config the environment's cluster was created from, in its state folder.
 const APPLIED_KIND_CONFIG: &str = "kind-config.applied.yaml";
+/// In the state folder while `kind create cluster` runs: a cluster that exists with it present
+/// was left half-created by an interrupted command, and the next `up` recreates it.
+const CREATING_MARKER: &str = "kind-create.pending";
 
 /// How long `kind create cluster --wait` may take.
 const KIND_WAIT: Duration = Duration::from_secs(180);
@@ -289,7 +292,20 @@ async fn create_if_missing(global: &GlobalArgs, config: &Config, rendered: &Rend
     let name = &config.name;
     let kind_config = &rendered.plan.kind_config;
     let applied_config = rendered.state.root().join(APPLIED_KIND_CONFIG);
-    if kind.clusters().await?.iter().any(|c| c == name) {
+    let creating = rendered.state.root().join(CREATING_MARKER);
+    let exists = kind.clusters().await?.iter().any(|c| c == name);
+    if exists && creating.exists() {
+        // `kind create cluster` was stopped (Ctrl-C, a crash) after its node existed: kind lists
+        // the cluster, but what kind had still to do (kubeadm, the CNI, the kubeconfig) may not
+        // have happened. Only a create kind-parity itself started leaves this marker.
+        say(
+            global,
+            &format!(
+                "kind cluster {name} was being created when an earlier command stopped: deleting it to create it anew"
+            ),
+        );
+        kind.delete(name, &rendered.state.kubeconfig()).await?;
+    } else if exists {
         if let Ok(previous) = std::fs::read_to_string(&applied_config)
             && previous != *kind_config
         {
@@ -327,11 +343,13 @@ async fn create_if_missing(global: &GlobalArgs, config: &Config, rendered: &Rend
     say(global, &format!("creating kind cluster {name} (kind {})", kind.version()));
     let config_file = rendered.out.join("kind-config.yaml");
     let kubeconfig = rendered.state.kubeconfig();
+    crate::state::write_file(&creating, b"kind create cluster started; removed once it succeeded\n", 0o600)?;
     if let Err(e) = kind.create(name, &config_file, &config.cluster.node_image, &kubeconfig, KIND_WAIT).await {
         export_logs(name, &rendered.state).await;
         return Err(e.into());
     }
     crate::state::write_file(&applied_config, kind_config.as_bytes(), 0o600)?;
+    std::fs::remove_file(&creating).with_context(|| format!("removing {}", creating.display()))?;
     Ok(())
 }
 
@@ -419,6 +437,7 @@ fn save_inventory(state: &State, inventory: &Inventory) -> Result<()> {
 }
 
 fn say(global: &GlobalArgs, line: &str) {
+    crate::interrupt::step(line);
     if !global.quiet {
         eprintln!("{line}");
     }
@@ -534,7 +553,9 @@ async fn down_kind(global: &GlobalArgs, config: &Config, state: &State) -> Resul
 /// Whether `up` created a kind cluster for this state folder: kind wrote its kubeconfig, or we
 /// recorded the kind config it was created from.
 fn created_a_cluster(state: &State) -> bool {
-    state.kubeconfig().exists() || state.root().join(APPLIED_KIND_CONFIG).exists()
+    state.kubeconfig().exists()
+        || state.root().join(APPLIED_KIND_CONFIG).exists()
+        || state.root().join(CREATING_MARKER).exists()
 }
 
 /// `kind-parity reset`: `down`, then `up` from zero.

@@ -56,6 +56,7 @@ pub(crate) fn live_progress(global: &GlobalArgs) -> bool {
 }
 
 fn say(global: &GlobalArgs, line: &str) {
+    crate::interrupt::step(line);
     if !global.quiet {
         eprintln!("{line}");
     }
@@ -71,6 +72,7 @@ pub(crate) async fn build_all(global: &GlobalArgs, builds: &[Prepared]) -> Resul
     let mut tags = Vec::new();
     for prepared in builds {
         let spec = prepared.spec();
+        crate::interrupt::step(&format!("building {}", spec.service));
         let spinner = live_progress(global).then(|| {
             let bar = ProgressBar::new_spinner().with_message(format!("building {}", spec.service));
             bar.enable_steady_tick(std::time::Duration::from_millis(120));

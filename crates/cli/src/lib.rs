@@ -5,13 +5,15 @@
 //! messages for people go to stderr.
 //!
 //! Exit codes: 0 success; 1 the command failed (`render --drift` found drift, a probe failed);
-//! 2 bad arguments or an invalid config; 3 the command is not available in this version.
+//! 2 bad arguments or an invalid config; 3 the command is not available in this version; 130
+//! (SIGINT, Ctrl-C) and 143 (SIGTERM): a command that changes the environment was interrupted.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod args;
 mod cluster;
 mod images;
+mod interrupt;
 mod logs;
 pub mod state;
 mod validate;
@@ -137,16 +139,16 @@ fn execute(cli: &Cli) -> Result<u8> {
     match &cli.command {
         Command::Render(args) => render(global, args),
         Command::Config(args) => config(global, args),
-        Command::Apply(args) => runtime()?.block_on(cluster::apply(global, args)).map(|()| 0),
-        Command::Up(args) => runtime()?.block_on(cluster::up(global, args)).map(|()| 0),
+        Command::Apply(args) => changing("apply", cluster::apply(global, args)).map(|()| 0),
+        Command::Up(args) => changing("up", cluster::up(global, args)).map(|()| 0),
         Command::Doctor => runtime()?.block_on(cluster::doctor(global)),
-        Command::Down(args) => runtime()?.block_on(cluster::down(global, args)).map(|()| 0),
-        Command::Reset(args) => runtime()?.block_on(cluster::reset(global, args)).map(|()| 0),
+        Command::Down(args) => changing("down", cluster::down(global, args)).map(|()| 0),
+        Command::Reset(args) => changing("reset", cluster::reset(global, args)).map(|()| 0),
         Command::Status(args) => runtime()?.block_on(cluster::status(global, args)),
         Command::Validate(args) => runtime()?.block_on(validate::validate(global, args)),
-        Command::Build(args) => runtime()?.block_on(images::build(global, args)),
+        Command::Build(args) => changing("build", images::build(global, args)),
         Command::Logs(args) => runtime()?.block_on(logs::logs(global, args)),
-        Command::Load(args) => runtime()?.block_on(images::load(global, args)),
+        Command::Load(args) => changing("load", images::load(global, args)),
         Command::Completions(args) => {
             completions(args.shell, &mut std::io::stdout().lock())?;
             Ok(0)
@@ -368,6 +370,17 @@ fn config(global: &GlobalArgs, args: &args::ConfigArgs) -> Result<u8> {
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
+}
+
+/// Runs a command that changes the environment (or its images) so that Ctrl-C and SIGTERM stop
+/// it with a message saying what was under way (see [`interrupt`]).
+fn changing<T>(command: &str, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    let runtime = runtime()?;
+    let result = runtime.block_on(interrupt::interruptible(command, work));
+    // Blocking work still running (a render writing its files atomically) gets a moment to end;
+    // the runtime's drop would wait for it without limit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(10));
+    result
 }
 
 #[cfg(test)]

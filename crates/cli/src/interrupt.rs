@@ -1,0 +1,58 @@
+//! Ctrl-C (SIGINT) and SIGTERM while a command works on the environment.
+//!
+//! The command's future is dropped at its next await: child processes (`kind`, `docker`) die
+//! with it (they are spawned with `kill_on_drop`), every state file is written atomically, and
+//! the inventory, the applied kind config and the half-created-cluster marker are written only
+//! once what they describe is true. So the next command converges from whatever was left, and
+//! the message says what was under way and what to run.
+
+use std::future::Future;
+use std::sync::Mutex;
+
+use anyhow::Result;
+
+use crate::Exit;
+
+/// The last progress line a command announced, for the message an interruption prints.
+static STEP: Mutex<String> = Mutex::new(String::new());
+
+/// Records `line` as what the command is doing now.
+pub(crate) fn step(line: &str) {
+    if let Ok(mut step) = STEP.lock() {
+        line.trim().clone_into(&mut step);
+    }
+}
+
+/// Runs `command`'s future until it ends or the process gets SIGINT or SIGTERM; an interrupted
+/// command is an [`Exit`] with code 130 (SIGINT) or 143 (SIGTERM), as shells report them.
+pub(crate) async fn interruptible<T>(command: &str, work: impl Future<Output = Result<T>>) -> Result<T> {
+    let signal = signal();
+    tokio::select! {
+        biased;
+        signal = signal => {
+            let (name, code) = signal?;
+            let doing = STEP.lock().map(|s| s.clone()).unwrap_or_default();
+            let doing = if doing.is_empty() { String::new() } else { format!(" while: {doing}") };
+            Err(Exit {
+                message: format!("`{command}` was interrupted by {name}{doing}"),
+                help: Some(format!(
+                    "run `kind-parity {command}` again: it continues from what this run left (nothing half-written is kept)"
+                )),
+                code,
+            }
+            .into())
+        }
+        result = work => result,
+    }
+}
+
+/// The first SIGINT or SIGTERM: its name and the exit code that reports it.
+async fn signal() -> Result<(&'static str, u8)> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = interrupt.recv() => Ok(("Ctrl-C (SIGINT)", 130)),
+        _ = terminate.recv() => Ok(("SIGTERM", 143)),
+    }
+}
