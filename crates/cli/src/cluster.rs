@@ -51,7 +51,15 @@ pub(crate) async fn up(global: &GlobalArgs, args: &ClusterArgs) -> Result<()> {
         }
     }
     let images = match args.target.cluster {
-        ClusterKind::Kind => crate::images::build_all(global, &rendered.builds).await?,
+        ClusterKind::Kind => {
+            let mut images = crate::images::build_all(global, &rendered.builds).await?;
+            // With the local registry, nodes pull the builds from it and the rest from theirs.
+            if !loaded.config.registry.enabled {
+                let others: Vec<String> = rendered.plan.images().into_iter().filter(|i| !images.contains(i)).collect();
+                images.extend(crate::images::present_locally(&others).await);
+            }
+            images
+        }
         // Local images cannot reach an existing cluster's nodes (the local registry will carry them).
         ClusterKind::Existing => {
             if !rendered.builds.is_empty() && !global.quiet {

@@ -62,6 +62,20 @@ fn say(global: &GlobalArgs, line: &str) {
     }
 }
 
+/// Those of `references` the local Docker engine holds. `up` loads them into kind's nodes with
+/// the services' builds, as `kind load docker-image` would: a node then pulls only what the host
+/// lacks (an image pulled for compose, a registry out of reach, a rate limit).
+pub(crate) async fn present_locally(references: &[String]) -> Vec<String> {
+    let Ok(docker) = kind_parity_images::connect().await else { return Vec::new() };
+    let mut present = Vec::new();
+    for reference in references {
+        if docker.inspect_image(reference).await.is_ok() {
+            present.push(reference.clone());
+        }
+    }
+    present
+}
+
 /// Builds each of `builds` (skipped when its content tag exists) and returns the tags.
 pub(crate) async fn build_all(global: &GlobalArgs, builds: &[Prepared]) -> Result<Vec<String>> {
     if builds.is_empty() {

@@ -76,6 +76,35 @@ impl Plan {
         }
         files
     }
+
+    /// Every container image the manifests name (containers and init containers of every pod
+    /// template, Jobs' included), each once, in a stable order.
+    pub fn images(&self) -> Vec<String> {
+        fn walk(value: &serde_yaml_ng::Value, out: &mut std::collections::BTreeSet<String>) {
+            match value {
+                serde_yaml_ng::Value::Mapping(map) => {
+                    for (key, value) in map {
+                        let pods = matches!(key.as_str(), Some("containers" | "initContainers"));
+                        if let (true, serde_yaml_ng::Value::Sequence(containers)) = (pods, value) {
+                            out.extend(containers.iter().filter_map(|c| c.get("image")?.as_str().map(str::to_owned)));
+                        }
+                        walk(value, out);
+                    }
+                }
+                serde_yaml_ng::Value::Sequence(items) => items.iter().for_each(|v| walk(v, out)),
+                _ => {}
+            }
+        }
+        let mut images = std::collections::BTreeSet::new();
+        for manifest in &self.manifests {
+            for doc in serde_yaml_ng::Deserializer::from_str(&manifest.content) {
+                if let Ok(value) = <serde_yaml_ng::Value as serde::Deserialize>::deserialize(doc) {
+                    walk(&value, &mut images);
+                }
+            }
+        }
+        images.into_iter().collect()
+    }
 }
 
 /// The image each service runs, decided by the caller (the images layer tags builds by content).
