@@ -28,7 +28,7 @@ fn changing_a_context_that_is_not_allowed_is_refused() {
     let Some(kubeconfig) = kind_parity_testkit::require(kind_parity_testkit::KUBECONFIG, test) else { return };
     let dir = tempfile::tempdir().unwrap();
     kind_parity(dir.path(), "apply", &kubeconfig, &[]).assert().code(1).stderr(predicate::str::contains(
-        "error: context `kind-parity-testbed` is not allowed for commands that change the cluster; add it to `cluster.allowed_contexts` or pass `--allow-context kind-parity-testbed`",
+        "error: context `kind-parity-testbed` is not allowed for commands that change the cluster\n  next: add it to `cluster.allowed_contexts` or pass `--allow-context kind-parity-testbed`",
     ));
 }
 
