@@ -316,3 +316,68 @@ impl Environment {
         Ok(kind_parity_cluster::connect(&self.cluster_target(target)).await?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn demo(state_dir: &Path) -> Environment {
+        let loaded = kind_parity_render::load(&kind_parity_render::LoadOptions {
+            dir: state_dir.to_path_buf(),
+            ..Default::default()
+        })
+        .unwrap();
+        Environment::open(loaded, state_dir.join(".kind-parity"))
+    }
+
+    #[test]
+    fn events_are_json_objects_named_by_their_event() {
+        let event = Event::StepStarted { step: Step::Apply, message: "applying to context kind-demo".into() };
+        assert_eq!(
+            serde_json::to_value(&event).unwrap(),
+            serde_json::json!({"event": "step_started", "step": "apply", "message": "applying to context kind-demo"})
+        );
+        let event = Event::ImageBuilt { service: "api".into(), tag: "api:kp-0123456789ab".into(), built: false };
+        assert_eq!(
+            serde_json::to_value(&event).unwrap(),
+            serde_json::json!({"event": "image_built", "service": "api", "tag": "api:kp-0123456789ab", "built": false})
+        );
+    }
+
+    #[test]
+    fn a_context_that_is_not_allowed_hints_at_allowing_it_and_its_message_names_no_flag() {
+        // Regression (issue 11): the cluster crate's message named the CLI's `--allow-context`.
+        let error = Error::from(kind_parity_cluster::Error::ContextNotAllowed { context: "prod".into() });
+        assert_eq!(error.hint(), Some(Hint::AllowContext { context: "prod".into() }));
+        assert_eq!(error.to_string(), "context `prod` is not allowed for commands that change the cluster");
+        assert!(!error.is_usage());
+    }
+
+    #[test]
+    fn the_state_folder_is_named_by_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let environment = demo(dir.path());
+        let root = dir.path().join(".kind-parity").join(environment.name());
+        assert_eq!(environment.state().root(), root);
+        assert_eq!(environment.state().kubeconfig(), root.join("kubeconfig"));
+        assert_eq!(environment.state().inventory_file(), root.join("inventory.json"));
+        assert_eq!(environment.state().applied_kind_config(), root.join("kind-config.applied.yaml"));
+    }
+
+    #[test]
+    fn render_names_each_built_image_by_its_contexts_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let environment = demo(dir.path());
+        let rendered = environment.render(&RenderOptions::default()).unwrap();
+        assert!(!rendered.builds.is_empty());
+        for build in &rendered.builds {
+            let tag = build.tag();
+            assert!(
+                rendered.plan.manifests.iter().any(|m| m.content.contains(&format!("image: \"{tag}\""))),
+                "no manifest names {tag}"
+            );
+        }
+        assert_eq!(rendered.out, environment.state().rendered());
+        assert!(rendered.out.join(state::MARKER).is_file());
+    }
+}
