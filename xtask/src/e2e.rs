@@ -1,18 +1,33 @@
 //! `cargo xtask e2e`: the end-to-end tier on a kind cluster. In an empty folder, so the embedded
 //! demo stack runs whole (ingress, Postgres, Redis, Keycloak, the api and web built and loaded):
-//! doctor, up, status, validate, an idempotent second up, logs, reset, validate again, down.
-//! Writes a JUnit report.
+//! doctor; `up` interrupted by Ctrl-C while it creates the cluster, then while it waits; `up`
+//! again with the Postgres pod killed while it waits, which converges; no orphaned object; status,
+//! validate, an idempotent third up, logs, reset, validate again, down. Then a second environment
+//! whose only service's image exits 1: `up` stops naming the pod, the reason and its log. Writes
+//! a JUnit report; a failed step keeps the environment's diagnostics bundle in
+//! `target/e2e-diagnostics/<step>/`.
 //!
-//! It runs the `kind` on PATH (a machine with Docker, kind and registries to pull from). Where
-//! there is none and the test bed is up (`cargo xtask testbed up`), it runs on the test bed's
-//! kind stand-in, whose clusters get the stack images the test bed built: the same commands,
-//! nothing else changed.
+//! It runs the `kind` on PATH (a machine with Docker, kind and registries to pull from; the fault
+//! steps use the `kubectl` on PATH). Where there is none and the test bed is up (`cargo xtask
+//! testbed up`), it runs on the test bed's kind stand-in, whose clusters get the stack images the
+//! test bed built: the same commands, nothing else changed.
 
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Instant;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
+
+/// The embedded demo's environment name and namespace (examples/demo/kind-parity.yaml).
+const DEMO: &str = "kp-demo";
+/// The label every applied object carries (kind_parity_cluster::ENVIRONMENT_LABEL).
+const ENVIRONMENT_LABEL: &str = "kind-parity.dev/environment";
+/// The failing service's log line `up` must show.
+const CRASH_LOG: &str = "crash: cannot reach the payments service";
 
 struct Step {
     name: &'static str,
@@ -20,38 +35,286 @@ struct Step {
     failure: Option<String>,
 }
 
+/// What a step does while its command runs, once a line holding `after_line` shows on stderr
+/// and `delay` has passed.
+struct During {
+    after_line: &'static str,
+    delay: Duration,
+    action: Action,
+}
+
+#[derive(Clone, Copy)]
+enum Action {
+    /// SIGINT to the command's process group, as a terminal's Ctrl-C sends it.
+    Interrupt,
+    /// Deletes the demo's Postgres pod, as a node's eviction or a crash would end it.
+    KillPostgres,
+}
+
+/// What a step's command did.
+struct Outcome {
+    code: Option<i32>,
+    text: String,
+    /// What the action did, or why it could not.
+    acted: Option<Result<String, String>>,
+}
+
+/// The kind-parity binary in one folder with one PATH.
+struct Runner {
+    binary: PathBuf,
+    path: OsString,
+}
+
+impl Runner {
+    fn command(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.binary);
+        command.env("PATH", &self.path).env("NO_COLOR", "1").env_remove("KIND_PARITY_CONFIG").current_dir(dir);
+        command.args(args);
+        command
+    }
+
+    /// Runs `args` in `dir`, echoing its output as it comes, doing `during`'s action when due.
+    fn run(&self, dir: &Path, args: &[&str], during: Option<&During>) -> Result<Outcome> {
+        use std::os::unix::process::CommandExt as _;
+        let mut child = self
+            .command(dir, args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own process group, so the interrupt reaches it and its children (kind, docker)
+            // as a terminal's Ctrl-C does, and nothing else.
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("starting {}", self.binary.display()))?;
+        let text = Arc::new(Mutex::new(String::new()));
+        let (seen, triggered) = mpsc::channel();
+        let mut stdout = child.stdout.take().context("stdout")?;
+        let out_text = Arc::clone(&text);
+        let out = std::thread::spawn(move || {
+            let mut all = String::new();
+            let _ = stdout.read_to_string(&mut all);
+            eprint!("{all}");
+            out_text.lock().expect("not poisoned").push_str(&all);
+        });
+        let stderr = child.stderr.take().context("stderr")?;
+        let err_text = Arc::clone(&text);
+        let trigger = during.map(|d| d.after_line);
+        let err = std::thread::spawn(move || {
+            let mut fired = false;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                err_text.lock().expect("not poisoned").push_str(&format!("{line}\n"));
+                if !fired && trigger.is_some_and(|t| line.contains(t)) {
+                    fired = true;
+                    let _ = seen.send(());
+                }
+            }
+        });
+        let mut acted = None;
+        if let Some(during) = during {
+            // The sender goes away with stderr, when the command ends without the line.
+            if triggered.recv().is_ok() {
+                std::thread::sleep(during.delay);
+                acted = Some(act(during.action, child.id(), dir));
+            } else {
+                acted = Some(Err(format!("the command ended before printing a line with `{}`", during.after_line)));
+            }
+        }
+        let status = child.wait().context("waiting for kind-parity")?;
+        let _ = (out.join(), err.join());
+        let text = text.lock().expect("not poisoned").clone();
+        Ok(Outcome { code: status.code(), text, acted })
+    }
+}
+
+fn act(action: Action, pid: u32, dir: &Path) -> Result<String, String> {
+    match action {
+        Action::Interrupt => {
+            let out = Command::new("kill")
+                .args(["-INT", "--", &format!("-{pid}")])
+                .output()
+                .map_err(|e| format!("running kill: {e}"))?;
+            if out.status.success() {
+                Ok(format!("sent SIGINT to process group {pid}"))
+            } else {
+                Err(format!("kill -INT -{pid}: {}", String::from_utf8_lossy(&out.stderr).trim()))
+            }
+        }
+        Action::KillPostgres => {
+            let out =
+                kubectl(dir, &["delete", "pod", "-n", DEMO, "-l", "app.kubernetes.io/name=postgres", "--wait=false"])?;
+            if out.contains("deleted") { Ok(out) } else { Err(format!("no Postgres pod to delete: {out}")) }
+        }
+    }
+}
+
+/// kubectl (from PATH) on the demo environment's own kubeconfig, its stdout.
+fn kubectl(dir: &Path, args: &[&str]) -> Result<String, String> {
+    let kubeconfig = dir.join(".kind-parity").join(DEMO).join("kubeconfig");
+    let out = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(args)
+        .output()
+        .map_err(|e| format!("running kubectl (the e2e's fault steps need it on PATH): {e}"))?;
+    if !out.status.success() {
+        return Err(format!("kubectl {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// One step of the plan: a command, what it does meanwhile, and what its outcome must show;
+/// or an inspection of the cluster.
+struct Plan {
+    name: &'static str,
+    dir: Dir,
+    what: What,
+}
+
+enum What {
+    Run { args: &'static [&'static str], during: Option<During>, check: fn(&Outcome) -> Result<(), String> },
+    Inspect(fn(&Path) -> Result<(), String>),
+}
+
+impl Plan {
+    fn run(name: &'static str, args: &'static [&'static str], check: fn(&Outcome) -> Result<(), String>) -> Self {
+        Self { name, dir: Dir::Demo, what: What::Run { args, during: None, check } }
+    }
+
+    fn during(mut self, during: During) -> Self {
+        if let What::Run { during: slot, .. } = &mut self.what {
+            *slot = Some(during);
+        }
+        self
+    }
+
+    fn in_crash_project(mut self) -> Self {
+        self.dir = Dir::Crash;
+        self
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Dir {
+    Demo,
+    Crash,
+}
+
+fn succeeded(outcome: &Outcome) -> Result<(), String> {
+    if outcome.code == Some(0) { Ok(()) } else { Err(format!("exit code {:?}", outcome.code)) }
+}
+
+fn acted(outcome: &Outcome) -> Result<(), String> {
+    match &outcome.acted {
+        Some(Ok(_)) | None => Ok(()),
+        Some(Err(why)) => Err(why.clone()),
+    }
+}
+
+fn interrupted(outcome: &Outcome, doing: &str) -> Result<(), String> {
+    acted(outcome)?;
+    if outcome.code != Some(130) {
+        return Err(format!("an interrupted up must exit 130; it exited {:?}", outcome.code));
+    }
+    let said = format!("`up` was interrupted by Ctrl-C (SIGINT) while: {doing}");
+    if !outcome.text.contains(&said) {
+        return Err(format!("the message must say `{said}`"));
+    }
+    Ok(())
+}
+
+fn plan() -> Vec<Plan> {
+    let seconds = Duration::from_secs;
+    vec![
+        Plan::run("doctor", &["doctor"], succeeded),
+        Plan::run("up, interrupted while it creates the cluster", &["up", "--timeout", "15m"], |o| {
+            interrupted(o, "creating kind cluster")
+        })
+        .during(During { after_line: "creating kind cluster", delay: seconds(8), action: Action::Interrupt }),
+        Plan::run("up, interrupted while it waits for readiness", &["up", "--timeout", "15m"], |o| {
+            interrupted(o, "waiting up to")?;
+            // The half-created cluster of the step before is not taken as it was.
+            if o.text.contains(&format!("kind cluster {DEMO} exists")) {
+                return Err("the cluster an interrupted create left was reused".into());
+            }
+            Ok(())
+        })
+        .during(During { after_line: "waiting up to", delay: seconds(5), action: Action::Interrupt }),
+        Plan::run("up, with the Postgres pod killed while it waits", &["up", "--timeout", "15m"], |o| {
+            acted(o)?;
+            succeeded(o)
+        })
+        .during(During { after_line: "waiting up to", delay: seconds(2), action: Action::KillPostgres }),
+        Plan { name: "no orphaned object", dir: Dir::Demo, what: What::Inspect(orphans) },
+        Plan::run("status", &["status"], succeeded),
+        Plan::run("validate", &["validate", "--junit", "validate.xml"], succeeded),
+        Plan::run("up again (idempotent)", &["up", "--timeout", "5m"], |o| {
+            succeeded(o)?;
+            if o.text.contains(" 0 created, 0 configured,") {
+                Ok(())
+            } else {
+                Err("the up after a converged one changed objects".into())
+            }
+        }),
+        Plan::run("logs", &["logs", "--out", "diagnostics"], succeeded),
+        Plan::run("reset", &["reset", "--yes", "--timeout", "15m"], succeeded),
+        Plan::run("validate after reset", &["validate"], succeeded),
+        Plan::run("down", &["down", "--yes"], succeeded),
+        Plan::run("up of a service whose image exits 1", &["up", "--timeout", "5m"], |o| {
+            if o.code != Some(1) {
+                return Err(format!("exit code {:?}, not 1", o.code));
+            }
+            for wanted in ["Deployment kp-e2e-crash/crash", "container crash is CrashLoopBackOff", CRASH_LOG] {
+                if !o.text.contains(wanted) {
+                    return Err(format!("the failure does not name `{wanted}`"));
+                }
+            }
+            Ok(())
+        })
+        .in_crash_project(),
+        Plan::run("down of the failing environment", &["down", "--yes"], succeeded).in_crash_project(),
+    ]
+}
+
 pub fn run(rest: &[String]) -> Result<()> {
     let report = rest.iter().position(|a| a == "--junit").and_then(|i| rest.get(i + 1)).map(PathBuf::from);
     let path = search_path()?;
     // No kind-parity.yaml: the embedded demo stack, as on a fresh clone.
-    let work = tempfile::tempdir().context("creating the e2e work folder")?;
-    let binary = build_binary()?;
+    let demo = tempfile::tempdir().context("creating the e2e work folder")?;
+    let crash = crash_project()?;
+    let runner = Runner { binary: build_binary()?, path };
+    let diagnostics = Path::new(&crate::project_root()).join("target/e2e-diagnostics");
+    let _ = std::fs::remove_dir_all(&diagnostics);
     let mut steps = Vec::new();
-    let plan: [(&str, &[&str]); 9] = [
-        ("doctor", &["doctor"]),
-        ("up", &["up", "--timeout", "15m"]),
-        ("status", &["status"]),
-        ("validate", &["validate", "--junit", "validate.xml"]),
-        ("up again (idempotent)", &["up", "--timeout", "5m"]),
-        ("logs", &["logs", "--out", "diagnostics"]),
-        ("reset", &["reset", "--yes", "--timeout", "15m"]),
-        ("validate after reset", &["validate"]),
-        ("down", &["down", "--yes"]),
-    ];
-    for (name, args) in plan {
+    for step in plan() {
+        let dir = match step.dir {
+            Dir::Demo => demo.path(),
+            Dir::Crash => crash.path(),
+        };
         let started = Instant::now();
-        let out = Command::new(&binary)
-            .env("PATH", &path)
-            .current_dir(work.path())
-            .args(args)
-            .output()
-            .with_context(|| format!("running {name}"))?;
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        eprintln!("== {name}\n{text}");
-        let failure = (!out.status.success()).then(|| text.clone());
-        let idempotent_failed = name.starts_with("up again") && !text.contains(" 0 created, 0 configured,");
-        let failure = failure.or_else(|| idempotent_failed.then(|| format!("the second up changed objects:\n{text}")));
-        steps.push(Step { name, seconds: started.elapsed().as_secs_f64(), failure });
+        let failure = match &step.what {
+            What::Inspect(inspect) => {
+                eprintln!("== {}", step.name);
+                inspect(dir).err()
+            }
+            What::Run { args, during, check } => {
+                eprintln!("== {}: kind-parity {}", step.name, args.join(" "));
+                let outcome = runner.run(dir, args, during.as_ref())?;
+                if let Some(Ok(done)) = &outcome.acted {
+                    eprintln!("(e2e: {done})");
+                }
+                check(&outcome).err().map(|why| format!("{why}\n\n{}", outcome.text))
+            }
+        };
+        if let Some(why) = &failure {
+            eprintln!("== {} FAILED: {}", step.name, why.lines().next().unwrap_or_default());
+            keep_diagnostics(&runner, dir, &diagnostics.join(slug(step.name)));
+        }
+        steps.push(Step { name: step.name, seconds: started.elapsed().as_secs_f64(), failure });
+    }
+    // Whatever failed, no cluster is left behind (`down` is idempotent).
+    for dir in [demo.path(), crash.path()] {
+        let _ = runner.command(dir, &["down", "--yes", "--quiet"]).output();
     }
     if let Some(path) = &report {
         std::fs::write(path, junit(&steps)?).with_context(|| format!("writing {}", path.display()))?;
@@ -59,7 +322,7 @@ pub fn run(rest: &[String]) -> Result<()> {
     }
     let failed: Vec<&str> = steps.iter().filter(|s| s.failure.is_some()).map(|s| s.name).collect();
     if !failed.is_empty() {
-        bail!("e2e failed at: {}", failed.join(", "));
+        bail!("e2e failed at: {} (diagnostics in {})", failed.join("; "), diagnostics.display());
     }
     eprintln!(
         "e2e passed: {}",
@@ -68,8 +331,83 @@ pub fn run(rest: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// A project whose one service's image prints a line and exits 1, with nothing else switched on
+/// but the ingress.
+fn crash_project() -> Result<tempfile::TempDir> {
+    let dir = tempfile::tempdir().context("creating the failing project's folder")?;
+    std::fs::create_dir(dir.path().join("crash"))?;
+    // The demo's base image, so nothing new needs pulling (or, on the test bed, building).
+    std::fs::write(
+        dir.path().join("crash/Dockerfile"),
+        format!(
+            "FROM python:3.13-alpine\nCMD [\"python3\", \"-c\", \"import sys; print('{CRASH_LOG}', flush=True); sys.exit(1)\"]\n"
+        ),
+    )?;
+    std::fs::write(
+        dir.path().join("kind-parity.yaml"),
+        "name: kp-e2e-crash\npostgres: {enabled: false}\nredis: {enabled: false}\nkeycloak: {enabled: false}\n\
+         services:\n  crash:\n    build: {context: crash}\n    port: 8080\n    health_path: /healthz\n",
+    )?;
+    Ok(dir)
+}
+
+/// Every object carrying the demo's environment label and no owner is in its inventory, and
+/// every inventory object exists: the interrupted runs left nothing the next `down` would miss.
+fn orphans(dir: &Path) -> Result<(), String> {
+    let inventory = std::fs::read_to_string(dir.join(".kind-parity").join(DEMO).join("inventory.json"))
+        .map_err(|e| format!("reading the inventory: {e}"))?;
+    let inventory: serde_json::Value = serde_json::from_str(&inventory).map_err(|e| format!("the inventory: {e}"))?;
+    let recorded: BTreeSet<String> = inventory["objects"]
+        .as_array()
+        .ok_or("the inventory has no objects")?
+        .iter()
+        .map(|o| key(o["kind"].as_str(), o["namespace"].as_str(), o["name"].as_str()))
+        .collect();
+    let kinds = kubectl(dir, &["api-resources", "--verbs=list,delete", "-o", "name"])?;
+    // Events are not objects anyone applied; Endpoints mirror Services (the endpoints controller
+    // copies a Service's labels onto its Endpoints and sets no owner reference).
+    let kinds: Vec<&str> = kinds.lines().filter(|k| !k.starts_with("events") && *k != "endpoints").collect();
+    let found =
+        kubectl(dir, &["get", &kinds.join(","), "-A", "-l", &format!("{ENVIRONMENT_LABEL}={DEMO}"), "-o", "json"])?;
+    let found: serde_json::Value = serde_json::from_str(&found).map_err(|e| format!("kubectl's list: {e}"))?;
+    let found: BTreeSet<String> = found["items"]
+        .as_array()
+        .ok_or("kubectl's list has no items")?
+        .iter()
+        .filter(|o| o["metadata"]["ownerReferences"].as_array().is_none_or(Vec::is_empty))
+        .map(|o| key(o["kind"].as_str(), o["metadata"]["namespace"].as_str(), o["metadata"]["name"].as_str()))
+        .collect();
+    let orphaned: Vec<&String> = found.difference(&recorded).collect();
+    let missing: Vec<&String> = recorded.difference(&found).collect();
+    eprintln!("{} labelled objects, {} in the inventory", found.len(), recorded.len());
+    if orphaned.is_empty() && missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("labelled but not in the inventory: {orphaned:?}; in the inventory but absent: {missing:?}"))
+    }
+}
+
+fn key(kind: Option<&str>, namespace: Option<&str>, name: Option<&str>) -> String {
+    format!("{} {}/{}", kind.unwrap_or_default(), namespace.unwrap_or_default(), name.unwrap_or_default())
+}
+
+/// The environment's diagnostics bundle (and kind's node logs) of a failed step, kept beyond
+/// the work folder's life.
+fn keep_diagnostics(runner: &Runner, dir: &Path, out: &Path) {
+    let _ = std::fs::create_dir_all(out);
+    match runner.command(dir, &["logs", "--out"]).arg(out).output() {
+        Ok(o) if o.status.success() => eprintln!("== diagnostics kept in {}", out.display()),
+        Ok(o) => eprintln!("== no diagnostics: {}", String::from_utf8_lossy(&o.stderr).trim()),
+        Err(e) => eprintln!("== no diagnostics: {e}"),
+    }
+}
+
+fn slug(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect()
+}
+
 /// The PATH the steps run with: the process's when it has a `kind`, else the test bed's stand-in first.
-fn search_path() -> Result<std::ffi::OsString> {
+fn search_path() -> Result<OsString> {
     match crate::testbed::kind::path_with_standin()? {
         Some(path) => Ok(path),
         None => Ok(std::env::var_os("PATH").unwrap_or_default()),
@@ -103,10 +441,10 @@ fn junit(steps: &[Step]) -> Result<String> {
             }
         };
         let mut case = TestCase::new(step.name, status);
-        case.set_classname("e2e").set_time(std::time::Duration::from_secs_f64(step.seconds));
+        case.set_classname("e2e").set_time(Duration::from_secs_f64(step.seconds));
         suite.add_test_case(case);
     }
-    suite.set_time(std::time::Duration::from_secs_f64(steps.iter().map(|s| s.seconds).sum()));
+    suite.set_time(Duration::from_secs_f64(steps.iter().map(|s| s.seconds).sum()));
     let mut report = Report::new("kind-parity e2e");
     report.add_test_suite(suite);
     report.to_string().context("writing the JUnit report")

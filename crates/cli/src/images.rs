@@ -28,8 +28,10 @@ pub(crate) async fn load(global: &GlobalArgs, args: &LoadArgs) -> Outcome {
         Some(name) => name.clone(),
         None => crate::load_config(global)?.config.name,
     };
+    let line = format!("loading {} image(s) into the nodes of kind cluster {cluster}", args.images.len());
+    crate::interrupt::step(&line);
     if !global.quiet {
-        eprintln!("loading {} image(s) into the nodes of kind cluster {cluster}", args.images.len());
+        eprintln!("{line}");
     }
     let human = Human::new(global);
     let report = kind_parity_lifecycle::images::load_images(&cluster, &args.images, &human).await;

@@ -9,13 +9,15 @@
 //!
 //! Exit codes ([`ExitStatus`]): 0 success; 1 the command failed (`render --drift` found drift,
 //! a probe failed); 2 bad arguments or an invalid config; 3 the command is not available in this
-//! version.
+//! version; 130 (SIGINT, Ctrl-C) and 143 (SIGTERM): a command that changes the environment was
+//! interrupted.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod args;
 mod cluster;
 mod images;
+mod interrupt;
 mod logs;
 mod reporter;
 mod validate;
@@ -40,6 +42,11 @@ pub enum ExitStatus {
     Usage = 2,
     /// The command is not available in this version.
     Unavailable = 3,
+    /// A command that changes the environment was interrupted by Ctrl-C (SIGINT), as shells
+    /// report it.
+    Interrupted = 130,
+    /// A command that changes the environment was stopped by SIGTERM, as shells report it.
+    Terminated = 143,
 }
 
 impl From<ExitStatus> for u8 {
@@ -223,16 +230,16 @@ fn execute(cli: &Cli) -> Outcome {
     match &cli.command {
         Command::Render(args) => render(global, args),
         Command::Config(args) => config(global, args),
-        Command::Apply(args) => runtime()?.block_on(cluster::apply(global, args)),
-        Command::Up(args) => runtime()?.block_on(cluster::up(global, args)),
+        Command::Apply(args) => changing("apply", cluster::apply(global, args)),
+        Command::Up(args) => changing("up", cluster::up(global, args)),
         Command::Doctor => runtime()?.block_on(cluster::doctor(global)),
-        Command::Down(args) => runtime()?.block_on(cluster::down(global, args)),
-        Command::Reset(args) => runtime()?.block_on(cluster::reset(global, args)),
+        Command::Down(args) => changing("down", cluster::down(global, args)),
+        Command::Reset(args) => changing("reset", cluster::reset(global, args)),
         Command::Status(args) => runtime()?.block_on(cluster::status(global, args)),
         Command::Validate(args) => runtime()?.block_on(validate::validate(global, args)),
-        Command::Build(args) => runtime()?.block_on(images::build(global, args)),
+        Command::Build(args) => changing("build", images::build(global, args)),
         Command::Logs(args) => runtime()?.block_on(logs::logs(global, args)),
-        Command::Load(args) => runtime()?.block_on(images::load(global, args)),
+        Command::Load(args) => changing("load", images::load(global, args)),
         Command::Completions(args) => {
             completions(args.shell, &mut std::io::stdout().lock())?;
             Ok(0)
@@ -364,6 +371,17 @@ fn config(global: &GlobalArgs, args: &args::ConfigArgs) -> Outcome {
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
+}
+
+/// Runs a command that changes the environment (or its images) so that Ctrl-C and SIGTERM stop
+/// it with a message saying what was under way (see [`interrupt`]).
+fn changing(command: &str, work: impl std::future::Future<Output = Outcome>) -> Outcome {
+    let runtime = runtime()?;
+    let result = runtime.block_on(interrupt::interruptible(command, work));
+    // Blocking work still running (a render writing its files atomically) gets a moment to end;
+    // the runtime's drop would wait for it without limit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(10));
+    result
 }
 
 #[cfg(test)]

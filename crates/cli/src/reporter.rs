@@ -99,6 +99,7 @@ impl Human {
 
 impl Reporter for Human {
     fn report(&self, event: &Event) {
+        crate::interrupt::record(event);
         match event {
             // `logs` says where it wrote when it is done.
             Event::StepStarted { step: kind_parity_lifecycle::Step::Logs, .. } => {}
@@ -198,6 +199,7 @@ pub(crate) struct Json;
 
 impl Reporter for Json {
     fn report(&self, event: &Event) {
+        crate::interrupt::record(event);
         line(&serde_json::to_value(event).expect("an event serializes"));
     }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use k8s_openapi::api::core::v1::{Event, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, ListParams, LogParams};
 
 use crate::ObjectRef;
@@ -217,6 +218,32 @@ pub async fn pods(
     let selector = match_labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     Ok(api.list(&ListParams::default().labels(&selector)).await?.items)
+}
+
+/// When the last run of `container` (the one that exited) began.
+pub fn last_run_started(pod: &Pod, container: &str) -> Option<Time> {
+    let status = pod.status.as_ref()?;
+    let statuses = status.init_container_statuses.iter().flatten().chain(status.container_statuses.iter().flatten());
+    let c = statuses.into_iter().find(|c| c.name == container)?;
+    c.last_state.as_ref()?.terminated.as_ref()?.started_at.clone()
+}
+
+/// When the pods matching `match_labels` have been ready since: the latest Ready transition
+/// of those that are ready, `None` when none is.
+pub async fn ready_since(
+    client: &kube::Client,
+    namespace: &str,
+    match_labels: &BTreeMap<String, String>,
+) -> kube::Result<Option<Time>> {
+    let since = pods(client, namespace, match_labels)
+        .await?
+        .iter()
+        .filter_map(|p| {
+            let ready = p.status.as_ref()?.conditions.iter().flatten().find(|c| c.type_ == "Ready")?;
+            (ready.status == "True").then(|| ready.last_transition_time.clone()).flatten()
+        })
+        .max();
+    Ok(since)
 }
 
 /// Builds the full diagnosis of a stuck pod: its events and last log lines.

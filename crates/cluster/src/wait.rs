@@ -13,6 +13,7 @@ use futures::StreamExt as _;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::Resource;
 use kube::api::Api;
 use kube::runtime::{WatchStreamExt as _, watcher};
@@ -183,7 +184,8 @@ pub async fn wait_ready_ordered(
                 }
             }
             tracker.set(r, Some("no status seen yet".into()), None);
-            let result = wait_one(client, r, options, deadline, tracker).await;
+            let dependencies = depends_on.get(r).map(Vec::as_slice).unwrap_or_default();
+            let result = wait_one(client, r, dependencies, options, deadline, tracker).await;
             done[r].send_replace(Some(result.is_ok()));
             result
         }
@@ -212,6 +214,7 @@ pub async fn wait_ready_ordered(
 async fn wait_one(
     client: &kube::Client,
     reference: &ObjectRef,
+    dependencies: &[ObjectRef],
     options: WaitOptions,
     deadline: Instant,
     progress: &Tracker<'_>,
@@ -224,6 +227,7 @@ async fn wait_one(
                 c,
                 &ns,
                 reference,
+                dependencies,
                 readiness::deployment,
                 |d| d.spec.as_ref().and_then(|s| s.selector.match_labels.clone()),
                 options,
@@ -237,6 +241,7 @@ async fn wait_one(
                 c,
                 &ns,
                 reference,
+                dependencies,
                 readiness::statefulset,
                 |s| s.spec.as_ref().and_then(|s| s.selector.match_labels.clone()),
                 options,
@@ -250,6 +255,7 @@ async fn wait_one(
                 c,
                 &ns,
                 reference,
+                dependencies,
                 readiness::daemonset,
                 |d| d.spec.as_ref().and_then(|s| s.selector.match_labels.clone()),
                 options,
@@ -263,6 +269,7 @@ async fn wait_one(
                 c,
                 &ns,
                 reference,
+                dependencies,
                 readiness::job,
                 |j| Some(BTreeMap::from([("job-name".to_owned(), j.metadata.name.clone().unwrap_or_default())])),
                 options,
@@ -280,6 +287,7 @@ async fn watch<K>(
     client: kube::Client,
     namespace: &str,
     reference: &ObjectRef,
+    dependencies: &[ObjectRef],
     rule: fn(&K) -> Readiness,
     selector: fn(&K) -> Option<BTreeMap<String, String>>,
     options: WaitOptions,
@@ -342,6 +350,12 @@ where
                 let mut saw_unschedulable = false;
                 for pod in &pods {
                     let Some(finding) = diagnose::inspect(pod) else { continue };
+                    if finding.reason == "CrashLoopBackOff"
+                        && let Some(why) = crashed_while_a_dependency_was_down(&client, pod, &finding, dependencies).await
+                    {
+                        progress.set(reference, None, Some(Some(why)));
+                        continue;
+                    }
                     let grace_over = unschedulable_since.is_some_and(|t| t.elapsed() >= options.unschedulable_grace);
                     if finding.immediate || grace_over {
                         return Err(Error::Stuck(Box::new(diagnose::explain(&client, reference, pod, finding).await)));
@@ -392,4 +406,95 @@ async fn not_ready_pod(
     };
     let (pod, finding) = pods.iter().find_map(|p| diagnose::not_ready(p).map(|f| (p, f)))?;
     Some(diagnose::explain(client, reference, pod, finding).await)
+}
+
+/// Why a crash-looping container is not stuck yet: a workload it depends on is not ready, or
+/// became ready again only after the run that exited began (a database that restarted under
+/// it). The next run decides. `None`: every dependency was ready all through that run, so the
+/// crash is the container's own.
+async fn crashed_while_a_dependency_was_down(
+    client: &kube::Client,
+    pod: &k8s_openapi::api::core::v1::Pod,
+    finding: &diagnose::Finding,
+    dependencies: &[ObjectRef],
+) -> Option<String> {
+    let started = finding.container.as_deref().and_then(|c| diagnose::last_run_started(pod, c));
+    for dependency in dependencies {
+        let namespace = dependency.namespace.clone().unwrap_or_default();
+        let selector = match dependency.kind.as_str() {
+            "Deployment" => Api::<Deployment>::namespaced(client.clone(), &namespace)
+                .get(&dependency.name)
+                .await
+                .ok()
+                .and_then(|d| d.spec?.selector.match_labels),
+            "StatefulSet" => Api::<StatefulSet>::namespaced(client.clone(), &namespace)
+                .get(&dependency.name)
+                .await
+                .ok()
+                .and_then(|s| s.spec?.selector.match_labels),
+            "DaemonSet" => Api::<DaemonSet>::namespaced(client.clone(), &namespace)
+                .get(&dependency.name)
+                .await
+                .ok()
+                .and_then(|d| d.spec?.selector.match_labels),
+            // A Job that completed stays complete.
+            _ => continue,
+        };
+        let Some(selector) = selector else { continue };
+        match diagnose::ready_since(client, &namespace, &selector).await {
+            Ok(since) => {
+                if let Some(why) = dependency_explains_crash(started.as_ref(), since.as_ref()) {
+                    return Some(format!("crash-looping while {dependency}, which it depends on, {why}"));
+                }
+            }
+            Err(e) => tracing::debug!(%dependency, error = %e, "reading a dependency's pods"),
+        }
+    }
+    None
+}
+
+/// Whether a dependency ready since `ready_since` (`None`: not ready) may have caused the
+/// exit of a run that began at `run_started`, and how to say so.
+fn dependency_explains_crash(run_started: Option<&Time>, ready_since: Option<&Time>) -> Option<&'static str> {
+    match (run_started, ready_since) {
+        (_, None) => Some("is not ready"),
+        (Some(run), Some(since)) if run < since => {
+            Some("became ready again after the last run began: waiting for the next run")
+        }
+        // The run began with the dependency ready, and it stayed ready.
+        (Some(_), Some(_)) => None,
+        // No record of when the exited run began: the dependency is ready now, so it is the
+        // container's own.
+        (None, Some(_)) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    use super::dependency_explains_crash;
+
+    fn at(rfc3339: &str) -> Time {
+        Time(rfc3339.parse().unwrap())
+    }
+
+    #[test]
+    fn a_crash_while_a_dependency_is_not_ready_is_not_final() {
+        assert_eq!(dependency_explains_crash(Some(&at("2026-12-02T04:00:00Z")), None), Some("is not ready"));
+    }
+
+    #[test]
+    fn a_run_that_began_before_its_dependency_was_ready_again_gets_another_run() {
+        let run = at("2026-12-02T04:00:00Z");
+        let back = at("2026-12-02T04:00:07Z");
+        assert!(dependency_explains_crash(Some(&run), Some(&back)).is_some_and(|why| why.contains("ready again")));
+    }
+
+    #[test]
+    fn a_run_that_began_with_its_dependency_ready_crashed_on_its_own() {
+        let since = at("2026-12-02T03:00:00Z");
+        let run = at("2026-12-02T04:00:00Z");
+        assert_eq!(dependency_explains_crash(Some(&run), Some(&since)), None);
+    }
 }

@@ -8,6 +8,7 @@
 //!   rendered/                  the last render (replaced whole, holds a marker file)
 //!   inventory.json             the objects the last apply applied (for prune and status)
 //!   kind-config.applied.yaml   the kind config the cluster was created from
+//!   kind-create.pending        present while `kind create cluster` runs (an interrupted create)
 //!   kubeconfig                 the environment's own kubeconfig (never ~/.kube/config)
 //!   demo/                      the embedded demo stack's files, when it is the config
 //!   logs/                      `kind export logs` after a failed create or wait
@@ -112,6 +113,27 @@ impl State {
         self.root.join("kind-config.applied.yaml")
     }
 
+    /// Present while `kind create cluster` runs: a cluster that exists with it present was left
+    /// half-created by an interrupted command, and the next `up` recreates it.
+    pub fn creating_marker(&self) -> PathBuf {
+        self.root.join("kind-create.pending")
+    }
+
+    /// Marks that a create of the kind cluster began.
+    pub fn mark_creating(&self) -> Result<(), StateError> {
+        write_atomic(&self.creating_marker(), b"kind create cluster started; removed once it succeeded\n", 0o600)
+    }
+
+    /// Removes the mark of [`State::mark_creating`] once the create succeeded.
+    pub fn unmark_creating(&self) -> Result<(), StateError> {
+        let path = self.creating_marker();
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(StateError::Write { path, source }),
+        }
+    }
+
     /// The inventory of applied objects.
     pub fn inventory_file(&self) -> PathBuf {
         self.root.join("inventory.json")
@@ -132,10 +154,10 @@ impl State {
         self.root.join("diagnostics")
     }
 
-    /// Whether `up` created a kind cluster for this state folder: kind wrote its kubeconfig, or
-    /// the kind config it was created from was recorded.
+    /// Whether `up` created a kind cluster for this state folder: kind wrote its kubeconfig, the
+    /// kind config it was created from was recorded, or a create began.
     pub fn created_a_cluster(&self) -> bool {
-        self.kubeconfig().exists() || self.applied_kind_config().exists()
+        self.kubeconfig().exists() || self.applied_kind_config().exists() || self.creating_marker().exists()
     }
 
     /// The inventory of the last apply; empty when nothing was applied yet.

@@ -321,7 +321,19 @@ impl Environment {
     async fn create_if_missing(&self, rendered: &Rendered, kind: &Kind, reporter: &dyn Reporter) -> Result<()> {
         let name = self.name();
         let kind_config = &rendered.plan.kind_config;
-        if kind.clusters().await?.iter().any(|c| c == name) {
+        let exists = kind.clusters().await?.iter().any(|c| c == name);
+        if exists && self.state.creating_marker().exists() {
+            // `kind create cluster` was stopped (Ctrl-C, a crash) after its node existed: kind
+            // lists the cluster, but what kind had still to do (kubeadm, the CNI, the kubeconfig)
+            // may not have happened. Only a create this library started leaves the marker.
+            reporter.report(&Event::Info {
+                step: Step::Cluster,
+                message: format!(
+                    "kind cluster {name} was being created when an earlier command stopped: deleting it to create it anew"
+                ),
+            });
+            kind.delete(name, &self.state.kubeconfig()).await?;
+        } else if exists {
             if let Some(previous) = self.state.read_applied_kind_config()
                 && previous != *kind_config
             {
@@ -358,12 +370,14 @@ impl Environment {
         });
         let config_file = rendered.out.join("kind-config.yaml");
         let kubeconfig = self.state.kubeconfig();
+        self.state.mark_creating()?;
         if let Err(e) = kind.create(name, &config_file, &self.config().cluster.node_image, &kubeconfig, KIND_WAIT).await
         {
             self.export_kind_logs(reporter).await;
             return Err(e.into());
         }
         self.state.write_applied_kind_config(kind_config)?;
+        self.state.unmark_creating()?;
         Ok(())
     }
 }

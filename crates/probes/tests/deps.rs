@@ -211,57 +211,9 @@ async fn nats_answers_and_jetstream_is_checked_when_configured() {
     assert_eq!(failure.found, "NATS requires credentials and none are configured");
 }
 
-/// Temporal's `DescribeNamespace` as its frontend answers it: OK for a registered namespace,
-/// NOT_FOUND otherwise (served through tonic's own server machinery, as generated code does).
-#[derive(Clone)]
-struct Namespaces(std::sync::Arc<Vec<String>>);
-
-impl tonic::server::NamedService for Namespaces {
-    const NAME: &'static str = "temporal.api.workflowservice.v1.WorkflowService";
-}
-
-impl<B> tonic::codegen::Service<tonic::codegen::http::Request<B>> for Namespaces
-where
-    B: tonic::codegen::Body + Send + 'static,
-    B::Error: Into<tonic::codegen::StdError> + Send + 'static,
-{
-    type Response = tonic::codegen::http::Response<tonic::body::Body>;
-    type Error = std::convert::Infallible;
-    type Future = tonic::codegen::BoxFuture<Self::Response, Self::Error>;
-
-    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: tonic::codegen::http::Request<B>) -> Self::Future {
-        use kind_parity_probes::deps::temporal_api::{DescribeNamespaceRequest, DescribeNamespaceResponse};
-        struct Describe(std::sync::Arc<Vec<String>>);
-        impl tonic::server::UnaryService<DescribeNamespaceRequest> for Describe {
-            type Response = DescribeNamespaceResponse;
-            type Future = tonic::codegen::BoxFuture<tonic::Response<Self::Response>, tonic::Status>;
-            fn call(&mut self, request: tonic::Request<DescribeNamespaceRequest>) -> Self::Future {
-                let known = self.0.contains(&request.get_ref().namespace);
-                let name = request.into_inner().namespace;
-                Box::pin(async move {
-                    if known {
-                        Ok(tonic::Response::new(DescribeNamespaceResponse {}))
-                    } else {
-                        Err(tonic::Status::not_found(format!("Namespace {name} is not found.")))
-                    }
-                })
-            }
-        }
-        let known = std::sync::Arc::clone(&self.0);
-        Box::pin(async move {
-            let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
-            Ok(grpc.unary(Describe(known), request).await)
-        })
-    }
-}
-
-/// A real gRPC server with the standard health service, reporting `status` for Temporal's
-/// workflow service (or nothing for it when `None`), and `DescribeNamespace` for `namespaces`,
-/// as a Temporal frontend does.
+/// A stand-in for a Temporal frontend where the real one cannot do what a test needs: a real
+/// gRPC server with the standard health service, reporting `status` for Temporal's workflow
+/// service (or nothing for it when `None`).
 async fn grpc_health(
     status: Option<tonic_health::ServingStatus>,
 ) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
@@ -272,41 +224,57 @@ async fn grpc_health(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let incoming = tonic::transport::server::TcpIncoming::from(listener);
-    let namespaces = Namespaces(std::sync::Arc::new(vec!["default".to_owned(), "orders".to_owned()]));
     let task = tokio::spawn(async move {
-        let _ = tonic::transport::Server::builder()
-            .add_service(service)
-            .add_service(namespaces)
-            .serve_with_incoming(incoming)
-            .await;
+        let _ = tonic::transport::Server::builder().add_service(service).serve_with_incoming(incoming).await;
     });
     (addr, task)
 }
 
-#[tokio::test]
-async fn temporals_frontend_must_report_its_workflow_service_serving() {
-    let (serving, a) = grpc_health(Some(tonic_health::ServingStatus::Serving)).await;
-    let found = Temporal::new(Endpoint::Address(serving.to_string())).run().await.unwrap();
-    assert_eq!(found, "gRPC health: temporal.api.workflowservice.v1.WorkflowService SERVING");
+/// The test bed's real Temporal (the CLI's dev server, Server 1.29), with `default` and `orders`.
+fn temporal(test: &str) -> Option<Endpoint> {
+    kind_parity_testkit::require(kind_parity_testkit::TEMPORAL, test).map(Endpoint::Address)
+}
 
-    // Declared namespaces: registered ones pass, a missing one is named.
-    let endpoint = Endpoint::Address(serving.to_string());
-    let found =
-        Temporal::new(endpoint.clone()).with_namespaces(vec!["default".into(), "orders".into()]).run().await.unwrap();
+#[tokio::test]
+async fn a_real_temporal_frontend_reports_its_workflow_service_serving() {
+    let Some(endpoint) = temporal("a_real_temporal_frontend_reports_its_workflow_service_serving") else { return };
+    let found = Temporal::new(endpoint).run().await.unwrap();
+    assert_eq!(found, "gRPC health: temporal.api.workflowservice.v1.WorkflowService SERVING");
+}
+
+#[tokio::test]
+async fn the_namespaces_a_real_temporal_has_registered_pass() {
+    let Some(endpoint) = temporal("the_namespaces_a_real_temporal_has_registered_pass") else { return };
+    let found = Temporal::new(endpoint).with_namespaces(vec!["default".into(), "orders".into()]).run().await.unwrap();
     assert_eq!(
         found,
         "gRPC health: temporal.api.workflowservice.v1.WorkflowService SERVING, 2 namespace(s) registered"
     );
+}
+
+#[tokio::test]
+async fn a_namespace_a_real_temporal_lacks_is_named() {
+    let Some(endpoint) = temporal("a_namespace_a_real_temporal_lacks_is_named") else { return };
     let failure =
         Temporal::new(endpoint).with_namespaces(vec!["orders".into(), "billing".into()]).run().await.unwrap_err();
     assert_eq!(failure.found, "namespace(s) not registered: billing");
+}
 
-    let (not_serving, b) = grpc_health(Some(tonic_health::ServingStatus::NotServing)).await;
+/// A real Temporal cannot be made to report NOT_SERVING on demand: a stand-in gRPC server
+/// (tonic's health service) does, as a frontend does while it starts or drains.
+#[tokio::test]
+async fn a_frontend_reporting_not_serving_fails() {
+    let (not_serving, task) = grpc_health(Some(tonic_health::ServingStatus::NotServing)).await;
     let failure = Temporal::new(Endpoint::Address(not_serving.to_string())).run().await.expect_err("not serving");
     assert_eq!(failure.found, "gRPC health: temporal.api.workflowservice.v1.WorkflowService is NOT_SERVING");
+    task.abort();
+}
 
-    // Some other gRPC server: it does not know the workflow service.
-    let (other, c) = grpc_health(None).await;
+#[tokio::test]
+async fn a_grpc_server_that_is_not_temporal_is_named_so() {
+    // Some other gRPC server (a stand-in with the health service only): it does not know the
+    // workflow service.
+    let (other, task) = grpc_health(None).await;
     let failure = Temporal::new(Endpoint::Address(other.to_string())).run().await.expect_err("not temporal");
     assert_eq!(
         failure.found,
@@ -314,13 +282,14 @@ async fn temporals_frontend_must_report_its_workflow_service_serving() {
             "the server at {other} does not serve temporal.api.workflowservice.v1.WorkflowService: not a Temporal frontend"
         )
     );
+    task.abort();
+}
 
+#[tokio::test]
+async fn a_closed_port_is_unreachable_temporal() {
     let port = common::closed().await;
     let failure = Temporal::new(Endpoint::Address(port.to_string())).run().await.expect_err("closed");
     assert!(failure.found.starts_with(&format!("cannot reach Temporal's frontend at {port}")), "{}", failure.found);
-    for task in [a, b, c] {
-        task.abort();
-    }
 }
 
 /// Vault's KV v2 read API as its documentation gives it (`GET /v1/<mount>/data/<path>` with

@@ -17,6 +17,9 @@ pub const POSTGRES: &str = "KIND_PARITY_TEST_POSTGRES";
 pub const REDIS: &str = "KIND_PARITY_TEST_REDIS";
 /// The test bed's NATS, `host:port`.
 pub const NATS: &str = "KIND_PARITY_TEST_NATS";
+/// The test bed's Temporal (the CLI's development server), its frontend's `host:port`; it has
+/// the namespaces `default` and `orders`.
+pub const TEMPORAL: &str = "KIND_PARITY_TEST_TEMPORAL";
 /// The kind-node stand-in image (a real containerd).
 pub const NODE_IMAGE: &str = "KIND_PARITY_TEST_NODE_IMAGE";
 /// The kind cluster name of the test bed's node that runs pods (its container carries kind's

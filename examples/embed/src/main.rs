@@ -10,9 +10,7 @@
 use std::process::ExitCode;
 use std::sync::Mutex;
 
-use kind_parity_lifecycle::{
-    DownOptions, Environment, Event, Outcome, Reporter, Step, UpOptions, ValidateOptions,
-};
+use kind_parity_lifecycle::{DownOptions, Environment, Event, Outcome, Reporter, Step, UpOptions, ValidateOptions};
 
 /// This tool's own reporter: one short line per step, and a tally of what happened, which it
 /// checks at the end.
@@ -88,18 +86,29 @@ async fn inspect(
     if *tally.applied.lock().expect("not poisoned") != up.apply.applied.len() {
         return Err("the reporter's count of applied objects differs from the report".into());
     }
-    let report = environment.validate(&ValidateOptions::default(), tally).await?;
-    let failed: Vec<&str> =
-        report.results.iter().filter(|r| r.outcome == Outcome::Fail).map(|r| r.id.as_str()).collect();
-    println!(
-        "validate: {} probes, {} failed{}",
-        report.results.len(),
-        failed.len(),
-        if failed.is_empty() { String::new() } else { format!(": {}", failed.join(", ")) }
-    );
-    if *tally.probes.lock().expect("not poisoned") != report.results.len() {
-        return Err("the reporter saw another number of probes than the report holds".into());
-    }
+    // The ingress controller adds a route once its Service has endpoints, which can be a moment
+    // after the pod is ready: this tool gives the suite a few tries before it calls it failed.
+    let mut attempt = 1;
+    let report = loop {
+        *tally.probes.lock().expect("not poisoned") = 0;
+        let report = environment.validate(&ValidateOptions::default(), tally).await?;
+        let failed: Vec<&str> =
+            report.results.iter().filter(|r| r.outcome == Outcome::Fail).map(|r| r.id.as_str()).collect();
+        println!(
+            "validate: {} probes, {} failed{}",
+            report.results.len(),
+            failed.len(),
+            if failed.is_empty() { String::new() } else { format!(": {}", failed.join(", ")) }
+        );
+        if *tally.probes.lock().expect("not poisoned") != report.results.len() {
+            return Err("the reporter saw another number of probes than the report holds".into());
+        }
+        if report.passed || attempt == 5 {
+            break report;
+        }
+        attempt += 1;
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    };
     if !report.passed {
         let root = &report.results[0];
         return Err(format!("the parity suite failed; first root cause {}: {}", root.id, root.found).into());

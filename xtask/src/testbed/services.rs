@@ -1,4 +1,5 @@
-//! The `services` part: Debian's PostgreSQL, Redis and NATS (JetStream) servers on fixed
+//! The `services` part: Debian's PostgreSQL, Redis and NATS (JetStream) servers and Temporal's
+//! development server (the Temporal CLI's `server start-dev`, built from its Go module) on fixed
 //! loopback ports, for the probes' protocol-level tests.
 
 use std::path::PathBuf;
@@ -7,11 +8,18 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 
+use super::gobuild::{GoBuild, Wrap};
 use super::{Testbed, apt_install, proc, say};
 
 pub const PG_PORT: u16 = 15432;
 pub const REDIS_PORT: u16 = 16379;
 pub const NATS_PORT: u16 = 14222;
+pub const TEMPORAL_PORT: u16 = 17233;
+/// The Temporal CLI whose `server start-dev` runs a whole Temporal server (frontend, history,
+/// matching, worker; SQLite in memory) in one process: Server 1.29.1 in CLI v1.5.1.
+pub const TEMPORAL_CLI: &str = "v1.5.1";
+/// The namespace the dev server registers beside `default`, for the namespace probe's tests.
+pub const TEMPORAL_NAMESPACE: &str = "orders";
 pub const PG_DATA: &str = "pg";
 pub const NATS_DATA: &str = "nats";
 
@@ -20,7 +28,8 @@ pub const NATS_DATA: &str = "nats";
 /// docker-registry only that way: the local-registry tests start their own on a free port.
 pub const PACKAGES: [&str; 4] = ["postgresql", "redis-server", "nats-server", "docker-registry"];
 
-const DAEMONS: [(&str, u16); 3] = [("postgres", PG_PORT), ("redis", REDIS_PORT), ("nats", NATS_PORT)];
+const DAEMONS: [(&str, u16); 4] =
+    [("postgres", PG_PORT), ("redis", REDIS_PORT), ("nats", NATS_PORT), ("temporal", TEMPORAL_PORT)];
 
 /// The newest installed PostgreSQL's `bin` folder.
 fn pg_bin() -> Result<PathBuf> {
@@ -102,11 +111,49 @@ pub fn up(tb: &Testbed) -> Result<()> {
         nats.args(["-a", "127.0.0.1", "-p", &NATS_PORT.to_string(), "-js", "-sd"]).arg(tb.dir.join(NATS_DATA));
         proc::start(tb, "nats", nats)?;
     }
-    for (name, port) in DAEMONS {
-        proc::wait_for(name, Duration::from_secs(30), &tb.log(name), || proc::listening(port))?;
+    if proc::running(tb, "temporal").is_none() {
+        let temporal = temporal_cli(tb)?;
+        proc::clear_port(tb, "temporal", "temporal", TEMPORAL_PORT)?;
+        let mut server = Command::new(temporal);
+        // temporalcli/commands.gen.go (v1.5.1): `--ip` binds the frontend (default localhost),
+        // `--headless` leaves out the web UI, `-n` registers namespaces beside `default`; the
+        // metrics and HTTP API ports are random free ones unless given.
+        server.args(["server", "start-dev", "--ip", "127.0.0.1", "--port", &TEMPORAL_PORT.to_string()]).args([
+            "--headless",
+            "--namespace",
+            TEMPORAL_NAMESPACE,
+            "--log-level",
+            "warn",
+        ]);
+        proc::start(tb, "temporal", server)?;
     }
-    say(format!("services: postgres :{PG_PORT}, redis :{REDIS_PORT}, nats :{NATS_PORT} on 127.0.0.1"));
+    for (name, port) in DAEMONS {
+        proc::wait_for(name, Duration::from_secs(60), &tb.log(name), || proc::listening(port))?;
+    }
+    say(format!(
+        "services: postgres :{PG_PORT}, redis :{REDIS_PORT}, nats :{NATS_PORT}, temporal :{TEMPORAL_PORT} on 127.0.0.1"
+    ));
     Ok(())
+}
+
+/// The Temporal CLI, built from its Go module once per version.
+fn temporal_cli(tb: &Testbed) -> Result<PathBuf> {
+    let bin = GoBuild {
+        name: "temporal-cli",
+        module: "github.com/temporalio/cli",
+        version: TEMPORAL_CLI,
+        // Its go.mod has no replace directives: `go install …/cmd/temporal@v1.5.1` works as is.
+        wrap: Wrap::Require,
+        programs: &[("github.com/temporalio/cli/cmd/temporal", "temporal")],
+        // The version stamp its release build sets (.goreleaser.yml), else it says 0.0.0-DEV.
+        ldflags: format!(
+            "-s -w -X github.com/temporalio/cli/temporalcli.Version={}",
+            TEMPORAL_CLI.trim_start_matches('v')
+        ),
+        expected: "4 minutes",
+    }
+    .ensure(tb)?;
+    Ok(bin.join("temporal"))
 }
 
 pub fn down(tb: &Testbed) -> Result<()> {
@@ -123,6 +170,7 @@ pub fn env(tb: &Testbed) -> Vec<(String, String)> {
         ("postgres", "KIND_PARITY_TEST_POSTGRES", PG_PORT),
         ("redis", "KIND_PARITY_TEST_REDIS", REDIS_PORT),
         ("nats", "KIND_PARITY_TEST_NATS", NATS_PORT),
+        ("temporal", "KIND_PARITY_TEST_TEMPORAL", TEMPORAL_PORT),
     ];
     vars.iter()
         .filter(|(name, ..)| proc::running(tb, name).is_some())
