@@ -128,6 +128,8 @@ pub(crate) fn hint_text(hint: &Hint) -> String {
             "services with a `build`: {}",
             if known.is_empty() { "none".to_owned() } else { known.join(", ") }
         ),
+        Hint::BuildOrPull => "build it (`kind-parity build`) or pull it first".into(),
+        Hint::Render => "run `kind-parity render` to write the environment's secrets and CA again".into(),
         Hint::Force => "rerun with --force to take ownership of these fields".into(),
         Hint::AllowContext { context } => {
             format!("add it to `cluster.allowed_contexts` or pass `--allow-context {context}`")

@@ -42,6 +42,10 @@ pub enum Hint {
         /// The services with a `build`.
         known: Vec<String>,
     },
+    /// Build the image, or pull it, first.
+    BuildOrPull,
+    /// Render again: it writes the secrets and the CA the config needs.
+    Render,
     /// Take ownership of the conflicting fields (force the apply).
     Force,
     /// Allow changes to this kubeconfig context.
@@ -201,6 +205,10 @@ impl Error {
                 Cluster::ContextNotAllowed { context } => Some(Hint::AllowContext { context: context.clone() }),
                 _ => None,
             },
+            Self::Images(kind_parity_images::Error::ImageNotFound { .. }) => Some(Hint::BuildOrPull),
+            Self::Images(kind_parity_images::Error::NoNodes { .. }) => Some(Hint::UpCreatesCluster),
+            Self::Render(kind_parity_render::Error::MissingSecret { .. })
+            | Self::Probes(kind_parity_probes::Error::BadCa(_)) => Some(Hint::Render),
             Self::Preflight { .. } => Some(Hint::FixPreflight),
             Self::KindConfigChanged { .. } => Some(Hint::Reset),
             Self::NotReady { timeout, .. } => Some(Hint::LongerTimeout { timeout: *timeout }),

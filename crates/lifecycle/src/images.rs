@@ -60,14 +60,12 @@ pub fn build_specs(loaded: &Loaded, state: &State) -> Result<Vec<BuildSpec>> {
 /// of its context (`<service>:kp-<12 hex>`), by its registry reference when the local registry
 /// carries images. The one place that decides them, so a render and `up` always agree.
 pub fn image_refs(config: &Config, builds: &[Prepared]) -> ImageRefs {
-    let mut images = ImageRefs::from_config(config);
-    for build in builds {
+    builds.iter().fold(ImageRefs::from_config(config), |images, build| {
         let tag = build.tag().to_owned();
         // With the local registry, nodes pull the image by its registry name.
         let reference = if config.registry.enabled { registry(config).reference(&tag) } else { tag };
-        images.0.insert(build.spec().service.clone(), reference);
-    }
-    images
+        images.with_build(build.spec().service.clone(), reference)
+    })
 }
 
 impl crate::Environment {

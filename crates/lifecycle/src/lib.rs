@@ -354,6 +354,40 @@ mod tests {
     }
 
     #[test]
+    fn the_layers_errors_name_no_command_and_the_hint_says_what_to_run() {
+        // Regression (issue 11): the layers' messages named `kind-parity build`, `up`, `render`.
+        let cases = [
+            (Error::from(kind_parity_images::Error::ImageNotFound { image: "api:kp-1".into() }), Hint::BuildOrPull),
+            (
+                Error::from(kind_parity_images::Error::NoNodes {
+                    cluster: "demo".into(),
+                    label: "io.x-k8s.kind.cluster",
+                }),
+                Hint::UpCreatesCluster,
+            ),
+            (Error::from(kind_parity_render::Error::MissingSecret { name: "session-key".into() }), Hint::Render),
+            (Error::from(kind_parity_probes::Error::BadCa("no PEM".into())), Hint::Render),
+            (
+                Error::from(kind_parity_cluster::Error::Conflict {
+                    object: ObjectRef {
+                        api_version: "v1".into(),
+                        kind: "ConfigMap".into(),
+                        namespace: Some("kp".into()),
+                        name: "env".into(),
+                    },
+                    message: "conflict with \"kubectl\"".into(),
+                }),
+                Hint::Force,
+            ),
+        ];
+        for (error, hint) in cases {
+            let message = error.to_string();
+            assert!(!message.contains("kind-parity") && !message.contains("--"), "{message}");
+            assert_eq!(error.hint(), Some(hint), "{message}");
+        }
+    }
+
+    #[test]
     fn the_state_folder_is_named_by_the_environment() {
         let dir = tempfile::tempdir().unwrap();
         let environment = demo(dir.path());
