@@ -107,31 +107,38 @@ impl Plan {
     }
 }
 
-/// The image each service runs, decided by the caller (the images layer tags builds by content).
+/// The image each service runs, decided by the caller: a built image's name comes from its
+/// build (the images layer tags it by its context's content), so render cannot know it alone.
+/// `kind_parity_lifecycle::images::image_refs` is the one place that names them all, for a
+/// render and for `up` alike.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImageRefs(pub BTreeMap<String, String>);
 
 impl ImageRefs {
-    /// References for a render before any build: prebuilt images as configured, built ones as
-    /// `<service>:kp-<12 hex>` from a digest of the build settings. The images layer replaces
-    /// these with tags from the build context's content when it builds.
+    /// References for a render before any build: prebuilt images as configured; each built one
+    /// as `<service>:unbuilt` until the caller gives its build's tag ([`ImageRefs::with_build`]).
+    /// No name is made up for a build: one that looked like a content tag would name an image
+    /// that `up` never applies.
     pub fn from_config(config: &Config) -> Self {
         let refs = config
             .services
             .iter()
             .map(|(name, service)| {
-                let image = match (&service.image, &service.build) {
-                    (Some(image), _) => image.clone(),
-                    (None, Some(build)) => {
-                        let spec = serde_json::to_string(build).expect("build spec serializes");
-                        format!("{name}:kp-{}", &hex(&Sha256::digest(spec.as_bytes()))[..12])
-                    }
-                    (None, None) => format!("{name}:unbuilt"),
+                let image = match &service.image {
+                    Some(image) => image.clone(),
+                    None => format!("{name}:unbuilt"),
                 };
                 (name.clone(), image)
             })
             .collect();
         Self(refs)
+    }
+
+    /// Names `service`'s image by the reference its build gives (its content tag, or that tag
+    /// in the local registry).
+    pub fn with_build(mut self, service: impl Into<String>, reference: impl Into<String>) -> Self {
+        self.0.insert(service.into(), reference.into());
+        self
     }
 }
 
