@@ -204,7 +204,10 @@ pub fn derive(context: &Context<'_>) -> Result<Vec<Probe>> {
         let id = format!("route.{name}");
         let mut after = vec![format!("tls.{}.{}", ingress.host, config.domain)];
         after.extend(ready_of("Deployment", name));
-        probes.push(Probe::new(id.clone(), name.clone(), Route::new(name.clone(), url, connect, ca)?).after(after));
+        // Longer than the route's settle window (http.rs), so a route that never appears is
+        // reported by what the ingress answers, not as a timeout.
+        let route = Route::new(name.clone(), url, connect, ca)?;
+        probes.push(Probe::new(id.clone(), name.clone(), route).after(after).timeout(Duration::from_secs(20)));
         first_route.get_or_insert(id);
     }
     if let Some(first) = first_route {

@@ -27,6 +27,28 @@ fn client(ca_pem: &str, url: &Url, connect: SocketAddr) -> Result<reqwest::Clien
         .map_err(|e| Error::BadCa(chain(&e)))
 }
 
+/// How long a route may take to appear in the ingress after its backend became ready.
+/// Ingress controllers program routes asynchronously: Traefik drops a router whose Service has
+/// no ready endpoints (its 404 until then, traefik/traefik#9242) and applies configuration
+/// changes at most every `providersThrottleDuration` (2s by default); ingress-nginx reloads
+/// too. A probe run right after readiness (`up`'s parity check) would otherwise see that window.
+const ROUTE_SETTLE: Duration = Duration::from_secs(10);
+
+/// GET `url`, asked again while the ingress answers as one that has not taken the route yet
+/// (404, 502, 503), for at most [`ROUTE_SETTLE`]; the last answer is the one judged.
+async fn get_settled(client: &reqwest::Client, url: &Url) -> reqwest::Result<reqwest::Response> {
+    let deadline = tokio::time::Instant::now() + ROUTE_SETTLE;
+    loop {
+        let response = client.get(url.clone()).send().await?;
+        let unsettled = matches!(response.status().as_u16(), 404 | 502 | 503);
+        if !unsettled || tokio::time::Instant::now() >= deadline {
+            return Ok(response);
+        }
+        tracing::debug!(%url, status = %response.status(), "the ingress has no route yet; asking again");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// Why a request got no answer, and what to check.
 fn unanswered(e: &reqwest::Error, url: &Url, connect: SocketAddr) -> Failure {
     let text = chain(e);
@@ -67,7 +89,7 @@ impl Route {
 
     async fn check(&self) -> std::result::Result<String, Failure> {
         let response =
-            self.client.get(self.url.clone()).send().await.map_err(|e| unanswered(&e, &self.url, self.connect))?;
+            get_settled(&self.client, &self.url).await.map_err(|e| unanswered(&e, &self.url, self.connect))?;
         let status = response.status();
         let host = self.url.host_str().unwrap_or_default();
         let path = self.url.path();
@@ -214,10 +236,7 @@ impl OidcIssuer {
             "Keycloak must know its browser-facing URL: its hostname setting (KC_HOSTNAME) must be {}, with the port, and it must trust the ingress's forwarded headers (KC_PROXY_HEADERS=xforwarded)",
             self.issuer.origin().ascii_serialization()
         );
-        let response = self
-            .client
-            .get(self.discovery.clone())
-            .send()
+        let response = get_settled(&self.client, &self.discovery)
             .await
             .map_err(|e| unanswered(&e, &self.discovery, self.connect))?;
         let status = response.status();

@@ -60,6 +60,29 @@ async fn a_route_answers_its_health_path_and_an_unknown_host_does_not() {
 }
 
 #[tokio::test]
+async fn a_route_the_ingress_takes_a_moment_to_program_passes() {
+    // As Traefik answers 404 until it has applied a Service's new endpoints.
+    let pki = Pki::new("kp test CA");
+    let started = std::time::Instant::now();
+    let server = serve(
+        pki.leaf(&["*.kp.test"], 90),
+        NO_DELAY,
+        Arc::new(move |_: &str, _: &str| {
+            if started.elapsed() < Duration::from_millis(1500) {
+                (404, "404 page not found".into())
+            } else {
+                (200, "ok".into())
+            }
+        }),
+    )
+    .await;
+    let port = server.addr.port();
+    let route =
+        Route::new("api", url(&format!("https://api.kp.test:{port}/healthz")), server.addr, &pki.ca_pem).unwrap();
+    assert_eq!(route.run().await.expect("the route appears"), "HTTP 200 OK from api");
+}
+
+#[tokio::test]
 async fn a_catch_all_route_fails_the_unknown_host_probe() {
     let pki = Pki::new("kp test CA");
     let server = serve(pki.leaf(&["*.kp.test"], 90), NO_DELAY, Arc::new(|_: &str, _: &str| (200, "hi".into()))).await;
