@@ -48,12 +48,13 @@ fn render_on_a_fresh_folder_uses_the_embedded_demo() {
         .assert()
         .success()
         .stderr(predicate::str::contains("warning: no kind-parity.yaml here: using the embedded demo stack"))
-        .stderr(predicate::str::contains("rendered 12 files from the embedded demo stack"));
+        .stderr(predicate::str::contains("rendered 17 files from the embedded demo stack"));
     let root = dir.path().join(".kind-parity/kp-demo");
     for file in [
         "rendered/kind-config.yaml",
         "rendered/manifests/kustomization.yaml",
         "rendered/compose/api.env",
+        "rendered/compose.yaml",
         "secrets.json",
         "ca.crt",
     ] {

@@ -22,6 +22,7 @@
 //! # Ok::<(), kind_parity_render::Error>(())
 //! ```
 
+mod compose;
 pub mod config;
 mod drift;
 mod error;
@@ -30,6 +31,7 @@ pub mod refs;
 mod render;
 mod secrets;
 
+pub use compose::POSTGRES_INIT;
 pub use config::{Config, Inputs, LoadOptions, Loaded, Override, Source, explain, load};
 pub use drift::{Difference, DriftReport, ServiceDrift, drift};
 pub use error::{Diagnostic, Diagnostics, Error, Location, Result};

@@ -530,10 +530,10 @@ pub struct Service {
     pub depends_on: Vec<String>,
     /// Environment written once, with references to contract values resolved per mode.
     pub env: IndexMap<String, String>,
-    /// What differs in compose mode (transport only, never meaning).
-    pub compose: ModeOverrides,
+    /// What differs in compose mode (transport only, never meaning), and where compose runs it.
+    pub compose: ComposeOverrides,
     /// What differs in kind mode (transport only, never meaning).
-    pub kind: ModeOverrides,
+    pub kind: KindOverrides,
 }
 
 impl Default for Service {
@@ -549,8 +549,8 @@ impl Default for Service {
             resources: Resources::default(),
             depends_on: Vec::new(),
             env: IndexMap::new(),
-            compose: ModeOverrides::default(),
-            kind: ModeOverrides::default(),
+            compose: ComposeOverrides::default(),
+            kind: KindOverrides::default(),
         }
     }
 }
@@ -623,12 +623,39 @@ impl Default for Resources {
     }
 }
 
-/// Per-mode differences of a service.
+/// A service's compose mode: its host port, its environment overrides, and where it runs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct ModeOverrides {
-    /// The host port the service is reached on in this mode (compose only).
+pub struct ComposeOverrides {
+    /// The host port the service is published on (container) or listens on (host); `port` when unset.
     pub port: Option<u16>,
-    /// Environment entries added or replaced in this mode; shown by the drift report.
+    /// Environment entries added or replaced in compose; shown by the drift report.
+    pub env: IndexMap<String, String>,
+    /// Where the service's process runs in compose mode, which decides how it reaches the others.
+    pub runs: Runs,
+}
+
+/// Where a service runs in compose mode.
+///
+/// A process in a container reaches the platform components and the other containers by their
+/// compose service names on the compose network (`postgres:5432`); a process on the host
+/// reaches them on the ports compose publishes (`localhost:5432`). Browser-facing values are the
+/// URLs a browser uses in both cases.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Runs {
+    /// In a container of the rendered `compose.yaml` (or of the team's own compose file, with
+    /// `env_file: compose/<name>.env`): what a team adopting compose has.
+    #[default]
+    Container,
+    /// As a process on the host (`cargo run`, `npm run dev`), reading `compose/<name>.env`.
+    Host,
+}
+
+/// A service's kind mode differences.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KindOverrides {
+    /// Environment entries added or replaced in kind; shown by the drift report.
     pub env: IndexMap<String, String>,
 }
