@@ -558,3 +558,12 @@ fn validate_checks_its_junit_path_before_anything_runs() {
         .stderr(predicate::str::contains(format!("error: --junit {}: cannot write in ", junit.display())))
         .stderr(predicate::str::contains("no state").not());
 }
+
+#[test]
+fn schema_prints_the_committed_json_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kind_parity(dir.path()).arg("schema").assert().success().get_output().stdout.clone();
+    let committed =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schema/kind-parity.schema.json")).unwrap();
+    assert_eq!(String::from_utf8(out).unwrap(), committed);
+}
