@@ -364,7 +364,9 @@ fn orphans(dir: &Path) -> Result<(), String> {
         .map(|o| key(o["kind"].as_str(), o["namespace"].as_str(), o["name"].as_str()))
         .collect();
     let kinds = kubectl(dir, &["api-resources", "--verbs=list,delete", "-o", "name"])?;
-    let kinds: Vec<&str> = kinds.lines().filter(|k| !k.starts_with("events")).collect();
+    // Events are not objects anyone applied; Endpoints mirror Services (the endpoints controller
+    // copies a Service's labels onto its Endpoints and sets no owner reference).
+    let kinds: Vec<&str> = kinds.lines().filter(|k| !k.starts_with("events") && *k != "endpoints").collect();
     let found =
         kubectl(dir, &["get", &kinds.join(","), "-A", "-l", &format!("{ENVIRONMENT_LABEL}={DEMO}"), "-o", "json"])?;
     let found: serde_json::Value = serde_json::from_str(&found).map_err(|e| format!("kubectl's list: {e}"))?;

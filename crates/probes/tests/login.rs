@@ -86,8 +86,13 @@ fn web() -> Url {
 /// A realm with the public client `web` (PKCE, an audience mapper for `api`) allowing
 /// `redirect` and `origin`, and the user `probe`.
 async fn realm(kc: &Keycloak, test: &str, redirect: &str, origin: &str) -> Realm {
+    realm_with(kc, test, redirect, origin, json!({})).await
+}
+
+/// [`realm`], with `extra`'s top-level keys added to the realm's representation.
+async fn realm_with(kc: &Keycloak, test: &str, redirect: &str, origin: &str, extra: serde_json::Value) -> Realm {
     let name = format!("kp-{test}-{}", port());
-    let body = json!({
+    let mut body = json!({
         "realm": name, "enabled": true, "sslRequired": "none",
         "clients": [{
             "clientId": "web", "publicClient": true, "standardFlowEnabled": true,
@@ -105,6 +110,9 @@ async fn realm(kc: &Keycloak, test: &str, redirect: &str, origin: &str) -> Realm
             "credentials": [{ "type": "password", "value": PASSWORD, "temporary": false }]
         }]
     });
+    for (key, value) in extra.as_object().expect("an object") {
+        body[key] = value.clone();
+    }
     let response = reqwest::Client::new()
         .post(format!("{}/admin/realms", kc.base))
         .bearer_auth(kc.token().await)
@@ -220,4 +228,24 @@ async fn an_api_that_expects_another_audience_fails_at_api() {
     let failure = run(spec(&kc, &realm, &web, PASSWORD, Some(&api))).await.expect_err("refused");
     assert!(failure.found.starts_with("step api:") && failure.found.contains("401"), "{failure:?}");
     assert!(failure.found.contains("audience"), "the api's reason reaches the user: {failure:?}");
+}
+
+#[tokio::test]
+async fn a_token_issued_for_another_name_than_the_browsers_fails_at_issuer() {
+    let Some(kc) = keycloak("a_token_issued_for_another_name") else { return };
+    let web = web();
+    // A realm's frontendUrl (or KC_HOSTNAME) naming another host than the one the browser
+    // uses: Keycloak writes discovery and issues tokens for that name, which the browser-facing
+    // issuer is not.
+    let mut elsewhere = Url::parse(&kc.base).unwrap();
+    let other = if elsewhere.host_str() == Some("localhost") { "127.0.0.1" } else { "localhost" };
+    elsewhere.set_host(Some(other)).unwrap();
+    let extra = json!({ "attributes": { "frontendUrl": elsewhere.as_str().trim_end_matches('/') } });
+    let realm = realm_with(&kc, "issuer", &format!("{web}*"), &web.origin().ascii_serialization(), extra).await;
+    let failure = run(spec(&kc, &realm, &web, PASSWORD, None)).await.expect_err("refused");
+    assert!(failure.found.starts_with("step issuer:"), "{failure:?}");
+    assert!(
+        failure.found.contains(&format!("the token's issuer is {}", elsewhere.as_str().trim_end_matches('/'))),
+        "{failure:?}"
+    );
 }

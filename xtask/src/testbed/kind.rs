@@ -55,6 +55,7 @@ pub fn up(tb: &Testbed) -> Result<()> {
     node::ensure_images(tb)?;
     storage_images(tb)?;
     ensure_hosts()?;
+    let real = real_kind(tb)?;
     let me = std::env::current_exe().context("finding the xtask binary")?;
     let body = std::fs::read(&me).with_context(|| format!("reading {}", me.display()))?;
     write_file(&program(tb), &body, 0o755)?;
@@ -63,7 +64,30 @@ pub fn up(tb: &Testbed) -> Result<()> {
         program(tb).display(),
         program(tb).parent().unwrap_or(Path::new(".")).display()
     ));
+    super::say(format!(
+        "kind: the real kind {VERSION} at {} (not on PATH: no kindest/node image is built here yet, docs/testbed.md)",
+        real.display()
+    ));
     Ok(())
+}
+
+/// The real kind, built from its Go module (`sigs.k8s.io/kind` has no replace directives, so a
+/// wrapper that only requires it builds what `go install sigs.k8s.io/kind@v0.29.0` would). Kept
+/// off PATH, where it would take the stand-in's place, until a node image made here boots.
+pub fn real_kind(tb: &Testbed) -> Result<PathBuf> {
+    let bin = GoBuild {
+        name: "kind",
+        module: "sigs.k8s.io/kind",
+        version: VERSION,
+        wrap: Wrap::Require,
+        programs: &[("sigs.k8s.io/kind", "kind")],
+        // kind's version is a constant in pkg/cmd/kind/version (versionCore); only the commit
+        // is stamped at release, and a module build has none to give.
+        ldflags: "-s -w".into(),
+        expected: "2 minutes",
+    }
+    .ensure(tb)?;
+    Ok(bin.join("kind"))
 }
 
 const HOSTS: &str = "/etc/hosts";
@@ -150,11 +174,15 @@ pub fn path_with_standin() -> Result<Option<std::ffi::OsString>> {
 }
 
 pub fn env(tb: &Testbed) -> Vec<(String, String)> {
+    let mut vars = Vec::new();
     if program(tb).is_file() {
-        vec![("KIND_PARITY_TEST_KIND".to_owned(), program(tb).display().to_string())]
-    } else {
-        Vec::new()
+        vars.push(("KIND_PARITY_TEST_KIND".to_owned(), program(tb).display().to_string()));
     }
+    let real = tb.cache(&format!("kind-{VERSION}")).join("bin/kind");
+    if real.is_file() {
+        vars.push(("KIND_PARITY_TEST_REAL_KIND".to_owned(), real.display().to_string()));
+    }
+    vars
 }
 
 pub fn status(tb: &Testbed) -> Vec<(String, String)> {
