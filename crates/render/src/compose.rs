@@ -53,6 +53,8 @@ struct ComposeService {
     #[serde(skip_serializing_if = "Option::is_none")]
     build: Option<BuildSection>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    entrypoint: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     command: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     env_file: Vec<String>,
@@ -403,6 +405,9 @@ pub(crate) fn render(config: &Config, inputs: &Inputs, secrets: &Secrets, images
             ComposeService {
                 image: Some(images.0.get(&name).cloned().unwrap_or_else(|| format!("{name}:unbuilt"))),
                 build,
+                // Kubernetes' command is compose's entrypoint, its args compose's command.
+                entrypoint: service.command.iter().map(|a| literal(a)).collect(),
+                command: service.args.iter().map(|a| literal(a)).collect(),
                 env_file: vec![env_path(&name)],
                 ports: vec![publish(service.compose_port(), service.port)],
                 extra_hosts: if calls_host { vec![format!("{}:host-gateway", names::HOST)] } else { vec![] },

@@ -734,6 +734,10 @@ pub fn render(
             "name": name, "image": images.0.get(name).cloned().unwrap_or_else(|| format!("{name}:unbuilt")),
             "port": service.port, "replicas": service.replicas, "health_path": service.health_path,
             "readiness_command": service.readiness_command,
+            // `$(VAR)` in a container's command and args is expanded by the kubelet; `$$`
+            // keeps it literal, as compose (which gets `$$` too) passes it.
+            "command": service.command.iter().map(|a| a.replace('$', "$$")).collect::<Vec<_>>(),
+            "args": service.args.iter().map(|a| a.replace('$', "$$")).collect::<Vec<_>>(),
             "cpu": service.resources.cpu, "memory": service.resources.memory,
             "ingress": service.ingress.as_ref().map(|ing| json!({ "host": format!("{}.{}", ing.host, config.domain), "path": ing.path })),
             "plain_env": kv(&kind_env.plain), "secret_env": kv(&kind_env.secret), "env_hash": env_hash,

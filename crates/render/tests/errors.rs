@@ -471,3 +471,12 @@ fn a_quantity_kubernetes_refuses_says_why() {
         "invalid config: <dir>/kind-parity.yaml:5:7: services.api.resources.memory: `1KB` is not a Kubernetes quantity: its suffix is none of n, u, m, k, M, G, T, P, E, Ki, Mi, Gi, Ti, Pi, Ei or an exponent such as e9\n    help: write e.g. `100m` or `1` for CPU, `256Mi` or `1e9` for memory",
     );
 }
+
+#[test]
+fn a_reference_in_args_is_refused_where_it_is_written() {
+    // Arguments are readable by every user of the node: contract values travel in env.
+    check(
+        &format!("{API}    args: [--verbose, '{{{{ postgres.url \"app\" }}}}']\n"),
+        "invalid config: <dir>/kind-parity.yaml:4:23: services.api.args[1]: `args` takes no references: arguments are passed literally\n    help: put the value in `env` and read it in the process (or `sh -c '… \"$VAR\"'`)",
+    );
+}

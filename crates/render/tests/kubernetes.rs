@@ -21,6 +21,8 @@ const SCENARIOS: &[&[(&str, &str)]] = &[
         ("services.outbox.image", "ghcr.io/example/outbox:1.4.2"),
         ("services.outbox.port", "9090"),
         ("services.outbox.readiness_command", "[/app/outbox, --check]"),
+        ("services.outbox.command", "[/app/outbox]"),
+        ("services.outbox.args", "[--queue, orders, --price, $(PRICE)]"),
         ("services.outbox.depends_on", "[postgres]"),
         ("artifacts.realm.path", "keycloak/realm.json"),
         ("nats.enabled", "true"),

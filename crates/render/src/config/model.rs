@@ -516,6 +516,12 @@ pub struct Service {
     pub image: Option<String>,
     /// The container port it listens on.
     pub port: u16,
+    /// The container's entrypoint, replacing the image's (`ENTRYPOINT`); the image's when empty.
+    /// Passed literally in both modes: no variable is expanded.
+    pub command: Vec<String>,
+    /// The entrypoint's arguments, replacing the image's `CMD`; the image's when empty (and
+    /// `command` is empty too, as in Kubernetes and compose).
+    pub args: Vec<String>,
     /// Its browser-facing route, when it has one; workers have none.
     pub ingress: Option<ServiceIngress>,
     /// The HTTP path that answers 200 when it is ready.
@@ -543,6 +549,8 @@ impl Default for Service {
             build: None,
             image: None,
             port: 8080,
+            command: Vec::new(),
+            args: Vec::new(),
             ingress: None,
             health_path: None,
             readiness_command: Vec::new(),

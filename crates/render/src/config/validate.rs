@@ -524,6 +524,17 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
                 }
             }
         }
+        for (key, list) in [("command", &service.command), ("args", &service.args)] {
+            // A reference would put a contract value, often a secret, into a process's
+            // arguments, which every user of the node can read: values travel in env.
+            if let Some((i, _)) = list.iter().enumerate().find(|(_, a)| a.contains("{{")) {
+                c.report(
+                    &sp.key(key).index(i),
+                    format!("`{key}` takes no references: arguments are passed literally"),
+                    "put the value in `env` and read it in the process (or `sh -c '… \"$VAR\"'`)",
+                );
+            }
+        }
         if service.port == 0 {
             c.report(&sp.key("port"), "port 0 is not a usable container port", "use the port the service listens on");
         }
