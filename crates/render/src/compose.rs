@@ -409,7 +409,12 @@ pub(crate) fn render(config: &Config, inputs: &Inputs, secrets: &Secrets, images
                 entrypoint: service.command.iter().map(|a| literal(a)).collect(),
                 command: service.args.iter().map(|a| literal(a)).collect(),
                 env_file: vec![env_path(&name)],
-                ports: vec![publish(service.compose_port(), service.port)],
+                ports: service
+                    .port
+                    .zip(service.compose_port())
+                    .map(|(port, host)| publish(host, port))
+                    .into_iter()
+                    .collect(),
                 extra_hosts: if calls_host { vec![format!("{}:host-gateway", names::HOST)] } else { vec![] },
                 healthcheck,
                 depends_on,

@@ -289,6 +289,12 @@ pub fn classify(r: &Reference, config: &Config, secrets: &[String]) -> Result<Co
                 return Err(RefError::new(format!("service `{svc}` is not defined"), Some(help)));
             };
             match field {
+                "url" | "internal_url" if service.port.is_none() => {
+                    return Err(RefError::new(
+                        format!("service `{svc}` has no `port`, so it serves nothing to call"),
+                        Some(format!("give `services.{svc}.port` the port it listens on, or remove the reference")),
+                    ));
+                }
                 "url" if service.ingress.is_none() => {
                     return Err(RefError::new(
                         format!("service `{svc}` has no ingress, so it has no browser-facing url"),
@@ -460,26 +466,31 @@ pub fn resolve(
         }
         Contract::ServiceUrl(name) => {
             let service = &config.services[name.as_str()];
+            let compose_port = service.compose_port().expect("classify checked the port");
             let ingress = service.ingress.as_ref().expect("classify checked the ingress");
             let origin = match consumer.mode {
-                Mode::Compose => format!("http://localhost:{}", service.compose_port()),
+                Mode::Compose => format!("http://localhost:{compose_port}"),
                 Mode::Kind => config.kind_origin(&ingress.host),
             };
             plain(format!("{origin}{}", ingress.path.trim_end_matches('/')))
         }
         Contract::ServiceInternalUrl(name) => {
             let service = &config.services[name.as_str()];
+            let (port, compose_port) = match (service.port, service.compose_port()) {
+                (Some(port), Some(compose_port)) => (port, compose_port),
+                _ => unreachable!("classify checked the port"),
+            };
             plain(match (consumer.mode, consumer.runs, service.compose.runs) {
-                (Mode::Kind, _, _) => format!("http://{name}.{ns}.svc.cluster.local:{}", service.port),
+                (Mode::Kind, _, _) => format!("http://{name}.{ns}.svc.cluster.local:{port}"),
                 // Container to container: the compose network, the container port.
-                (Mode::Compose, Runs::Container, Runs::Container) => format!("http://{name}:{}", service.port),
+                (Mode::Compose, Runs::Container, Runs::Container) => format!("http://{name}:{port}"),
                 // A container calling a process on the host: through the host gateway, which
                 // the rendered compose.yaml maps for such a consumer.
                 (Mode::Compose, Runs::Container, Runs::Host) => {
-                    format!("http://{}:{}", names::HOST, service.compose_port())
+                    format!("http://{}:{compose_port}", names::HOST)
                 }
                 // A host process: the published port, or the port the other host process listens on.
-                (Mode::Compose, Runs::Host, _) => format!("http://localhost:{}", service.compose_port()),
+                (Mode::Compose, Runs::Host, _) => format!("http://localhost:{compose_port}"),
             })
         }
         Contract::Secret(name) => hidden(need(name)?),

@@ -866,7 +866,9 @@ fn compose_env(config: &Config, images: &ImageRefs) -> String {
         if let Some(image) = images.0.get(name) {
             entries.insert(format!("KP_{upper}_IMAGE"), image.clone());
         }
-        entries.insert(format!("KP_{upper}_PORT"), service.compose_port().to_string());
+        if let Some(port) = service.compose_port() {
+            entries.insert(format!("KP_{upper}_PORT"), port.to_string());
+        }
     }
     entries.insert("KP_KEYCLOAK_REALM".into(), config.keycloak.realm.clone());
     entries.insert("COMPOSE_PROJECT_NAME".into(), config.name.clone());

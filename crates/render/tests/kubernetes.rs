@@ -24,6 +24,9 @@ const SCENARIOS: &[&[(&str, &str)]] = &[
         ("services.outbox.command", "[/app/outbox]"),
         ("services.outbox.args", "[--queue, orders, --price, $(PRICE)]"),
         ("services.outbox.depends_on", "[postgres]"),
+        // A worker that serves nothing: no port, no Service.
+        ("services.mailer.image", "ghcr.io/example/mailer:2.0.1"),
+        ("services.mailer.readiness_command", "[/app/mailer, --check]"),
         ("artifacts.realm.path", "keycloak/realm.json"),
         ("nats.enabled", "true"),
         ("nats.auth", "true"),

@@ -1,5 +1,5 @@
-//! The service model beyond image and port: `command`/`args` in both modes, and a
-//! ServiceAccount of its own per service.
+//! The service model beyond image and port: `command`/`args` in both modes, a ServiceAccount
+//! of its own per service, and no port for a service that serves nothing.
 
 mod common;
 
@@ -59,4 +59,24 @@ fn each_service_runs_as_its_own_service_account_without_an_api_token() {
         let pod = &of_kind(&docs, "Deployment")["spec"]["template"]["spec"];
         assert_eq!(pod["serviceAccountName"], service);
     }
+}
+
+const WORKER: &[(&str, &str)] = &[
+    ("services.mailer.image", "ghcr.io/example/mailer:2.0.1"),
+    ("services.mailer.readiness_command", "[/app/mailer, --check]"),
+    ("services.mailer.depends_on", "[redis]"),
+];
+
+#[test]
+fn a_worker_without_a_port_gets_no_container_port_service_or_port_variable() {
+    // Regression (issue 13): a worker got containerPort 8080, a Service and KP_WORKER_PORT.
+    let (docs, compose) = documents(WORKER, "app-mailer");
+    let container = &of_kind(&docs, "Deployment")["spec"]["template"]["spec"]["containers"][0];
+    assert!(container.get("ports").is_none(), "{container:#}");
+    assert!(docs.iter().all(|d| d["kind"] != "Service"), "a Service for a worker");
+    assert!(compose["services"]["mailer"].get("ports").is_none());
+    let loaded = load_demo(WORKER);
+    let plan = render_loaded(&loaded, &secrets_for(&loaded));
+    assert!(plan.compose_env.contains("KP_MAILER_IMAGE="), "{}", plan.compose_env);
+    assert!(!plan.compose_env.contains("KP_MAILER_PORT"), "{}", plan.compose_env);
 }

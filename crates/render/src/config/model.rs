@@ -144,9 +144,9 @@ impl Config {
 }
 
 impl Service {
-    /// The host port the service is reached on in compose mode.
-    pub fn compose_port(&self) -> u16 {
-        self.compose.port.unwrap_or(self.port)
+    /// The host port the service is reached on in compose mode; none when it serves nothing.
+    pub fn compose_port(&self) -> Option<u16> {
+        self.compose.port.or(self.port)
     }
 }
 
@@ -514,8 +514,9 @@ pub struct Service {
     pub build: Option<Build>,
     /// A prebuilt image, pinned; exclusive with `build`.
     pub image: Option<String>,
-    /// The container port it listens on.
-    pub port: u16,
+    /// The container port it listens on; none for a service that serves nothing (a worker):
+    /// then it has no container port, no Service and no `KP_<NAME>_PORT`.
+    pub port: Option<u16>,
     /// The container's entrypoint, replacing the image's (`ENTRYPOINT`); the image's when empty.
     /// Passed literally in both modes: no variable is expanded.
     pub command: Vec<String>,
@@ -548,7 +549,7 @@ impl Default for Service {
         Self {
             build: None,
             image: None,
-            port: 8080,
+            port: None,
             command: Vec::new(),
             args: Vec::new(),
             ingress: None,

@@ -273,7 +273,9 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
         } else {
             root.key("services").key(name).key("port")
         };
-        claim(&mut c, service.compose_port(), path);
+        if let Some(port) = service.compose_port() {
+            claim(&mut c, port, path);
+        }
     }
 
     // Images are pinned, so two developers (and CI) run the same bits.
@@ -535,8 +537,26 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
                 );
             }
         }
-        if service.port == 0 {
+        if service.port == Some(0) {
             c.report(&sp.key("port"), "port 0 is not a usable container port", "use the port the service listens on");
+        }
+        if service.port.is_none() {
+            // What needs a port to reach: the route, the HTTP health check, a compose host port.
+            let needs = [
+                ("ingress", service.ingress.is_some(), "a route"),
+                ("health_path", service.health_path.is_some(), "an HTTP health check"),
+                ("compose", service.compose.port.is_some(), "a compose host port"),
+            ];
+            for (key, set, what) in needs {
+                if set {
+                    let at = if key == "compose" { sp.key("compose").key("port") } else { sp.key(key) };
+                    c.report(
+                        &at,
+                        format!("the service has {what} but no `port`"),
+                        "set `port` to the container port it listens on (it was 8080 by default before ports became optional)",
+                    );
+                }
+            }
         }
         if let Some(path) = &service.health_path
             && !path.starts_with('/')
