@@ -89,12 +89,12 @@ struct Healthcheck {
     interval: &'static str,
     timeout: &'static str,
     retries: u32,
-    start_period: &'static str,
+    start_period: String,
 }
 
 impl Healthcheck {
     fn new(test: Vec<String>) -> Self {
-        Self { test, interval: "5s", timeout: "5s", retries: 60, start_period: "10s" }
+        Self { test, interval: "5s", timeout: "5s", retries: 60, start_period: "10s".into() }
     }
 
     fn cmd(args: &[&str]) -> Self {
@@ -396,9 +396,16 @@ pub(crate) fn render(config: &Config, inputs: &Inputs, secrets: &Secrets, images
         // The readiness command kind runs, as the same exec; a health path has none: whether
         // the image has an HTTP client to call it with is unknown.
         let healthcheck = (!service.readiness_command.is_empty()).then(|| {
-            Healthcheck::new(
+            let mut check = Healthcheck::new(
                 std::iter::once("CMD".to_owned()).chain(service.readiness_command.iter().map(|a| literal(a))).collect(),
-            )
+            );
+            // The time kind's startup probe allows: compose does not count failures in it.
+            // (A liveness check has no compose counterpart: compose restarts no unhealthy container.)
+            if let Some(startup) = &service.startup {
+                check.start_period =
+                    format!("{}s", u64::from(startup.period_seconds) * u64::from(startup.failure_threshold));
+            }
+            check
         });
         services.insert(
             name.clone(),

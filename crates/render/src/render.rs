@@ -734,6 +734,7 @@ pub fn render(
             "name": name, "image": images.0.get(name).cloned().unwrap_or_else(|| format!("{name}:unbuilt")),
             "port": service.port, "replicas": service.replicas, "health_path": service.health_path,
             "readiness_command": service.readiness_command,
+            "liveness": service.liveness, "startup": service.startup,
             // `$(VAR)` in a container's command and args is expanded by the kubelet; `$$`
             // keeps it literal, as compose (which gets `$$` too) passes it.
             "command": service.command.iter().map(|a| a.replace('$', "$$")).collect::<Vec<_>>(),

@@ -496,3 +496,15 @@ fn what_needs_a_port_says_so_where_it_is_written() {
         "invalid config: <dir>/kind-parity.yaml:8:7: services.web.env.API: service `api` has no `port`, so it serves nothing to call\n    help: give `services.api.port` the port it listens on, or remove the reference",
     );
 }
+
+#[test]
+fn a_probe_has_one_check() {
+    check(
+        &format!("{API}    port: 8080\n    liveness: {{ path: /livez, command: [\"true\"] }}\n"),
+        "invalid config: <dir>/kind-parity.yaml:5:5: services.api.liveness: `liveness` needs exactly one of `path` and `command`\n    help: give `path` for a service that answers HTTP on its port, `command` for one that does not",
+    );
+    check(
+        &format!("{API}    startup: {{ path: /started }}\n"),
+        "invalid config: <dir>/kind-parity.yaml:4:16: services.api.startup.path: `startup.path` is checked on the service's port, and it has no `port`\n    help: set `port`, or check with a `command`",
+    );
+}

@@ -27,6 +27,8 @@ const SCENARIOS: &[&[(&str, &str)]] = &[
         // A worker that serves nothing: no port, no Service.
         ("services.mailer.image", "ghcr.io/example/mailer:2.0.1"),
         ("services.mailer.readiness_command", "[/app/mailer, --check]"),
+        ("services.mailer.liveness.command", "[/app/mailer, --alive]"),
+        ("services.outbox.startup.path", "/started"),
         ("artifacts.realm.path", "keycloak/realm.json"),
         ("nats.enabled", "true"),
         ("nats.auth", "true"),

@@ -80,3 +80,32 @@ fn a_worker_without_a_port_gets_no_container_port_service_or_port_variable() {
     assert!(plan.compose_env.contains("KP_MAILER_IMAGE="), "{}", plan.compose_env);
     assert!(!plan.compose_env.contains("KP_MAILER_PORT"), "{}", plan.compose_env);
 }
+
+#[test]
+fn liveness_and_startup_probes_beside_readiness() {
+    let (docs, _) = documents(&[("services.api.liveness.path", "/livez")], "app-api");
+    let container = &of_kind(&docs, "Deployment")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        container["livenessProbe"],
+        serde_json::json!({"httpGet": {"path": "/livez", "port": "http"}, "periodSeconds": 10, "failureThreshold": 3})
+    );
+    assert!(container.get("readinessProbe").is_some() && container.get("startupProbe").is_none());
+
+    let worker = [
+        WORKER,
+        &[
+            ("services.mailer.startup.command", "[test, -f, /tmp/started]"),
+            ("services.mailer.startup.period_seconds", "2"),
+            ("services.mailer.startup.failure_threshold", "30"),
+        ],
+    ]
+    .concat();
+    let (docs, compose) = documents(&worker, "app-mailer");
+    let container = &of_kind(&docs, "Deployment")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        container["startupProbe"],
+        serde_json::json!({"exec": {"command": ["test", "-f", "/tmp/started"]}, "periodSeconds": 2, "failureThreshold": 30})
+    );
+    // compose: the startup probe's allowance is the healthcheck's start period.
+    assert_eq!(compose["services"]["mailer"]["healthcheck"]["start_period"], "60s");
+}

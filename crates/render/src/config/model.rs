@@ -530,6 +530,10 @@ pub struct Service {
     /// A command that exits 0 when it is ready, run in its container (workers without an HTTP
     /// health path); exclusive with `health_path`.
     pub readiness_command: Vec<String>,
+    /// A check that the process is alive; failing it restarts the container (kind).
+    pub liveness: Option<ProbeSpec>,
+    /// A check that the process has started; liveness and readiness wait for it (kind).
+    pub startup: Option<ProbeSpec>,
     /// Replicas in kind mode.
     pub replicas: u32,
     /// Resource requests and limits.
@@ -555,6 +559,8 @@ impl Default for Service {
             ingress: None,
             health_path: None,
             readiness_command: Vec::new(),
+            liveness: None,
+            startup: None,
             replicas: 1,
             resources: Resources::default(),
             depends_on: Vec::new(),
@@ -562,6 +568,27 @@ impl Default for Service {
             compose: ComposeOverrides::default(),
             kind: KindOverrides::default(),
         }
+    }
+}
+
+/// A liveness or startup check: an HTTP path on the service's port, or a command in its
+/// container (exactly one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProbeSpec {
+    /// The HTTP path that answers 2xx or 3xx while the check passes.
+    pub path: Option<String>,
+    /// A command that exits 0 while the check passes.
+    pub command: Vec<String>,
+    /// Seconds between checks.
+    pub period_seconds: u32,
+    /// Failed checks in a row that fail the probe.
+    pub failure_threshold: u32,
+}
+
+impl Default for ProbeSpec {
+    fn default() -> Self {
+        Self { path: None, command: Vec::new(), period_seconds: 10, failure_threshold: 3 }
     }
 }
 

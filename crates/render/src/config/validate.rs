@@ -537,6 +537,33 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
                 );
             }
         }
+        for (key, probe) in [("liveness", &service.liveness), ("startup", &service.startup)] {
+            let Some(probe) = probe else { continue };
+            let at = sp.key(key);
+            match (&probe.path, probe.command.is_empty()) {
+                (Some(_), false) | (None, true) => c.report(
+                    &at,
+                    format!("`{key}` needs exactly one of `path` and `command`"),
+                    "give `path` for a service that answers HTTP on its port, `command` for one that does not",
+                ),
+                (Some(path), true) if !path.starts_with('/') => {
+                    c.report(&at.key("path"), format!("`{path}` does not start with '/'"), format!("write `/{path}`"))
+                }
+                (Some(_), true) if service.port.is_none() => c.report(
+                    &at.key("path"),
+                    format!("`{key}.path` is checked on the service's port, and it has no `port`"),
+                    "set `port`, or check with a `command`",
+                ),
+                _ => {}
+            }
+            for (field, value) in
+                [("period_seconds", probe.period_seconds), ("failure_threshold", probe.failure_threshold)]
+            {
+                if value == 0 {
+                    c.report(&at.key(field), format!("`{field}` is 0"), "use 1 or more (Kubernetes refuses 0)");
+                }
+            }
+        }
         if service.port == Some(0) {
             c.report(&sp.key("port"), "port 0 is not a usable container port", "use the port the service listens on");
         }
