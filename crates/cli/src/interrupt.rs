@@ -9,9 +9,9 @@
 use std::future::Future;
 use std::sync::Mutex;
 
-use anyhow::Result;
+use kind_parity_lifecycle::Event;
 
-use crate::Exit;
+use crate::{Exit, ExitStatus, Outcome};
 
 /// The last progress line a command announced, for the message an interruption prints.
 static STEP: Mutex<String> = Mutex::new(String::new());
@@ -23,14 +23,28 @@ pub(crate) fn step(line: &str) {
     }
 }
 
+/// Records what an event of the lifecycle says the command is doing; every reporter of the
+/// binary calls it, so the message is the same whatever `--output` says.
+pub(crate) fn record(event: &Event) {
+    match event {
+        Event::StepStarted { message, .. } | Event::StepFinished { message, .. } | Event::Info { message, .. } => {
+            step(message);
+        }
+        Event::BuildStarted { service } => step(&format!("building {service}")),
+        _ => {}
+    }
+}
+
 /// Runs `command`'s future until it ends or the process gets SIGINT or SIGTERM; an interrupted
-/// command is an [`Exit`] with code 130 (SIGINT) or 143 (SIGTERM), as shells report them.
-pub(crate) async fn interruptible<T>(command: &str, work: impl Future<Output = Result<T>>) -> Result<T> {
+/// command is an [`Exit`] with code 130 (SIGINT) or 143 (SIGTERM), as shells report them. The
+/// lifecycle's futures may be dropped at any await (its state writes are atomic), which is what
+/// `select!` does to `work` here.
+pub(crate) async fn interruptible(command: &str, work: impl Future<Output = Outcome>) -> Outcome {
     let signal = signal();
     tokio::select! {
         biased;
         signal = signal => {
-            let (name, code) = signal?;
+            let (name, status) = signal.map_err(anyhow::Error::from)?;
             let doing = STEP.lock().map(|s| s.clone()).unwrap_or_default();
             let doing = if doing.is_empty() { String::new() } else { format!(" while: {doing}") };
             Err(Exit {
@@ -38,7 +52,7 @@ pub(crate) async fn interruptible<T>(command: &str, work: impl Future<Output = R
                 help: Some(format!(
                     "run `kind-parity {command}` again: it continues from what this run left (nothing half-written is kept)"
                 )),
-                code,
+                status,
             }
             .into())
         }
@@ -47,12 +61,12 @@ pub(crate) async fn interruptible<T>(command: &str, work: impl Future<Output = R
 }
 
 /// The first SIGINT or SIGTERM: its name and the exit code that reports it.
-async fn signal() -> Result<(&'static str, u8)> {
+async fn signal() -> std::io::Result<(&'static str, ExitStatus)> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     tokio::select! {
-        _ = interrupt.recv() => Ok(("Ctrl-C (SIGINT)", 130)),
-        _ = terminate.recv() => Ok(("SIGTERM", 143)),
+        _ = interrupt.recv() => Ok(("Ctrl-C (SIGINT)", ExitStatus::Interrupted)),
+        _ = terminate.recv() => Ok(("SIGTERM", ExitStatus::Terminated)),
     }
 }

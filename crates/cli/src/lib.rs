@@ -1,12 +1,16 @@
-//! kind-parity: the `kind-parity` binary's library, for the binary, `cargo xtask` and embedders.
+//! kind-parity: the `kind-parity` binary's library, for the binary, `cargo xtask` and the man
+//! pages.
 //!
-//! [`run`] executes parsed arguments and returns the exit code; the binary and xtask both call
-//! it. This crate is the only one that prints: results go to stdout (YAML, JSON, reports),
-//! messages for people go to stderr.
+//! This crate is the thin layer over the libraries: it parses arguments (clap), turns them into
+//! the lifecycle's option structs, opens a [`kind_parity_lifecycle::Environment`], and draws the
+//! lifecycle's events (`reporter`) and reports. It is the only crate that prints: results go to
+//! stdout (YAML, JSON, reports), messages for people go to stderr. Embedders use
+//! `kind-parity-lifecycle` directly; [`run`] builds a tokio runtime and is for the binary only.
 //!
-//! Exit codes: 0 success; 1 the command failed (`render --drift` found drift, a probe failed);
-//! 2 bad arguments or an invalid config; 3 the command is not available in this version; 130
-//! (SIGINT, Ctrl-C) and 143 (SIGTERM): a command that changes the environment was interrupted.
+//! Exit codes ([`ExitStatus`]): 0 success; 1 the command failed (`render --drift` found drift,
+//! a probe failed); 2 bad arguments or an invalid config; 3 the command is not available in this
+//! version; 130 (SIGINT, Ctrl-C) and 143 (SIGTERM): a command that changes the environment was
+//! interrupted.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -15,24 +19,48 @@ mod cluster;
 mod images;
 mod interrupt;
 mod logs;
-pub mod state;
+mod reporter;
 mod validate;
 
 use std::io::IsTerminal as _;
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context as _, Result};
+use anyhow::Context as _;
 pub use args::{Cli, ColorChoice, Command, GlobalArgs, OutputFormat};
-use kind_parity_render::{ImageRefs, LoadOptions, Loaded, Override, Templates};
-use state::State;
+use kind_parity_lifecycle::{Environment, Hint, RenderOptions};
+use kind_parity_render::{LoadOptions, Loaded, Override};
+
+/// How the binary exits; every failure that ends a command maps to one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExitStatus {
+    /// The command did what it was asked.
+    Success = 0,
+    /// The command failed: a step failed, drift was found, a probe failed.
+    Failure = 1,
+    /// Bad arguments or an invalid config.
+    Usage = 2,
+    /// The command is not available in this version.
+    Unavailable = 3,
+    /// A command that changes the environment was interrupted by Ctrl-C (SIGINT), as shells
+    /// report it.
+    Interrupted = 130,
+    /// A command that changes the environment was stopped by SIGTERM, as shells report it.
+    Terminated = 143,
+}
+
+impl From<ExitStatus> for u8 {
+    fn from(status: ExitStatus) -> Self {
+        status as u8
+    }
+}
 
 /// Exit code: bad arguments or an invalid config.
-pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_USAGE: u8 = ExitStatus::Usage as u8;
 /// Exit code: the command is not available in this version.
-pub const EXIT_UNAVAILABLE: u8 = 3;
+pub const EXIT_UNAVAILABLE: u8 = ExitStatus::Unavailable as u8;
 
-/// An error that carries its own exit code.
+/// An error of the binary's own (a flag's value it cannot use), with what to do next.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct Exit {
@@ -40,9 +68,78 @@ pub struct Exit {
     pub message: String,
     /// What to do next.
     pub help: Option<String>,
-    /// The process exit code.
-    pub code: u8,
+    /// How the process exits.
+    pub status: ExitStatus,
 }
+
+/// A failure that ends a command: the error with its causes, what to do next, the exit status.
+#[derive(Debug)]
+pub struct Failure {
+    /// What failed, with its causes.
+    pub error: anyhow::Error,
+    /// What to do next (`next: …`).
+    pub hint: Option<String>,
+    /// How the process exits.
+    pub status: ExitStatus,
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Self { error, hint: None, status: ExitStatus::Failure }
+    }
+}
+
+impl From<Exit> for Failure {
+    fn from(exit: Exit) -> Self {
+        Self { hint: exit.help.clone(), status: exit.status, error: exit.into() }
+    }
+}
+
+impl From<kind_parity_lifecycle::Error> for Failure {
+    fn from(error: kind_parity_lifecycle::Error) -> Self {
+        let status = if error.is_usage() { ExitStatus::Usage } else { ExitStatus::Failure };
+        Self { hint: error.hint().map(|hint| hint_text(&hint)), status, error: error.into() }
+    }
+}
+
+impl From<kind_parity_render::Error> for Failure {
+    fn from(error: kind_parity_render::Error) -> Self {
+        kind_parity_lifecycle::Error::from(error).into()
+    }
+}
+
+/// A lifecycle's hint in the binary's terms: its commands and flags.
+pub(crate) fn hint_text(hint: &Hint) -> String {
+    match hint {
+        Hint::FixPreflight => "fix what the lines above say, then run `kind-parity up` again".into(),
+        Hint::Reset => "run `kind-parity reset` to recreate it from the current config".into(),
+        Hint::UpFirst => "run `kind-parity up` first (validate checks a running environment)".into(),
+        Hint::UpCreatesCluster => "`kind-parity up` creates it".into(),
+        Hint::LongerTimeout { .. } => {
+            "the pod above says what it waited for; if it was only slow, raise `--timeout` (e.g. `--timeout 20m`)"
+                .into()
+        }
+        Hint::FixParity => "fix the first root cause above; `kind-parity validate` runs the check again".into(),
+        Hint::StartDockerForDown => "start Docker and run `kind-parity down` again, or install kind (https://kind.sigs.k8s.io/docs/user/quick-start/#installation); the state folder was kept".into(),
+        Hint::OtherOutFolder => {
+            "pick an empty or new folder for --out: kind-parity replaces it whole on every render".into()
+        }
+        Hint::KnownServices { known } => format!(
+            "services with a `build`: {}",
+            if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+        ),
+        Hint::BuildOrPull => "build it (`kind-parity build`) or pull it first".into(),
+        Hint::Render => "run `kind-parity render` to write the environment's secrets and CA again".into(),
+        Hint::Force => "rerun with --force to take ownership of these fields".into(),
+        Hint::AllowContext { context } => {
+            format!("add it to `cluster.allowed_contexts` or pass `--allow-context {context}`")
+        }
+        _ => "see docs/runbook.md".into(),
+    }
+}
+
+/// What a command returns: its exit code, or the failure that ended it.
+pub(crate) type Outcome = Result<u8, Failure>;
 
 /// Sets up logging to stderr; `-v` shows debug, `-vv` trace, `-q` only errors.
 pub fn init_logging(global: &GlobalArgs) {
@@ -56,7 +153,14 @@ pub fn init_logging(global: &GlobalArgs) {
     // (`kube_client::client::builder: failed with error …`) before the error reaches us, and the
     // error we print says it with the server's address and the fix. `-v` shows their warnings.
     let others = if global.verbose == 0 || global.quiet { "off" } else { "warn" };
-    let ours = ["kind_parity", "kind_parity_render", "kind_parity_images", "kind_parity_cluster", "kind_parity_probes"];
+    let ours = [
+        "kind_parity",
+        "kind_parity_lifecycle",
+        "kind_parity_render",
+        "kind_parity_images",
+        "kind_parity_cluster",
+        "kind_parity_probes",
+    ];
     let default = std::iter::once(others.to_owned())
         .chain(ours.iter().map(|c| format!("{c}={level}")))
         .collect::<Vec<_>>()
@@ -82,27 +186,22 @@ pub(crate) fn use_color(choice: ColorChoice) -> bool {
 }
 
 /// Runs a parsed command line and returns the exit code, printing errors with their causes.
+/// Builds the tokio runtime the commands run on: for the binary and xtask, not for async callers
+/// (they use `kind-parity-lifecycle`).
 pub fn run(cli: Cli) -> ExitCode {
     let color = use_color(cli.global.color);
     match execute(&cli) {
         Ok(code) => ExitCode::from(code),
-        Err(error) => {
+        Err(failure) => {
             let (red, bold, reset) = if color { ("\x1b[31m", "\x1b[1m", "\x1b[0m") } else { ("", "", "") };
-            eprintln!("{red}{bold}error{reset}{bold}:{reset} {error}");
-            for cause in causes(&error) {
+            eprintln!("{red}{bold}error{reset}{bold}:{reset} {}", failure.error);
+            for cause in causes(&failure.error) {
                 eprintln!("  caused by: {cause}");
             }
-            let code = match error.downcast_ref::<Exit>() {
-                Some(exit) => {
-                    if let Some(help) = &exit.help {
-                        eprintln!("  next: {help}");
-                    }
-                    exit.code
-                }
-                None if is_config_error(&error) => EXIT_USAGE,
-                None => 1,
-            };
-            ExitCode::from(code)
+            if let Some(hint) = &failure.hint {
+                eprintln!("  next: {hint}");
+            }
+            ExitCode::from(u8::from(failure.status))
         }
     }
 }
@@ -128,22 +227,16 @@ pub(crate) fn causes(error: &anyhow::Error) -> Vec<String> {
     out
 }
 
-fn is_config_error(error: &anyhow::Error) -> bool {
-    error
-        .chain()
-        .any(|e| matches!(e.downcast_ref::<kind_parity_render::Error>(), Some(kind_parity_render::Error::Config(_))))
-}
-
-fn execute(cli: &Cli) -> Result<u8> {
+fn execute(cli: &Cli) -> Outcome {
     let global = &cli.global;
     match &cli.command {
         Command::Render(args) => render(global, args),
         Command::Config(args) => config(global, args),
-        Command::Apply(args) => changing("apply", cluster::apply(global, args)).map(|()| 0),
-        Command::Up(args) => changing("up", cluster::up(global, args)).map(|()| 0),
+        Command::Apply(args) => changing("apply", cluster::apply(global, args)),
+        Command::Up(args) => changing("up", cluster::up(global, args)),
         Command::Doctor => runtime()?.block_on(cluster::doctor(global)),
-        Command::Down(args) => changing("down", cluster::down(global, args)).map(|()| 0),
-        Command::Reset(args) => changing("reset", cluster::reset(global, args)).map(|()| 0),
+        Command::Down(args) => changing("down", cluster::down(global, args)),
+        Command::Reset(args) => changing("reset", cluster::reset(global, args)),
         Command::Status(args) => runtime()?.block_on(cluster::status(global, args)),
         Command::Validate(args) => runtime()?.block_on(validate::validate(global, args)),
         Command::Build(args) => changing("build", images::build(global, args)),
@@ -168,7 +261,7 @@ pub fn schema(out: &mut dyn std::io::Write) -> Result<()> {
 
 /// Writes the completion script of `shell` for the `kind-parity` command line to `out`,
 /// generated from the same clap definitions the binary parses with.
-pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) -> Result<()> {
+pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
     let mut command = <Cli as clap::CommandFactory>::command();
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut command, "kind-parity", &mut script);
@@ -183,7 +276,7 @@ pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) ->
 }
 
 /// Loads the layered config the way every command does: flags on top of everything.
-pub fn load_config(global: &GlobalArgs) -> Result<Loaded> {
+pub fn load_config(global: &GlobalArgs) -> Result<Loaded, Failure> {
     let mut overrides = Vec::new();
     if let Some(name) = &global.name {
         overrides.push(Override { flag: format!("--name {name}"), path: "name".into(), value: name.clone() });
@@ -192,7 +285,7 @@ pub fn load_config(global: &GlobalArgs) -> Result<Loaded> {
         let (path, value) = set.split_once('=').ok_or_else(|| Exit {
             message: format!("`--set {set}` has no value"),
             help: Some("write `--set path=value`, e.g. `--set services.api.replicas=2`".into()),
-            code: EXIT_USAGE,
+            status: ExitStatus::Usage,
         })?;
         overrides.push(Override { flag: format!("--set {set}"), path: path.trim().into(), value: value.into() });
     }
@@ -205,108 +298,9 @@ pub fn load_config(global: &GlobalArgs) -> Result<Loaded> {
     Ok(loaded)
 }
 
-/// The result of rendering into a folder.
-#[derive(Debug, Clone)]
-pub struct Rendered {
-    /// The folder written.
-    pub out: PathBuf,
-    /// The files written, relative to it.
-    pub files: Vec<String>,
-    /// The environment's state.
-    pub state: State,
-    /// What was rendered.
-    pub plan: kind_parity_render::Plan,
-    /// The services' image builds, their contexts read and tagged by content (the tags the
-    /// manifests reference).
-    pub builds: Vec<kind_parity_images::build::Prepared>,
-}
-
-/// Loads, ensures secrets and renders into `out` (the state folder's `rendered/` by default).
-pub fn render_to(global: &GlobalArgs, out: Option<&Path>, templates: Option<&Path>) -> Result<(Loaded, Rendered)> {
-    let loaded = load_config(global)?;
-    let state = State::new(&global.state_dir, &loaded.config.name);
-    let (secrets, changes) = state.ensure_secrets(&loaded.config)?;
-    if !changes.generated.is_empty() {
-        tracing::info!(
-            count = changes.generated.len(),
-            "generated secrets (stored in {}, mode 0600)",
-            state.secrets_file().display()
-        );
-    }
-    for (name, why) in &changes.replaced {
-        tracing::warn!("replaced the stored secret {name} ({why}); the components that read it restart");
-    }
-    if let Some(reason) = &changes.issued_cert {
-        tracing::info!("issued the ingress certificate ({reason})");
-    }
-    let templates = match templates {
-        Some(dir) => {
-            Templates::with_overrides(dir).with_context(|| format!("loading templates from {}", dir.display()))?
-        }
-        None => Templates::embedded()?,
-    };
-    // Each context is read and hashed here, once: `up` builds from these.
-    let builds = build_specs(&loaded, &state)?
-        .iter()
-        .map(kind_parity_images::build::BuildSpec::prepare)
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut images = ImageRefs::from_config(&loaded.config);
-    for build in &builds {
-        let tag = build.tag().to_owned();
-        // With the local registry, nodes pull the image by its registry name.
-        let reference =
-            if loaded.config.registry.enabled { images::registry(&loaded.config).reference(&tag) } else { tag };
-        images.0.insert(build.spec().service.clone(), reference);
-    }
-    let plan = kind_parity_render::render(&loaded.config, &loaded.inputs, &secrets, &images, &templates)?;
-    let mut options = state::WriteOptions { adopt_unmarked: out.is_none(), ..Default::default() };
-    options.protected.extend(loaded.files.iter().map(|file| (file.clone(), "config file")));
-    options.protected.push((state.secrets_file(), "secrets file"));
-    options.protected.push((std::env::current_dir().context("reading the working directory")?, "working directory"));
-    let out = out.map_or_else(|| state.rendered(), Path::to_path_buf);
-    let files = state::write_plan(&plan, &out, &options).map_err(|error| match error {
-        state::StateError::Out(refused) => anyhow::Error::new(Exit {
-            message: refused.to_string(),
-            help: Some("pick an empty or new folder for --out: kind-parity replaces it whole on every render".into()),
-            code: EXIT_USAGE,
-        }),
-        other => other.into(),
-    })?;
-    Ok((loaded, Rendered { out, files, state, plan, builds }))
-}
-
-/// The image builds of the config's services, with their contexts on disk. The embedded demo's
-/// files are written into the state folder first (`<state>/demo/`), so a fresh clone or an
-/// installed binary can build it too.
-pub fn build_specs(loaded: &Loaded, state: &State) -> Result<Vec<kind_parity_images::build::BuildSpec>> {
-    let base = match loaded.inputs.base_dir() {
-        Some(dir) => dir.to_path_buf(),
-        None => {
-            let dir = state.root().join("demo");
-            kind_parity_render::Inputs::embedded_demo()
-                .extract(&dir)
-                .with_context(|| format!("writing the embedded demo stack into {}", dir.display()))?;
-            dir
-        }
-    };
-    Ok(loaded
-        .config
-        .services
-        .iter()
-        .filter_map(|(name, service)| {
-            let build = service.build.as_ref()?;
-            Some(kind_parity_images::build::BuildSpec {
-                service: name.clone(),
-                context: base.join(&build.context),
-                dockerfile: build
-                    .dockerfile
-                    .as_ref()
-                    .map_or_else(|| "Dockerfile".into(), |d| d.to_string_lossy().into_owned()),
-                args: build.args.clone(),
-                target: build.target.clone(),
-            })
-        })
-        .collect())
+/// Loads the config and opens its environment in `--state-dir`.
+pub(crate) fn open(global: &GlobalArgs) -> Result<Environment, Failure> {
+    Ok(Environment::open(load_config(global)?, &global.state_dir))
 }
 
 fn source_text(loaded: &Loaded) -> String {
@@ -316,7 +310,7 @@ fn source_text(loaded: &Loaded) -> String {
     }
 }
 
-fn render(global: &GlobalArgs, args: &args::RenderArgs) -> Result<u8> {
+fn render(global: &GlobalArgs, args: &args::RenderArgs) -> Outcome {
     if args.drift {
         let loaded = load_config(global)?;
         let report = kind_parity_render::drift(&loaded.config)?;
@@ -326,14 +320,18 @@ fn render(global: &GlobalArgs, args: &args::RenderArgs) -> Result<u8> {
                 serde_json::to_string_pretty(&serde_json::json!({
                     "passed": report.passes(),
                     "services": report.services,
-                }))?
+                }))
+                .map_err(anyhow::Error::from)?
             ),
             OutputFormat::Human => print!("{report}"),
         }
         // Declared differences are decisions (docs/modes.md); only undeclared drift fails.
         return Ok(u8::from(!report.passes()));
     }
-    let (loaded, rendered) = render_to(global, args.out.as_deref(), args.templates.as_deref())?;
+    let environment = open(global)?;
+    let options = RenderOptions { out: args.out.clone(), templates: args.templates.clone() };
+    let rendered = environment.render(&options)?;
+    let (loaded, state) = (environment.loaded(), environment.state());
     match global.output {
         OutputFormat::Json => println!(
             "{}",
@@ -341,14 +339,15 @@ fn render(global: &GlobalArgs, args: &args::RenderArgs) -> Result<u8> {
                 "environment": loaded.config.name,
                 "out": rendered.out,
                 "files": rendered.files,
-                "ca": rendered.state.ca_file(),
-            }))?
+                "ca": state.ca_file(),
+            }))
+            .map_err(anyhow::Error::from)?
         ),
         OutputFormat::Human if !global.quiet => {
             eprintln!(
                 "rendered {} files from {} into {}",
                 rendered.files.len(),
-                source_text(&loaded),
+                source_text(loaded),
                 rendered.out.display()
             );
             for file in &rendered.files {
@@ -356,7 +355,7 @@ fn render(global: &GlobalArgs, args: &args::RenderArgs) -> Result<u8> {
             }
             eprintln!(
                 "local CA: {} (trust it to open https://*.{} without warnings)",
-                rendered.state.ca_file().display(),
+                state.ca_file().display(),
                 loaded.config.domain
             );
         }
@@ -365,26 +364,30 @@ fn render(global: &GlobalArgs, args: &args::RenderArgs) -> Result<u8> {
     Ok(0)
 }
 
-fn config(global: &GlobalArgs, args: &args::ConfigArgs) -> Result<u8> {
+fn config(global: &GlobalArgs, args: &args::ConfigArgs) -> Outcome {
     let loaded = load_config(global)?;
     match (global.output, args.explain) {
-        (OutputFormat::Json, _) => println!("{}", serde_json::to_string_pretty(&loaded.config)?),
+        (OutputFormat::Json, _) => {
+            println!("{}", serde_json::to_string_pretty(&loaded.config).map_err(anyhow::Error::from)?);
+        }
         (OutputFormat::Human, true) => {
             println!("# effective config of {}: each value with where it came from", source_text(&loaded));
             print!("{}", kind_parity_render::explain(&loaded));
         }
-        (OutputFormat::Human, false) => print!("{}", serde_yaml_ng::to_string(&loaded.config)?),
+        (OutputFormat::Human, false) => {
+            print!("{}", serde_yaml_ng::to_string(&loaded.config).map_err(anyhow::Error::from)?);
+        }
     }
     Ok(0)
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
 }
 
 /// Runs a command that changes the environment (or its images) so that Ctrl-C and SIGTERM stop
 /// it with a message saying what was under way (see [`interrupt`]).
-fn changing<T>(command: &str, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+fn changing(command: &str, work: impl std::future::Future<Output = Outcome>) -> Outcome {
     let runtime = runtime()?;
     let result = runtime.block_on(interrupt::interruptible(command, work));
     // Blocking work still running (a render writing its files atomically) gets a moment to end;

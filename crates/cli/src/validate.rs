@@ -2,33 +2,44 @@
 //! runs it, prints the table (stderr) or JSON (stdout), optionally writes JUnit XML. Read-only.
 //! Exit 0 when every critical probe passed, 1 otherwise.
 
-use anyhow::Result;
-use kind_parity_cluster::ObjectRef;
-use kind_parity_probes::suite::{self, Context, Endpoints};
+use kind_parity_lifecycle::{Addresses, ValidateOptions};
 use kind_parity_probes::{Outcome, ProbeResult, Report};
-use kind_parity_render::Secrets;
 
-use crate::Exit;
 use crate::args::{GlobalArgs, OutputFormat, ValidateArgs};
-use crate::cluster::{connect_existing, load_inventory};
-use crate::state::State;
+use crate::reporter::Human;
+use crate::{Exit, ExitStatus, Failure};
 
-pub(crate) async fn validate(global: &GlobalArgs, args: &ValidateArgs) -> Result<u8> {
+pub(crate) async fn validate(global: &GlobalArgs, args: &ValidateArgs) -> crate::Outcome {
     let started = std::time::Instant::now();
     if let Some(path) = &args.junit {
         check_report_path(path)?;
     }
-    let loaded = match crate::load_config(global) {
-        Ok(loaded) => loaded,
+    let environment = match crate::open(global) {
+        Ok(environment) => environment,
         Err(e) => return Err(junit_start_failure(args, global.name.as_deref(), e, started)),
     };
-    let config = &loaded.config;
-    let report = match prepare_and_run(global, args, &loaded).await {
+    let options = ValidateOptions {
+        target: crate::cluster::target(&args.target),
+        ingress: args.ingress,
+        addresses: Addresses {
+            postgres: args.postgres.clone(),
+            redis: args.redis.clone(),
+            nats: args.nats.clone(),
+            temporal: args.temporal.clone(),
+        },
+    };
+    let human = match global.output {
+        OutputFormat::Human => Human::new(global).with_probe_line(),
+        OutputFormat::Json => Human::new(global),
+    };
+    let report = environment.validate(&options, &human).await;
+    human.clear();
+    let report = match report {
         Ok(report) => report,
-        Err(e) => return Err(junit_start_failure(args, Some(&config.name), e, started)),
+        Err(e) => return Err(junit_start_failure(args, Some(environment.name()), e.into(), started)),
     };
     if let Some(path) = &args.junit {
-        report.write_junit(&suite_name(Some(&config.name)), path)?;
+        report.write_junit(&suite_name(Some(environment.name())), path).map_err(anyhow::Error::from)?;
     }
     match global.output {
         OutputFormat::Json => println!("{}", report.json()),
@@ -43,47 +54,13 @@ pub(crate) async fn validate(global: &GlobalArgs, args: &ValidateArgs) -> Result
     Ok(u8::from(!report.passed))
 }
 
-/// Everything `validate` does before the report: read the state, reach the cluster, run.
-async fn prepare_and_run(
-    global: &GlobalArgs,
-    args: &ValidateArgs,
-    loaded: &kind_parity_render::Loaded,
-) -> Result<Report> {
-    let config = &loaded.config;
-    let state = State::new(&global.state_dir, &config.name);
-    // Read, never generate: a suite that invents credentials would test nothing.
-    let Some(secrets) = state.read_secrets()? else {
-        return Err(Exit {
-            message: format!("environment {} has no state in {}", config.name, state.root().display()),
-            help: Some("run `kind-parity up` first (validate checks a running environment)".into()),
-            code: 1,
-        }
-        .into());
-    };
-    let inventory = load_inventory(&state)?;
-    let cluster = connect_existing(config, &state, &args.target).await?;
-    let endpoints = if args.postgres.is_some() || args.redis.is_some() || args.nats.is_some() || args.temporal.is_some()
-    {
-        Endpoints::Addresses {
-            postgres: args.postgres.clone(),
-            redis: args.redis.clone(),
-            nats: args.nats.clone(),
-            temporal: args.temporal.clone(),
-        }
-    } else {
-        Endpoints::Forward
-    };
-    let artifacts = kind_parity_render::artifacts(config, &loaded.inputs)?;
-    run_suite(global, config, &secrets, &inventory, cluster, endpoints, args.ingress, artifacts).await
-}
-
 /// Whether a report can be written at `path`, checked before anything runs: a CI gate whose
 /// report path is wrong learns it at once, not after the suite, and not as a missing file.
-fn check_report_path(path: &std::path::Path) -> Result<()> {
+fn check_report_path(path: &std::path::Path) -> Result<(), Failure> {
     let refuse = |why: String| Exit {
         message: format!("--junit {}: {why}", path.display()),
         help: Some("give a file in a folder that exists and that you can write, e.g. `--junit report.xml`".into()),
-        code: crate::EXIT_USAGE,
+        status: ExitStatus::Usage,
     };
     if path.is_dir() {
         return Err(refuse("is a folder".into()).into());
@@ -113,9 +90,9 @@ fn suite_name(environment: Option<&str>) -> String {
 fn junit_start_failure(
     args: &ValidateArgs,
     environment: Option<&str>,
-    error: anyhow::Error,
+    error: Failure,
     started: std::time::Instant,
-) -> anyhow::Error {
+) -> Failure {
     let Some(path) = &args.junit else { return error };
     let report = start_failure_report(environment, &error, started.elapsed());
     if let Err(e) = report.write_junit(&suite_name(environment), path) {
@@ -128,13 +105,13 @@ fn junit_start_failure(
 }
 
 /// The one-case report of a suite that could not start.
-fn start_failure_report(environment: Option<&str>, error: &anyhow::Error, elapsed: std::time::Duration) -> Report {
-    let mut found = error.to_string();
-    for cause in crate::causes(error) {
+fn start_failure_report(environment: Option<&str>, failure: &Failure, elapsed: std::time::Duration) -> Report {
+    let mut found = failure.error.to_string();
+    for cause in crate::causes(&failure.error) {
         found.push_str(": ");
         found.push_str(&cause);
     }
-    let remediation = error.downcast_ref::<Exit>().and_then(|exit| exit.help.clone());
+    let remediation = failure.hint.clone();
     let checked = match environment {
         Some(name) => format!("that the parity suite of {name} can start"),
         None => "that the parity suite can start".into(),
@@ -151,44 +128,6 @@ fn start_failure_report(environment: Option<&str>, error: &anyhow::Error, elapse
         blocked_by: None,
     };
     Report::new(vec![result], elapsed)
-}
-
-/// Derives the suite and runs it, with a live line on a terminal.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn run_suite(
-    global: &GlobalArgs,
-    config: &kind_parity_render::Config,
-    secrets: &Secrets,
-    inventory: &kind_parity_cluster::apply::Inventory,
-    cluster: (kube::Client, String),
-    endpoints: Endpoints,
-    ingress: Option<std::net::SocketAddr>,
-    artifacts: Vec<kind_parity_render::ArtifactFile>,
-) -> Result<Report> {
-    let workloads: Vec<ObjectRef> =
-        inventory.objects.keys().filter(|o| kind_parity_cluster::wait::is_workload(o)).cloned().collect();
-    let context_name = cluster.1.clone();
-    let context = Context { config, secrets, cluster: Some(cluster), workloads, endpoints, ingress, artifacts };
-    let probes = suite::derive(&context)?;
-    let total = probes.len();
-    let live = crate::images::live_progress(global) && global.output == OutputFormat::Human;
-    if !global.quiet {
-        eprintln!("validating {} on context {context_name}: {total} probes", config.name);
-    }
-    let done = std::sync::atomic::AtomicUsize::new(0);
-    let progress = |r: &ProbeResult| {
-        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        if live {
-            // One line, rewritten: the table follows when everything has answered.
-            eprint!("\r\x1b[2K  [{n}/{total}] {} {}", r.outcome, r.id);
-        }
-        tracing::debug!(probe = %r.id, outcome = %r.outcome, found = %r.found, "probe done");
-    };
-    let report = suite::run(probes, &progress).await?;
-    if live {
-        eprint!("\r\x1b[2K");
-    }
-    Ok(report)
 }
 
 /// The report's table, its outcome words colored when `--color` says so.

@@ -28,8 +28,32 @@ fn changing_a_context_that_is_not_allowed_is_refused() {
     let Some(kubeconfig) = kind_parity_testkit::require(kind_parity_testkit::KUBECONFIG, test) else { return };
     let dir = tempfile::tempdir().unwrap();
     kind_parity(dir.path(), "apply", &kubeconfig, &[]).assert().code(1).stderr(predicate::str::contains(
-        "error: context `kind-parity-testbed` is not allowed for commands that change the cluster; add it to `cluster.allowed_contexts` or pass `--allow-context kind-parity-testbed`",
+        "error: context `kind-parity-testbed` is not allowed for commands that change the cluster\n  next: add it to `cluster.allowed_contexts` or pass `--allow-context kind-parity-testbed`",
     ));
+}
+
+#[test]
+fn apply_with_output_json_streams_its_events_as_json_lines() {
+    let test = "apply_with_output_json_streams_its_events_as_json_lines";
+    let Some(kubeconfig) = kind_parity_testkit::require(kind_parity_testkit::KUBECONFIG, test) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // The context is not allowed: the command stops after render and connect, before it changes anything.
+    let output = kind_parity(dir.path(), "apply", &kubeconfig, &["--output", "json"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let events: Vec<serde_json::Value> =
+        stdout.lines().map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"))).collect();
+    assert_eq!(
+        events,
+        [serde_json::json!({
+            "event": "step_finished",
+            "step": "render",
+            "message": "rendered kp-demo into .kind-parity/kp-demo/rendered",
+        })]
+    );
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(!stderr.contains("rendered kp-demo"), "{stderr}");
+    assert!(stderr.contains("error: context `kind-parity-testbed` is not allowed"), "{stderr}");
 }
 
 #[test]

@@ -76,9 +76,7 @@ pub enum Error {
         known: Vec<String>,
     },
     /// The command would change a cluster whose context is not allowed.
-    #[error(
-        "context `{context}` is not allowed for commands that change the cluster; add it to `cluster.allowed_contexts` or pass `--allow-context {context}`"
-    )]
+    #[error("context `{context}` is not allowed for commands that change the cluster")]
     ContextNotAllowed {
         /// The context.
         context: String,
@@ -132,7 +130,7 @@ pub enum Error {
         kind: String,
     },
     /// Another field manager owns fields this apply sets.
-    #[error("{object}: {message}; rerun with --force to take ownership of these fields")]
+    #[error("{object}: {message}")]
     Conflict {
         /// The object.
         object: ObjectRef,

@@ -123,13 +123,13 @@ pub enum Error {
         source: bollard::errors::Error,
     },
     /// An image to load is not in the local engine.
-    #[error("image {image} does not exist locally; build it (`kind-parity build`) or pull it first")]
+    #[error("image {image} does not exist locally")]
     ImageNotFound {
         /// The image as asked for.
         image: String,
     },
     /// No container carries the cluster's node label.
-    #[error("cluster {cluster} has no node containers (label {label}={cluster}); create it first (`kind-parity up`)")]
+    #[error("cluster {cluster} has no node containers (label {label}={cluster})")]
     NoNodes {
         /// The cluster.
         cluster: String,

@@ -25,7 +25,7 @@ pub enum Error {
     #[error("probe dependencies form a cycle: {}", .0.join(" -> "))]
     Cycle(Vec<String>),
     /// The environment's local CA is not a usable certificate.
-    #[error("the environment's CA certificate cannot be read: {0}; run `kind-parity render` to recreate the state")]
+    #[error("the environment's CA certificate cannot be read: {0}")]
     BadCa(String),
     /// `keycloak.login` cannot be turned into a login probe.
     #[error("the login probe cannot be set up: {0}")]

@@ -75,7 +75,7 @@ pub enum Error {
         source: serde_yaml_ng::Error,
     },
     /// A secret that the config needs is missing from the secrets passed to render.
-    #[error("secret {name} is missing from the environment's secrets; regenerate them with `kind-parity render`")]
+    #[error("secret {name} is missing from the environment's secrets")]
     MissingSecret {
         /// The secret's name.
         name: String,

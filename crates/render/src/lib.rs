@@ -14,7 +14,9 @@
 //! let loaded = load(&LoadOptions::from_process(None, ".".into(), vec![]))?;
 //! let mut secrets = Secrets::default();
 //! secrets.ensure(&loaded.config, &mut rand::rng(), time::OffsetDateTime::now_utc())?;
-//! let images = ImageRefs::from_config(&loaded.config);
+//! // Built services' images are named by their builds: `kind_parity_lifecycle::images::image_refs`
+//! // gives the names `up` applies; this render names prebuilt ones only.
+//! let images = ImageRefs::from_config(&loaded.config).with_build("api", "api:kp-0123456789ab");
 //! let plan = render(&loaded.config, &loaded.inputs, &secrets, &images, &Templates::embedded()?)?;
 //! for (path, _content) in plan.files() {
 //!     println!("{path}");

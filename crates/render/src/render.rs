@@ -86,33 +86,69 @@ impl Plan {
         }
         files
     }
+
+    /// Every container image the manifests name (containers and init containers of every pod
+    /// template, Jobs' included), each once, in a stable order.
+    pub fn images(&self) -> Vec<String> {
+        fn walk(value: &serde_yaml_ng::Value, out: &mut std::collections::BTreeSet<String>) {
+            match value {
+                serde_yaml_ng::Value::Mapping(map) => {
+                    for (key, value) in map {
+                        let pods = matches!(key.as_str(), Some("containers" | "initContainers"));
+                        if let (true, serde_yaml_ng::Value::Sequence(containers)) = (pods, value) {
+                            out.extend(containers.iter().filter_map(|c| c.get("image")?.as_str().map(str::to_owned)));
+                        }
+                        walk(value, out);
+                    }
+                }
+                serde_yaml_ng::Value::Sequence(items) => items.iter().for_each(|v| walk(v, out)),
+                _ => {}
+            }
+        }
+        let mut images = std::collections::BTreeSet::new();
+        for manifest in &self.manifests {
+            for doc in serde_yaml_ng::Deserializer::from_str(&manifest.content) {
+                if let Ok(value) = <serde_yaml_ng::Value as serde::Deserialize>::deserialize(doc) {
+                    walk(&value, &mut images);
+                }
+            }
+        }
+        images.into_iter().collect()
+    }
 }
 
-/// The image each service runs, decided by the caller (the images layer tags builds by content).
+/// The image each service runs, decided by the caller: a built image's name comes from its
+/// build (the images layer tags it by its context's content), so render cannot know it alone.
+/// `kind_parity_lifecycle::images::image_refs` is the one place that names them all, for a
+/// render and for `up` alike.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImageRefs(pub BTreeMap<String, String>);
 
 impl ImageRefs {
-    /// References for a render before any build: prebuilt images as configured, built ones as
-    /// `<service>:kp-<12 hex>` from a digest of the build settings. The images layer replaces
-    /// these with tags from the build context's content when it builds.
+    /// References for a render before any build: prebuilt images as configured; each built one
+    /// as `<service>:unbuilt` until the caller gives its build's tag ([`ImageRefs::with_build`]).
+    /// No name is made up for a build: one that looked like a content tag would name an image
+    /// that `up` never applies.
     pub fn from_config(config: &Config) -> Self {
         let refs = config
             .services
             .iter()
             .map(|(name, service)| {
-                let image = match (&service.image, &service.build) {
-                    (Some(image), _) => image.clone(),
-                    (None, Some(build)) => {
-                        let spec = serde_json::to_string(build).expect("build spec serializes");
-                        format!("{name}:kp-{}", &hex(&Sha256::digest(spec.as_bytes()))[..12])
-                    }
-                    (None, None) => format!("{name}:unbuilt"),
+                let image = match &service.image {
+                    Some(image) => image.clone(),
+                    None => format!("{name}:unbuilt"),
                 };
                 (name.clone(), image)
             })
             .collect();
         Self(refs)
+    }
+
+    /// Names `service`'s image by the reference its build gives (its content tag, or that tag
+    /// in the local registry).
+    pub fn with_build(mut self, service: impl Into<String>, reference: impl Into<String>) -> Self {
+        self.0.insert(service.into(), reference.into());
+        self
     }
 }
 

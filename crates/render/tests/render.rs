@@ -298,3 +298,25 @@ fn a_templates_folder_without_templates_is_an_error() {
     let error = Templates::with_overrides(dir.path()).unwrap_err().to_string();
     assert_eq!(error, format!("{} holds no template (no `<component>/<file>.hbs` file)", dir.path().display()));
 }
+
+#[test]
+fn the_plan_names_every_image_its_pods_run() {
+    let loaded = load_demo(&[]);
+    let mut secrets = secrets_for(&loaded);
+    fixed_tls(&mut secrets);
+    let images = render_loaded(&loaded, &secrets).images();
+    // The platform's, its init containers' (Keycloak waits with the Postgres image) and the
+    // services' built ones, each once.
+    for wanted in [
+        "docker.io/library/traefik:v3.5.3",
+        "docker.io/library/postgres:17.6",
+        "docker.io/library/redis:7.4.5",
+        "quay.io/keycloak/keycloak:26.3.5",
+    ] {
+        assert!(images.iter().any(|i| i == wanted), "{wanted} in {images:?}");
+    }
+    assert_eq!(images.iter().filter(|i| i.starts_with("api:kp-") || i.starts_with("web:kp-")).count(), 2, "{images:?}");
+    let mut unique = images.clone();
+    unique.dedup();
+    assert_eq!(unique, images);
+}

@@ -32,6 +32,8 @@ pub const POD_IMAGE: &str = "KIND_PARITY_TEST_POD_IMAGE";
 pub const KEYCLOAK: &str = "KIND_PARITY_TEST_KEYCLOAK";
 /// Its bootstrap admin, `admin:PASSWORD`.
 pub const KEYCLOAK_ADMIN: &str = "KIND_PARITY_TEST_KEYCLOAK_ADMIN";
+/// The kind stand-in (`bin/kind` of the test bed), for tests that create kind clusters.
+pub const KIND: &str = "KIND_PARITY_TEST_KIND";
 
 /// Deletes namespace `namespace` of the test bed's cluster (`KUBECONFIG`), for a test's drop
 /// guard: on a thread with its own runtime and its own client, since a drop cannot await and the

@@ -65,7 +65,7 @@ pub fn up(tb: &Testbed) -> Result<()> {
         program(tb).parent().unwrap_or(Path::new(".")).display()
     ));
     super::say(format!(
-        "kind: the real kind {VERSION} at {} (not on PATH: no kindest/node image is built here yet, docs/testbed.md)",
+        "kind: the real kind {VERSION} at {} (not on PATH yet: its node image is the `kindnode` part, docs/testbed.md)",
         real.display()
     ));
     Ok(())
@@ -196,7 +196,7 @@ pub fn status(tb: &Testbed) -> Vec<(String, String)> {
 }
 
 /// The storage images of kind's node image, saved beside the node's other images.
-fn storage_images(tb: &Testbed) -> Result<PathBuf> {
+pub(super) fn storage_images(tb: &Testbed) -> Result<PathBuf> {
     let dir = tb.cache("kind-images");
     std::fs::create_dir_all(&dir)?;
     let provisioner = dir.join("local-path-provisioner.tar");

@@ -389,7 +389,7 @@ fn python(tb: &Testbed, reference: &str, recipe: Recipe) -> Result<()> {
 }
 
 /// A Debian 12 root made by debootstrap with `packages`, in a folder removed on drop.
-fn debian_root(tb: &Testbed, name: &str, packages: &[&str]) -> Result<tempfile::TempDir> {
+pub(super) fn debian_root(tb: &Testbed, name: &str, packages: &[&str]) -> Result<tempfile::TempDir> {
     apt_install(tb, &["debootstrap"])?;
     let parent = tb.cache("stack-roots");
     std::fs::create_dir_all(&parent)?;
@@ -427,7 +427,7 @@ fn debian_version(root: &Path, package: &str) -> Result<String> {
 }
 
 /// `docker import` of `root` as `reference`, with Dockerfile instructions as `--change`s.
-fn import(root: &Path, reference: &str, changes: &[&str]) -> Result<()> {
+pub(super) fn import(root: &Path, reference: &str, changes: &[&str]) -> Result<()> {
     let mut tar = Command::new("tar")
         .arg("-C")
         .arg(root)

@@ -1,4 +1,19 @@
-//! The environment's state folder `.kind-parity/<name>/`: secrets, the local CA, rendered files.
+//! The environment's state folder `.kind-parity/<name>/`, owned by this module alone: every path
+//! in it is named here, and nothing else writes into it.
+//!
+//! ```text
+//! <state_dir>/<name>/
+//!   secrets.json               generated secrets and the local CA's key (0600)
+//!   ca.crt                     the local CA certificate, for users to trust
+//!   rendered/                  the last render (replaced whole, holds a marker file)
+//!   inventory.json             the objects the last apply applied (for prune and status)
+//!   kind-config.applied.yaml   the kind config the cluster was created from
+//!   kind-create.pending        present while `kind create cluster` runs (an interrupted create)
+//!   kubeconfig                 the environment's own kubeconfig (never ~/.kube/config)
+//!   demo/                      the embedded demo stack's files, when it is the config
+//!   logs/                      `kind export logs` after a failed create or wait
+//!   diagnostics/<UTC time>/    the bundles of `logs`
+//! ```
 //!
 //! Writes are atomic: a file is written beside its target and renamed over it; a folder is
 //! built beside its target and swapped in, so an interrupted or failed run leaves the previous
@@ -45,6 +60,15 @@ pub enum StateError {
         #[source]
         source: kind_parity_render::Error,
     },
+    /// The stored inventory does not parse.
+    #[error("reading the inventory {path}")]
+    Inventory {
+        /// The inventory file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// The state folder of one environment.
@@ -82,6 +106,93 @@ impl State {
     /// The environment's own kubeconfig; the user's ~/.kube/config is never touched.
     pub fn kubeconfig(&self) -> PathBuf {
         self.root.join("kubeconfig")
+    }
+
+    /// The kind config the environment's cluster was created from.
+    pub fn applied_kind_config(&self) -> PathBuf {
+        self.root.join("kind-config.applied.yaml")
+    }
+
+    /// Present while `kind create cluster` runs: a cluster that exists with it present was left
+    /// half-created by an interrupted command, and the next `up` recreates it.
+    pub fn creating_marker(&self) -> PathBuf {
+        self.root.join("kind-create.pending")
+    }
+
+    /// Marks that a create of the kind cluster began.
+    pub fn mark_creating(&self) -> Result<(), StateError> {
+        write_atomic(&self.creating_marker(), b"kind create cluster started; removed once it succeeded\n", 0o600)
+    }
+
+    /// Removes the mark of [`State::mark_creating`] once the create succeeded.
+    pub fn unmark_creating(&self) -> Result<(), StateError> {
+        let path = self.creating_marker();
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(StateError::Write { path, source }),
+        }
+    }
+
+    /// The inventory of applied objects.
+    pub fn inventory_file(&self) -> PathBuf {
+        self.root.join("inventory.json")
+    }
+
+    /// Where `kind export logs` writes after a failure.
+    pub fn kind_logs(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+
+    /// Where the embedded demo stack's files are written to be built.
+    pub fn demo(&self) -> PathBuf {
+        self.root.join("demo")
+    }
+
+    /// Where the diagnostics bundles of `logs` go by default, one folder per run.
+    pub fn diagnostics(&self) -> PathBuf {
+        self.root.join("diagnostics")
+    }
+
+    /// Whether `up` created a kind cluster for this state folder: kind wrote its kubeconfig, the
+    /// kind config it was created from was recorded, or a create began.
+    pub fn created_a_cluster(&self) -> bool {
+        self.kubeconfig().exists() || self.applied_kind_config().exists() || self.creating_marker().exists()
+    }
+
+    /// The inventory of the last apply; empty when nothing was applied yet.
+    pub fn read_inventory(&self) -> Result<kind_parity_cluster::apply::Inventory, StateError> {
+        let path = self.inventory_file();
+        match fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text).map_err(|source| StateError::Inventory { path, source }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
+            Err(source) => Err(StateError::Read { path, source }),
+        }
+    }
+
+    /// Stores the inventory of an apply (0600).
+    pub fn write_inventory(&self, inventory: &kind_parity_cluster::apply::Inventory) -> Result<(), StateError> {
+        let text = serde_json::to_string_pretty(inventory).expect("an inventory serializes");
+        write_atomic(&self.inventory_file(), text.as_bytes(), 0o600)
+    }
+
+    /// The kind config recorded when the cluster was created, if any.
+    pub fn read_applied_kind_config(&self) -> Option<String> {
+        fs::read_to_string(self.applied_kind_config()).ok()
+    }
+
+    /// Records the kind config the cluster was created from (0600).
+    pub fn write_applied_kind_config(&self, kind_config: &str) -> Result<(), StateError> {
+        write_atomic(&self.applied_kind_config(), kind_config.as_bytes(), 0o600)
+    }
+
+    /// Deletes the whole state folder; `false` when there was none.
+    pub fn remove(&self) -> Result<bool, StateError> {
+        match fs::remove_dir_all(&self.root) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(source) => Err(StateError::Write { path: self.root.clone(), source }),
+        }
     }
 
     /// The stored secrets, or `None` when the environment has none yet. Never generates.
@@ -268,7 +379,7 @@ fn swap_in(staged: &Path, out: &Path, parent: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-fn create_private_dir(dir: &Path) -> Result<(), StateError> {
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), StateError> {
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -285,11 +396,6 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateError> {
     let _ = mode;
     let mut file = options.open(path).map_err(|source| StateError::Write { path: path.to_path_buf(), source })?;
     file.write_all(bytes).map_err(|source| StateError::Write { path: path.to_path_buf(), source })
-}
-
-/// Writes `path` atomically with the given mode (for the inventory and other state files).
-pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateError> {
-    write_atomic(path, bytes, mode)
 }
 
 /// Writes `path` through a temporary file beside it, so readers never see half a file.

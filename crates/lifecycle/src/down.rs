@@ -1,0 +1,141 @@
+//! `down` and `reset`: delete the cluster (kind) or every object the tool applied (existing),
+//! the `kind` network when nothing else uses it, and the environment's state folder. Nothing
+//! else: other clusters, the user's kubeconfig and images stay.
+
+use std::path::PathBuf;
+
+use kind_parity_cluster::apply;
+use kind_parity_cluster::docker::Docker;
+use kind_parity_cluster::kind::Kind;
+use serde::Serialize;
+
+use crate::event::{Event, Reporter, Step};
+use crate::{DownOptions, Environment, Error, Result, Target, UpOptions, UpReport};
+
+/// What [`Environment::down`] deleted.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DownReport {
+    /// The environment.
+    pub environment: String,
+    /// Whether a kind cluster was deleted (kind target).
+    pub deleted_cluster: bool,
+    /// How many objects were deleted (existing clusters).
+    pub deleted_objects: usize,
+    /// The node containers removed through Docker (a half-created cluster, or no kind binary).
+    pub removed_containers: Vec<String>,
+    /// Whether the local registry was removed.
+    pub removed_registry: bool,
+    /// Whether the `kind` network was removed (nothing else used it).
+    pub removed_network: bool,
+    /// The state folder, when it existed and was removed.
+    pub removed_state: Option<PathBuf>,
+}
+
+impl Environment {
+    /// Deletes the environment. It does not ask: a caller that wants a confirmation asks first.
+    pub async fn down(&self, options: &DownOptions, reporter: &dyn Reporter) -> Result<DownReport> {
+        let name = self.name().to_owned();
+        let mut report = DownReport { environment: name.clone(), ..DownReport::default() };
+        match &options.target {
+            Target::Kind => self.down_kind(&mut report, reporter).await?,
+            Target::Existing { .. } => {
+                let previous = self.state.read_inventory()?;
+                let target = self.cluster_target(&options.target);
+                let (client, context) = kind_parity_cluster::connect(&target).await?;
+                let mut allowed = self.config().cluster.allowed_contexts.clone();
+                allowed.extend(options.allow_contexts.iter().cloned());
+                kind_parity_cluster::check_allowed(&context, &allowed)?;
+                let apply_options = apply::ApplyOptions { environment: name.clone(), force: false, prune: true };
+                let applied = apply::apply(&client, &[], &previous, &apply_options).await?;
+                report.deleted_objects = applied.pruned.len();
+                reporter.report(&Event::StepFinished {
+                    step: Step::Delete,
+                    message: format!("deleted {} objects from context {context}", applied.pruned.len()),
+                });
+            }
+        }
+        if self.state.remove()? {
+            let root = self.state.root().to_path_buf();
+            reporter.report(&Event::Info { step: Step::Delete, message: format!("removed {}", root.display()) });
+            report.removed_state = Some(root);
+        }
+        Ok(report)
+    }
+
+    /// `down`, then `up` from zero.
+    pub async fn reset(&self, options: &UpOptions, reporter: &dyn Reporter) -> Result<UpReport> {
+        let down =
+            DownOptions { target: options.apply.target.clone(), allow_contexts: options.apply.allow_contexts.clone() };
+        self.down(&down, reporter).await?;
+        self.up(options, reporter).await
+    }
+
+    /// `down` on kind: the cluster, leftover node containers, our local registry, the unused
+    /// `kind` network. Without the kind binary, the cluster is still what kind's Docker provider
+    /// made of it (node containers labelled with its name, their volumes), so Docker removes it;
+    /// only when Docker does not answer either and the state says `up` created a cluster is there
+    /// something this cannot delete, and the error names it (the state folder stays, with its
+    /// kubeconfig).
+    async fn down_kind(&self, report: &mut DownReport, reporter: &dyn Reporter) -> Result<()> {
+        let name = self.name();
+        let info = |message: String| reporter.report(&Event::Info { step: Step::Delete, message });
+        let kind = match Kind::detect().await {
+            Ok(kind) => Some(kind),
+            Err(kind_parity_cluster::Error::KindMissing { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let docker = match Docker::connect().await {
+            Ok((docker, _)) => Some(docker),
+            Err(source) if kind.is_none() && self.state.created_a_cluster() => {
+                return Err(Error::CannotDelete {
+                    name: name.to_owned(),
+                    root: self.state.root().to_path_buf(),
+                    source: Box::new(source),
+                });
+            }
+            // No kind, no Docker, and `up` never created a cluster here: nothing of it can be running.
+            Err(_) if kind.is_none() => {
+                info(format!("kind is not installed and Docker does not answer: {name} has no cluster"));
+                None
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match (&kind, &docker) {
+            (Some(kind), _) => {
+                if kind.clusters().await?.iter().any(|c| c == name) {
+                    reporter.report(&Event::StepStarted {
+                        step: Step::Delete,
+                        message: format!("deleting kind cluster {name}"),
+                    });
+                    kind.delete(name, &self.state.kubeconfig()).await?;
+                    report.deleted_cluster = true;
+                } else {
+                    info(format!("kind cluster {name} does not exist"));
+                }
+            }
+            (None, Some(_)) => {
+                info(format!("kind is not installed: removing what is left of {name} through Docker"));
+            }
+            (None, None) => {}
+        }
+        let Some(docker) = docker else { return Ok(()) };
+        let leftovers = docker.node_containers(name).await?;
+        if !leftovers.is_empty() {
+            info(format!("removing node containers of {name}: {}", leftovers.join(", ")));
+            docker.remove_containers(&leftovers).await?;
+            report.removed_containers = leftovers;
+        }
+        // The registry goes only if this tool created it (its label says so).
+        let images_docker = kind_parity_images::connect().await?;
+        let registry = crate::images::registry(self.config());
+        if kind_parity_images::registry::remove(&images_docker, &registry).await? {
+            info(format!("removed the local registry {}", registry.name));
+            report.removed_registry = true;
+        }
+        if docker.remove_kind_network_if_unused().await? {
+            info("removed the kind network (nothing else used it)".to_owned());
+            report.removed_network = true;
+        }
+        Ok(())
+    }
+}

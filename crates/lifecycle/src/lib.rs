@@ -1,0 +1,417 @@
+//! kind-parity-lifecycle: the lifecycle of one environment as a library.
+//!
+//! An [`Environment`] is opened from a loaded config ([`kind_parity_render::Loaded`]) and a
+//! state folder. Its async methods ([`Environment::up`], [`apply`](Environment::apply),
+//! [`status`](Environment::status), [`validate`](Environment::validate),
+//! [`logs`](Environment::logs), [`down`](Environment::down), [`reset`](Environment::reset)) take
+//! option structs with [`Default`], send what they do as [`Event`]s to the caller's
+//! [`Reporter`], and return typed reports or an [`Error`] whose [`Error::hint`] says what to do
+//! next. Nothing here prints, and nothing builds a runtime: the methods run on the caller's tokio
+//! runtime (a multi-threaded one: renders run on its blocking threads). Dropping a method's
+//! future cancels the command; every write to the state folder is atomic, so a cancelled command
+//! leaves it as it was or as it was meant to be.
+//!
+//! The state folder's layout is [`state`]'s alone; the image references the manifests name come
+//! from [`images::image_refs`] for `render` and `up` alike.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use kind_parity_lifecycle::{Environment, Event, UpOptions, ValidateOptions};
+//! use kind_parity_render::LoadOptions;
+//!
+//! let options = LoadOptions::from_process(None, std::env::current_dir()?, Vec::new());
+//! let environment = Environment::open(kind_parity_render::load(&options)?, ".kind-parity");
+//! let reporter = |event: &Event| tracing::info!(?event);
+//! let up = environment.up(&UpOptions::default(), &reporter).await?;
+//! println!("{} is up on {}", up.environment, up.apply.context);
+//! let report = environment.validate(&ValidateOptions::default(), &reporter).await?;
+//! assert!(report.passed);
+//! # Ok(()) }
+//! ```
+
+mod down;
+mod error;
+mod event;
+pub mod images;
+mod logs;
+pub mod state;
+mod status;
+mod up;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use kind_parity_images::build::Prepared;
+use kind_parity_render::{Config, Loaded, Plan, Templates};
+
+pub use down::DownReport;
+pub use error::{Error, Hint, Result};
+pub use event::{CheckStatus, Event, NodeImage, PendingWorkload, ReadinessState, Reporter, Silent, Step};
+pub use kind_parity_cluster::ObjectRef;
+pub use kind_parity_cluster::preflight::Check;
+pub use kind_parity_probes::{Outcome, ProbeResult, Report};
+pub use logs::LogsReport;
+pub use state::State;
+pub use status::{ImageCurrency, StatusReport};
+pub use up::{ApplyReport, UpReport};
+
+/// Which cluster a command talks to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Target {
+    /// The kind cluster named after the environment, through the state folder's kubeconfig
+    /// (`up` creates it when missing).
+    #[default]
+    Kind,
+    /// A cluster reachable through a kubeconfig context (k3d, a dev cluster…).
+    Existing {
+        /// The kubeconfig; `KUBECONFIG`, then `~/.kube/config` when unset.
+        kubeconfig: Option<PathBuf>,
+        /// The context; the kubeconfig's current one when unset.
+        context: Option<String>,
+    },
+}
+
+impl Target {
+    /// Whether this is the environment's kind cluster.
+    pub fn is_kind(&self) -> bool {
+        matches!(self, Self::Kind)
+    }
+}
+
+/// Options of [`Environment::render`].
+#[derive(Debug, Clone, Default)]
+pub struct RenderOptions {
+    /// The output folder; the state folder's `rendered/` when unset.
+    pub out: Option<PathBuf>,
+    /// Templates that replace the embedded ones, file by file.
+    pub templates: Option<PathBuf>,
+}
+
+/// Options of [`Environment::apply`] (and of the apply inside [`Environment::up`]).
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// The cluster.
+    pub target: Target,
+    /// Contexts that may be changed besides `cluster.allowed_contexts` (the kind cluster the
+    /// environment created always may).
+    pub allow_contexts: Vec<String>,
+    /// How long to wait for every workload to be ready.
+    pub timeout: Duration,
+    /// How long pods may stay unschedulable before that is an error.
+    pub unschedulable_grace: Duration,
+    /// Take ownership of fields another field manager owns.
+    pub force: bool,
+    /// Apply without waiting for readiness (and, for `up`, without the parity check).
+    pub no_wait: bool,
+    /// Also merge the kind cluster's context into the user's kubeconfig.
+    pub export_kubeconfig: bool,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        Self {
+            target: Target::Kind,
+            allow_contexts: Vec::new(),
+            timeout: Duration::from_secs(600),
+            unschedulable_grace: Duration::from_secs(60),
+            force: false,
+            no_wait: false,
+            export_kubeconfig: false,
+        }
+    }
+}
+
+/// Options of [`Environment::up`] and [`Environment::reset`].
+#[derive(Debug, Clone, Default)]
+pub struct UpOptions {
+    /// How to apply.
+    pub apply: ApplyOptions,
+    /// Skip the short parity check once everything is ready.
+    pub skip_validate: bool,
+}
+
+/// Options of [`Environment::down`].
+#[derive(Debug, Clone, Default)]
+pub struct DownOptions {
+    /// The cluster.
+    pub target: Target,
+    /// Contexts that may be changed besides `cluster.allowed_contexts` (existing clusters).
+    pub allow_contexts: Vec<String>,
+}
+
+/// Options of [`Environment::status`].
+#[derive(Debug, Clone, Default)]
+pub struct StatusOptions {
+    /// The cluster.
+    pub target: Target,
+}
+
+/// Options of [`Environment::validate`].
+#[derive(Debug, Clone, Default)]
+pub struct ValidateOptions {
+    /// The cluster.
+    pub target: Target,
+    /// Where the ingress's HTTPS port is reached; `listen_address:ports.https` when unset.
+    pub ingress: Option<SocketAddr>,
+    /// Dependencies reached at `host:port` instead of through a port-forward.
+    pub addresses: Addresses,
+}
+
+/// `host:port` addresses of the dependencies, for [`ValidateOptions`]; each unset one is
+/// reached through a port-forward.
+#[derive(Debug, Clone, Default)]
+pub struct Addresses {
+    /// Postgres.
+    pub postgres: Option<String>,
+    /// Redis.
+    pub redis: Option<String>,
+    /// NATS.
+    pub nats: Option<String>,
+    /// Temporal's frontend.
+    pub temporal: Option<String>,
+}
+
+/// Options of [`Environment::logs`].
+#[derive(Debug, Clone, Default)]
+pub struct LogsOptions {
+    /// The cluster.
+    pub target: Target,
+    /// Where to write the bundle; `<state>/diagnostics/<UTC time>` when unset.
+    pub out: Option<PathBuf>,
+}
+
+/// The result of [`Environment::render`].
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The folder written.
+    pub out: PathBuf,
+    /// The files written, relative to it.
+    pub files: Vec<String>,
+    /// What was rendered.
+    pub plan: Plan,
+    /// The services' image builds, their contexts read and tagged by content (the tags the
+    /// manifests reference).
+    pub builds: Vec<Prepared>,
+}
+
+/// One environment: its config and its state folder.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    loaded: Loaded,
+    state: State,
+}
+
+impl Environment {
+    /// The environment `loaded` describes, its state in `<state_dir>/<name>/`.
+    pub fn open(loaded: Loaded, state_dir: impl AsRef<Path>) -> Self {
+        let state = State::new(state_dir.as_ref(), &loaded.config.name);
+        Self { loaded, state }
+    }
+
+    /// The environment's name.
+    pub fn name(&self) -> &str {
+        &self.loaded.config.name
+    }
+
+    /// The effective config.
+    pub fn config(&self) -> &Config {
+        &self.loaded.config
+    }
+
+    /// The loaded config, with its origins and inputs.
+    pub fn loaded(&self) -> &Loaded {
+        &self.loaded
+    }
+
+    /// The state folder.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Ensures the secrets, reads and tags every build context, renders and writes the plan
+    /// (atomically: a failed render leaves the folder as it was). Blocking: it reads every build
+    /// context; async callers run it on a blocking thread (as `up` does).
+    pub fn render(&self, options: &RenderOptions) -> Result<Rendered> {
+        let loaded = &self.loaded;
+        let state = &self.state;
+        let (secrets, changes) = state.ensure_secrets(&loaded.config)?;
+        if !changes.generated.is_empty() {
+            tracing::info!(
+                count = changes.generated.len(),
+                "generated secrets (stored in {}, mode 0600)",
+                state.secrets_file().display()
+            );
+        }
+        for (name, why) in &changes.replaced {
+            tracing::warn!("replaced the stored secret {name} ({why}); the components that read it restart");
+        }
+        if let Some(reason) = &changes.issued_cert {
+            tracing::info!("issued the ingress certificate ({reason})");
+        }
+        let templates = match &options.templates {
+            Some(dir) => {
+                Templates::with_overrides(dir).map_err(|source| Error::Templates { dir: dir.clone(), source })?
+            }
+            None => Templates::embedded()?,
+        };
+        // Each context is read and hashed here, once: `up` builds from these.
+        let builds = images::build_specs(loaded, state)?
+            .iter()
+            .map(kind_parity_images::build::BuildSpec::prepare)
+            .collect::<Result<Vec<_>, _>>()?;
+        let images = images::image_refs(&loaded.config, &builds);
+        let plan = kind_parity_render::render(&loaded.config, &loaded.inputs, &secrets, &images, &templates)?;
+        let mut write = state::WriteOptions { adopt_unmarked: options.out.is_none(), ..Default::default() };
+        write.protected.extend(loaded.files.iter().map(|file| (file.clone(), "config file")));
+        write.protected.push((state.secrets_file(), "secrets file"));
+        let cwd = std::env::current_dir().map_err(|source| Error::Io {
+            action: "reading the working directory",
+            path: PathBuf::from("."),
+            source,
+        })?;
+        write.protected.push((cwd, "working directory"));
+        let out = options.out.clone().unwrap_or_else(|| state.rendered());
+        let files = state::write_plan(&plan, &out, &write)?;
+        Ok(Rendered { out, files, plan, builds })
+    }
+
+    /// [`Environment::render`] into the state folder on a blocking thread: it reads and hashes
+    /// every build context and writes files, work that must not hold an async worker.
+    async fn render_blocking(&self) -> Result<Rendered> {
+        let this = self.clone();
+        match tokio::task::spawn_blocking(move || this.render(&RenderOptions::default())).await {
+            Ok(rendered) => rendered,
+            Err(join) => std::panic::resume_unwind(join.into_panic()),
+        }
+    }
+
+    /// The kubeconfig context a command talks to.
+    fn cluster_target(&self, target: &Target) -> kind_parity_cluster::Target {
+        match target {
+            Target::Existing { kubeconfig, context } => {
+                kind_parity_cluster::Target { kubeconfig: kubeconfig.clone(), context: context.clone() }
+            }
+            Target::Kind => kind_parity_cluster::Target {
+                kubeconfig: Some(self.state.kubeconfig()),
+                context: Some(format!("kind-{}", self.name())),
+            },
+        }
+    }
+
+    /// Connects to the cluster a read-only command (`status`, `validate`) looks at. On kind, the
+    /// environment's kubeconfig is written by `up` when it creates the cluster: without it,
+    /// there is no cluster yet (only `render` ran, or `up` failed first), which is what the user
+    /// needs to hear, not that a file is missing.
+    async fn connect_existing(&self, target: &Target) -> Result<(kube::Client, String)> {
+        if target.is_kind() {
+            let kubeconfig = self.state.kubeconfig();
+            if let Err(e) = std::fs::metadata(&kubeconfig)
+                && e.kind() == std::io::ErrorKind::NotFound
+            {
+                return Err(Error::NoCluster { name: self.name().to_owned(), kubeconfig });
+            }
+        }
+        Ok(kind_parity_cluster::connect(&self.cluster_target(target)).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn demo(state_dir: &Path) -> Environment {
+        let loaded = kind_parity_render::load(&kind_parity_render::LoadOptions {
+            dir: state_dir.to_path_buf(),
+            ..Default::default()
+        })
+        .unwrap();
+        Environment::open(loaded, state_dir.join(".kind-parity"))
+    }
+
+    #[test]
+    fn events_are_json_objects_named_by_their_event() {
+        let event = Event::StepStarted { step: Step::Apply, message: "applying to context kind-demo".into() };
+        assert_eq!(
+            serde_json::to_value(&event).unwrap(),
+            serde_json::json!({"event": "step_started", "step": "apply", "message": "applying to context kind-demo"})
+        );
+        let event = Event::ImageBuilt { service: "api".into(), tag: "api:kp-0123456789ab".into(), built: false };
+        assert_eq!(
+            serde_json::to_value(&event).unwrap(),
+            serde_json::json!({"event": "image_built", "service": "api", "tag": "api:kp-0123456789ab", "built": false})
+        );
+    }
+
+    #[test]
+    fn a_context_that_is_not_allowed_hints_at_allowing_it_and_its_message_names_no_flag() {
+        // Regression (issue 11): the cluster crate's message named the CLI's `--allow-context`.
+        let error = Error::from(kind_parity_cluster::Error::ContextNotAllowed { context: "prod".into() });
+        assert_eq!(error.hint(), Some(Hint::AllowContext { context: "prod".into() }));
+        assert_eq!(error.to_string(), "context `prod` is not allowed for commands that change the cluster");
+        assert!(!error.is_usage());
+    }
+
+    #[test]
+    fn the_layers_errors_name_no_command_and_the_hint_says_what_to_run() {
+        // Regression (issue 11): the layers' messages named `kind-parity build`, `up`, `render`.
+        let cases = [
+            (Error::from(kind_parity_images::Error::ImageNotFound { image: "api:kp-1".into() }), Hint::BuildOrPull),
+            (
+                Error::from(kind_parity_images::Error::NoNodes {
+                    cluster: "demo".into(),
+                    label: "io.x-k8s.kind.cluster",
+                }),
+                Hint::UpCreatesCluster,
+            ),
+            (Error::from(kind_parity_render::Error::MissingSecret { name: "session-key".into() }), Hint::Render),
+            (Error::from(kind_parity_probes::Error::BadCa("no PEM".into())), Hint::Render),
+            (
+                Error::from(kind_parity_cluster::Error::Conflict {
+                    object: ObjectRef {
+                        api_version: "v1".into(),
+                        kind: "ConfigMap".into(),
+                        namespace: Some("kp".into()),
+                        name: "env".into(),
+                    },
+                    message: "conflict with \"kubectl\"".into(),
+                }),
+                Hint::Force,
+            ),
+        ];
+        for (error, hint) in cases {
+            let message = error.to_string();
+            assert!(!message.contains("kind-parity") && !message.contains("--"), "{message}");
+            assert_eq!(error.hint(), Some(hint), "{message}");
+        }
+    }
+
+    #[test]
+    fn the_state_folder_is_named_by_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let environment = demo(dir.path());
+        let root = dir.path().join(".kind-parity").join(environment.name());
+        assert_eq!(environment.state().root(), root);
+        assert_eq!(environment.state().kubeconfig(), root.join("kubeconfig"));
+        assert_eq!(environment.state().inventory_file(), root.join("inventory.json"));
+        assert_eq!(environment.state().applied_kind_config(), root.join("kind-config.applied.yaml"));
+    }
+
+    #[test]
+    fn render_names_each_built_image_by_its_contexts_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let environment = demo(dir.path());
+        let rendered = environment.render(&RenderOptions::default()).unwrap();
+        assert!(!rendered.builds.is_empty());
+        for build in &rendered.builds {
+            let tag = build.tag();
+            assert!(
+                rendered.plan.manifests.iter().any(|m| m.content.contains(&format!("image: \"{tag}\""))),
+                "no manifest names {tag}"
+            );
+        }
+        assert_eq!(rendered.out, environment.state().rendered());
+        assert!(rendered.out.join(state::MARKER).is_file());
+    }
+}
