@@ -254,7 +254,7 @@ fn execute(cli: &Cli) -> Outcome {
 }
 
 /// Writes the JSON Schema of `kind-parity.yaml` (generated from the config model) to `out`.
-pub fn schema(out: &mut dyn std::io::Write) -> Result<()> {
+pub fn schema(out: &mut dyn std::io::Write) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(&kind_parity_render::json_schema()).context("serializing the schema")?;
     writeln!(out, "{text}").context("writing the schema")
 }
