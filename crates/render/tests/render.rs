@@ -315,7 +315,7 @@ fn the_plan_names_every_image_its_pods_run() {
     ] {
         assert!(images.iter().any(|i| i == wanted), "{wanted} in {images:?}");
     }
-    assert_eq!(images.iter().filter(|i| i.starts_with("api:kp-") || i.starts_with("web:kp-")).count(), 2, "{images:?}");
+    assert_eq!(images.iter().filter(|i| i.starts_with("api:") || i.starts_with("web:")).count(), 2, "{images:?}");
     let mut unique = images.clone();
     unique.dedup();
     assert_eq!(unique, images);
