@@ -94,6 +94,8 @@ pub enum Command {
     Reset(DownArgs),
     /// Print a completion script for a shell, e.g. `kind-parity completions bash > /etc/bash_completion.d/kind-parity`
     Completions(CompletionsArgs),
+    /// Print the JSON Schema of kind-parity.yaml, for editors: `kind-parity schema > kind-parity.schema.json`
+    Schema,
 }
 
 /// Options of `completions`.

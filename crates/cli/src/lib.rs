@@ -246,7 +246,17 @@ fn execute(cli: &Cli) -> Outcome {
             completions(args.shell, &mut std::io::stdout().lock())?;
             Ok(0)
         }
+        Command::Schema => {
+            schema(&mut std::io::stdout().lock())?;
+            Ok(0)
+        }
     }
+}
+
+/// Writes the JSON Schema of `kind-parity.yaml` (generated from the config model) to `out`.
+pub fn schema(out: &mut dyn std::io::Write) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(&kind_parity_render::json_schema()).context("serializing the schema")?;
+    writeln!(out, "{text}").context("writing the schema")
 }
 
 /// Writes the completion script of `shell` for the `kind-parity` command line to `out`,

@@ -48,12 +48,13 @@ fn render_on_a_fresh_folder_uses_the_embedded_demo() {
         .assert()
         .success()
         .stderr(predicate::str::contains("warning: no kind-parity.yaml here: using the embedded demo stack"))
-        .stderr(predicate::str::contains("rendered 12 files from the embedded demo stack"));
+        .stderr(predicate::str::contains("rendered 17 files from the embedded demo stack"));
     let root = dir.path().join(".kind-parity/kp-demo");
     for file in [
         "rendered/kind-config.yaml",
         "rendered/manifests/kustomization.yaml",
         "rendered/compose/api.env",
+        "rendered/compose.yaml",
         "secrets.json",
         "ca.crt",
     ] {
@@ -556,4 +557,13 @@ fn validate_checks_its_junit_path_before_anything_runs() {
         .code(2)
         .stderr(predicate::str::contains(format!("error: --junit {}: cannot write in ", junit.display())))
         .stderr(predicate::str::contains("no state").not());
+}
+
+#[test]
+fn schema_prints_the_committed_json_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kind_parity(dir.path()).arg("schema").assert().success().get_output().stdout.clone();
+    let committed =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schema/kind-parity.schema.json")).unwrap();
+    assert_eq!(String::from_utf8(out).unwrap(), committed);
 }

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::error::{Diagnostic, Diagnostics, Error};
-use crate::refs::{self, Contract, Mode, Piece};
+use crate::refs::{self, Consumer, Contract, Mode, Piece};
 use crate::render::resolve_env;
 use crate::secrets::Secrets;
 
@@ -204,8 +204,8 @@ fn shared_value_means_the_same(
     for piece in refs::parse(raw).map_err(invalid)? {
         let Piece::Ref(reference) = piece else { continue };
         let contract = refs::classify(&reference, config, &names).map_err(|e| invalid(e.message))?;
-        let compose = refs::resolve(&contract, Mode::Compose, config, &lookup)?.value;
-        let kind = refs::resolve(&contract, Mode::Kind, config, &lookup)?.value;
+        let compose = refs::resolve(&contract, Consumer::of(config, service, Mode::Compose), config, &lookup)?.value;
+        let kind = refs::resolve(&contract, Consumer::KIND, config, &lookup)?.value;
         if !reference_means_the_same(&contract, &compose, &kind) {
             return Ok(false);
         }

@@ -24,6 +24,7 @@
 //! # Ok::<(), kind_parity_render::Error>(())
 //! ```
 
+mod compose;
 pub mod config;
 mod drift;
 mod error;
@@ -32,7 +33,8 @@ pub mod refs;
 mod render;
 mod secrets;
 
-pub use config::{Config, Inputs, LoadOptions, Loaded, Override, Source, explain, load};
+pub use compose::POSTGRES_INIT;
+pub use config::{Config, Inputs, LoadOptions, Loaded, Override, Source, explain, json_schema, load};
 pub use drift::{Difference, DriftReport, ServiceDrift, drift};
 pub use error::{Diagnostic, Diagnostics, Error, Location, Result};
 pub use render::{

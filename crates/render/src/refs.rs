@@ -8,6 +8,7 @@
 use std::fmt;
 
 use crate::config::Config;
+use crate::config::Runs;
 
 /// A piece of an environment value: literal text or a reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -288,6 +289,12 @@ pub fn classify(r: &Reference, config: &Config, secrets: &[String]) -> Result<Co
                 return Err(RefError::new(format!("service `{svc}` is not defined"), Some(help)));
             };
             match field {
+                "url" | "internal_url" if service.port.is_none() => {
+                    return Err(RefError::new(
+                        format!("service `{svc}` has no `port`, so it serves nothing to call"),
+                        Some(format!("give `services.{svc}.port` the port it listens on, or remove the reference")),
+                    ));
+                }
                 "url" if service.ingress.is_none() => {
                     return Err(RefError::new(
                         format!("service `{svc}` has no ingress, so it has no browser-facing url"),
@@ -322,7 +329,8 @@ fn list(items: &[String]) -> String {
 /// Which mode a value is resolved for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Mode {
-    /// docker compose on the developer's machine: `http://localhost:<port>`.
+    /// docker compose on the developer's machine: compose service names for containers,
+    /// `localhost:<port>` for host processes, the browser's `http://localhost:<port>` URLs.
     Compose,
     /// The kind parity lane: in-cluster DNS and browser-facing `https://<host>.<domain>`.
     Kind,
@@ -346,30 +354,74 @@ pub struct Resolved {
     pub sensitive: bool,
 }
 
-/// Resolves a checked contract value in a mode; `secret` looks up generated secrets.
+/// Who reads a resolved value in compose mode, which decides the addresses it gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Consumer {
+    /// The mode.
+    pub mode: Mode,
+    /// Where the reading service runs in compose mode (ignored in kind, where every service runs
+    /// in a pod).
+    pub runs: Runs,
+}
+
+impl Consumer {
+    /// A service in kind.
+    pub const KIND: Self = Self { mode: Mode::Kind, runs: Runs::Container };
+
+    /// The consumer that `service` of `config` is in `mode`.
+    pub fn of(config: &Config, service: &str, mode: Mode) -> Self {
+        Self { mode, runs: config.services[service].compose.runs }
+    }
+}
+
+/// The compose service names of the platform components: what a container on the compose
+/// network reaches them by, and what the rendered `compose.yaml` calls them.
+pub mod compose_names {
+    /// PostgreSQL.
+    pub const POSTGRES: &str = "postgres";
+    /// Redis.
+    pub const REDIS: &str = "redis";
+    /// Keycloak.
+    pub const KEYCLOAK: &str = "keycloak";
+    /// NATS.
+    pub const NATS: &str = "nats";
+    /// Temporal's frontend.
+    pub const TEMPORAL: &str = "temporal";
+    /// Vault.
+    pub const VAULT: &str = "vault";
+    /// The name a container resolves to the host by (`extra_hosts: host.docker.internal:host-gateway`).
+    pub const HOST: &str = "host.docker.internal";
+}
+
+/// Resolves a checked contract value for a consumer; `secret` looks up generated secrets.
+///
+/// Server-side addresses depend on where the consumer runs: in kind, cluster DNS; in compose, a
+/// container gets the compose service name and the container port (`postgres:5432`), a host
+/// process `localhost` and the published port. Browser-facing values (`keycloak.issuer`,
+/// `keycloak.url`, `service.NAME.url`) are the URLs a browser uses, whoever reads them: they
+/// must equal what the browser sees (an issuer is compared to the token's).
 pub fn resolve(
     contract: &Contract,
-    mode: Mode,
+    consumer: Consumer,
     config: &Config,
     secret: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Resolved, crate::Error> {
+    use compose_names as names;
     let need = |name: &str| secret(name).ok_or_else(|| crate::Error::MissingSecret { name: name.to_owned() });
     let ns = config.namespace();
-    let svc_host = |name: &str| match mode {
-        Mode::Compose => "localhost".to_owned(),
-        Mode::Kind => format!("{name}.{ns}.svc.cluster.local"),
+    let in_container = consumer.runs == Runs::Container;
+    // host:port of a platform component: its name and container port in kind and for a compose
+    // container, localhost and the published port for a compose host process.
+    let address = |kind_name: &str, compose_name: &str, port: u16, compose_port: u16| match consumer.mode {
+        Mode::Kind => (format!("{kind_name}.{ns}.svc.cluster.local"), port),
+        Mode::Compose if in_container => (compose_name.to_owned(), port),
+        Mode::Compose => ("localhost".to_owned(), compose_port),
     };
     let plain = |value: String| Ok(Resolved { value, sensitive: false });
     let hidden = |value: String| Ok(Resolved { value, sensitive: true });
-    let pg_port = match mode {
-        Mode::Compose => config.postgres.compose_port,
-        Mode::Kind => 5432,
-    };
-    let redis_port = match mode {
-        Mode::Compose => config.redis.compose_port,
-        Mode::Kind => 6379,
-    };
-    let keycloak_url = || match mode {
+    let (pg_host, pg_port) = address("postgres", names::POSTGRES, 5432, config.postgres.compose_port);
+    let (redis_host, redis_port) = address("redis", names::REDIS, 6379, config.redis.compose_port);
+    let keycloak_url = || match consumer.mode {
         Mode::Compose => format!("http://localhost:{}", config.keycloak.compose_port),
         Mode::Kind => config.kind_origin(&config.keycloak.host),
     };
@@ -377,9 +429,9 @@ pub fn resolve(
         Contract::PostgresUrl(db) => {
             let owner = config.databases()[db.as_str()].clone();
             let password = need(&Config::postgres_password_secret(&owner))?;
-            hidden(format!("postgres://{owner}:{password}@{}:{pg_port}/{db}", svc_host("postgres")))
+            hidden(format!("postgres://{owner}:{password}@{pg_host}:{pg_port}/{db}"))
         }
-        Contract::PostgresHost => plain(svc_host("postgres")),
+        Contract::PostgresHost => plain(pg_host),
         Contract::PostgresPort => plain(pg_port.to_string()),
         Contract::PostgresUser(db) => plain(config.databases()[db.as_str()].clone()),
         Contract::PostgresPassword(db) => {
@@ -387,52 +439,62 @@ pub fn resolve(
         }
         Contract::RedisUrl => {
             let password = need(crate::config::REDIS_PASSWORD)?;
-            hidden(format!("redis://default:{password}@{}:{redis_port}", svc_host("redis")))
+            hidden(format!("redis://default:{password}@{redis_host}:{redis_port}"))
         }
-        Contract::RedisHost => plain(svc_host("redis")),
+        Contract::RedisHost => plain(redis_host),
         Contract::RedisPort => plain(redis_port.to_string()),
         Contract::RedisPassword => hidden(need(crate::config::REDIS_PASSWORD)?),
         Contract::KeycloakIssuer => plain(format!("{}/realms/{}", keycloak_url(), config.keycloak.realm)),
         Contract::KeycloakUrl => plain(keycloak_url()),
         Contract::KeycloakRealm => plain(config.keycloak.realm.clone()),
         Contract::NatsUrl => {
-            let address = match mode {
-                Mode::Compose => format!("localhost:{}", config.nats.compose_port),
-                Mode::Kind => format!("{}:4222", svc_host("nats")),
-            };
+            let (host, port) = address("nats", names::NATS, 4222, config.nats.compose_port);
             if config.nats.auth {
                 let password = need(crate::config::NATS_PASSWORD)?;
-                hidden(format!("nats://{}:{password}@{address}", crate::config::NATS_USER))
+                hidden(format!("nats://{}:{password}@{host}:{port}", crate::config::NATS_USER))
             } else {
-                plain(format!("nats://{address}"))
+                plain(format!("nats://{host}:{port}"))
             }
         }
-        Contract::TemporalAddress => plain(match mode {
-            Mode::Compose => format!("localhost:{}", config.temporal.compose_port),
-            Mode::Kind => format!("{}:7233", svc_host("temporal")),
-        }),
-        Contract::VaultAddr => plain(match mode {
-            Mode::Compose => format!("http://localhost:{}", config.vault.compose_port),
-            Mode::Kind => format!("http://{}:8200", svc_host("vault")),
-        }),
+        Contract::TemporalAddress => {
+            let (host, port) = address("temporal", names::TEMPORAL, 7233, config.temporal.compose_port);
+            plain(format!("{host}:{port}"))
+        }
+        Contract::VaultAddr => {
+            let (host, port) = address("vault", names::VAULT, 8200, config.vault.compose_port);
+            plain(format!("http://{host}:{port}"))
+        }
         Contract::ServiceUrl(name) => {
             let service = &config.services[name.as_str()];
+            let compose_port = service.compose_port().expect("classify checked the port");
             let ingress = service.ingress.as_ref().expect("classify checked the ingress");
-            let origin = match mode {
-                Mode::Compose => format!("http://localhost:{}", service.compose_port()),
+            let origin = match consumer.mode {
+                Mode::Compose => format!("http://localhost:{compose_port}"),
                 Mode::Kind => config.kind_origin(&ingress.host),
             };
             plain(format!("{origin}{}", ingress.path.trim_end_matches('/')))
         }
         Contract::ServiceInternalUrl(name) => {
             let service = &config.services[name.as_str()];
-            plain(match mode {
-                Mode::Compose => format!("http://localhost:{}", service.compose_port()),
-                Mode::Kind => format!("http://{}:{}", svc_host(name), service.port),
+            let (port, compose_port) = match (service.port, service.compose_port()) {
+                (Some(port), Some(compose_port)) => (port, compose_port),
+                _ => unreachable!("classify checked the port"),
+            };
+            plain(match (consumer.mode, consumer.runs, service.compose.runs) {
+                (Mode::Kind, _, _) => format!("http://{name}.{ns}.svc.cluster.local:{port}"),
+                // Container to container: the compose network, the container port.
+                (Mode::Compose, Runs::Container, Runs::Container) => format!("http://{name}:{port}"),
+                // A container calling a process on the host: through the host gateway, which
+                // the rendered compose.yaml maps for such a consumer.
+                (Mode::Compose, Runs::Container, Runs::Host) => {
+                    format!("http://{}:{compose_port}", names::HOST)
+                }
+                // A host process: the published port, or the port the other host process listens on.
+                (Mode::Compose, Runs::Host, _) => format!("http://localhost:{compose_port}"),
             })
         }
         Contract::Secret(name) => hidden(need(name)?),
-        Contract::Domain => plain(match mode {
+        Contract::Domain => plain(match consumer.mode {
             Mode::Compose => "localhost".to_owned(),
             Mode::Kind => config.domain.clone(),
         }),

@@ -63,7 +63,7 @@ fn wrong_types_and_syntax_name_the_line() {
 #[test]
 fn duplicate_hosts_and_ports() {
     check(
-        &format!("{API}    ingress: {{ host: auth }}\n"),
+        &format!("{API}    ingress: {{ host: auth }}\n    port: 8080\n"),
         "invalid config: <dir>/kind-parity.yaml:4:16: services.api.ingress.host: host `auth.localtest.me` is already used by keycloak.host\n    help: give each browser-facing host its own name",
     );
     check(
@@ -99,7 +99,7 @@ fn undefined_references() {
         "invalid config: <dir>/kind-parity.yaml:5:7: services.api.env.ISSUER: `keycloak.isuer` is not a contract value\n    help: did you mean `keycloak.issuer`?",
     );
     check(
-        &format!("{API}    env:\n      DB: '{{{{ postgres.url \"orders\" }}}}'\n"),
+        &format!("{API}    env:\n      DB: '{{{{ postgres.url \"orders\" }}}}'\n    port: 8080\n"),
         "invalid config: <dir>/kind-parity.yaml:5:7: services.api.env.DB: database `orders` is not declared\n    help: declare it under `postgres.databases` (declared: keycloak)",
     );
     check(
@@ -107,11 +107,11 @@ fn undefined_references() {
         "invalid config: <dir>/kind-parity.yaml:6:7: services.api.env.KEY: secret `sesion-key` is not defined\n    help: did you mean `session-key`?",
     );
     check(
-        &format!("{API}    env:\n      WEB: \"{{{{ service.web.url }}}}\"\n"),
+        &format!("{API}    env:\n      WEB: \"{{{{ service.web.url }}}}\"\n    port: 8080\n"),
         "invalid config: <dir>/kind-parity.yaml:5:7: services.api.env.WEB: service `web` is not defined\n    help: services are: api",
     );
     check(
-        &format!("{API}    env:\n      SELF: \"{{{{ service.api.url }}}}\"\n"),
+        &format!("{API}    env:\n      SELF: \"{{{{ service.api.url }}}}\"\n    port: 8080\n"),
         "invalid config: <dir>/kind-parity.yaml:5:7: services.api.env.SELF: service `api` has no ingress, so it has no browser-facing url\n    help: use `{{ service.api.internal_url }}` or give it an `ingress.host`",
     );
     check(
@@ -127,7 +127,7 @@ fn invalid_names() {
         "invalid config: <dir>/kind-parity.yaml:1:1: name: `My_Env` is not a valid environment name\n    help: use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit",
     );
     check(
-        &format!("{API}    ingress: {{ host: -api }}\n"),
+        &format!("{API}    ingress: {{ host: -api }}\n    port: 8080\n"),
         "invalid config: <dir>/kind-parity.yaml:4:16: services.api.ingress.host: `-api` is not a valid host label\n    help: use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit",
     );
 }
@@ -186,7 +186,7 @@ fn variables_and_flags_are_named_as_the_origin() {
 #[test]
 fn a_service_has_one_readiness_check() {
     check(
-        &format!("{API}    health_path: /healthz\n    readiness_command: [test, -f, /tmp/ready]\n"),
+        &format!("{API}    health_path: /healthz\n    readiness_command: [test, -f, /tmp/ready]\n    port: 8080\n"),
         "invalid config: <dir>/kind-parity.yaml:5:5: services.api.readiness_command: `health_path` and `readiness_command` are both set\n    help: keep one: `health_path` for a service that answers HTTP, `readiness_command` for a worker",
     );
 }
@@ -216,13 +216,15 @@ fn a_health_path_the_ingress_does_not_route_is_refused_with_the_fix() {
     // Regression (issue 10 #19): `/health` under `ingress.path: /api` was probed at a path the
     // Ingress does not route, so the route probe failed by construction.
     check(
-        &format!("{API}    health_path: /health\n    ingress:\n      host: api\n      path: /api\n"),
+        &format!("{API}    health_path: /health\n    ingress:\n      host: api\n      path: /api\n    port: 8080\n"),
         "invalid config: <dir>/kind-parity.yaml:4:5: services.api.health_path: the Ingress routes only `/api` to this service, so `/health` cannot be probed through it\n    help: serve the health check under the route and write `health_path: /api/health`, or route the whole host with `ingress.path: /`",
     );
     // Prefix paths match by whole elements: `/apihealth` is not under `/api`.
     assert!(
         error_of(
-            &format!("{API}    health_path: /apihealth\n    ingress:\n      host: api\n      path: /api\n"),
+            &format!(
+                "{API}    health_path: /apihealth\n    ingress:\n      host: api\n      path: /api\n    port: 8080\n"
+            ),
             &[],
             &[]
         )
@@ -469,5 +471,40 @@ fn a_quantity_kubernetes_refuses_says_why() {
     check(
         &format!("{API}    resources:\n      memory: 1KB\n"),
         "invalid config: <dir>/kind-parity.yaml:5:7: services.api.resources.memory: `1KB` is not a Kubernetes quantity: its suffix is none of n, u, m, k, M, G, T, P, E, Ki, Mi, Gi, Ti, Pi, Ei or an exponent such as e9\n    help: write e.g. `100m` or `1` for CPU, `256Mi` or `1e9` for memory",
+    );
+}
+
+#[test]
+fn a_reference_in_args_is_refused_where_it_is_written() {
+    // Arguments are readable by every user of the node: contract values travel in env.
+    check(
+        &format!("{API}    args: [--verbose, '{{{{ postgres.url \"app\" }}}}']\n"),
+        "invalid config: <dir>/kind-parity.yaml:4:23: services.api.args[1]: `args` takes no references: arguments are passed literally\n    help: put the value in `env` and read it in the process (or `sh -c '… \"$VAR\"'`)",
+    );
+}
+
+#[test]
+fn what_needs_a_port_says_so_where_it_is_written() {
+    check(
+        &format!("{API}    ingress: {{ host: api }}\n"),
+        "invalid config: <dir>/kind-parity.yaml:4:5: services.api.ingress: the service has a route but no `port`\n    help: set `port` to the container port it listens on (it was 8080 by default before ports became optional)",
+    );
+    check(
+        &format!(
+            "{API}  web:\n    image: x/web:1\n    port: 8080\n    env:\n      API: \"{{{{ service.api.internal_url }}}}\"\n"
+        ),
+        "invalid config: <dir>/kind-parity.yaml:8:7: services.web.env.API: service `api` has no `port`, so it serves nothing to call\n    help: give `services.api.port` the port it listens on, or remove the reference",
+    );
+}
+
+#[test]
+fn a_probe_has_one_check() {
+    check(
+        &format!("{API}    port: 8080\n    liveness: {{ path: /livez, command: [\"true\"] }}\n"),
+        "invalid config: <dir>/kind-parity.yaml:5:5: services.api.liveness: `liveness` needs exactly one of `path` and `command`\n    help: give `path` for a service that answers HTTP on its port, `command` for one that does not",
+    );
+    check(
+        &format!("{API}    startup: {{ path: /started }}\n"),
+        "invalid config: <dir>/kind-parity.yaml:4:16: services.api.startup.path: `startup.path` is checked on the service's port, and it has no `port`\n    help: set `port`, or check with a `command`",
     );
 }

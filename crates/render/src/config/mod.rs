@@ -167,3 +167,12 @@ impl Config {
         self.secret_specs().into_keys().collect()
     }
 }
+
+/// The JSON Schema of `kind-parity.yaml`, generated from the model (schemars), for editors
+/// (`# yaml-language-server: $schema=…`) and CI. It says what types and keys a file may have;
+/// the checks across values (ports unique, references defined) are made at load.
+pub fn json_schema() -> serde_json::Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(Config)).expect("a schema serializes");
+    schema["title"] = serde_json::json!("kind-parity.yaml");
+    schema
+}

@@ -9,10 +9,11 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use indexmap::IndexMap;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The effective configuration of one environment, shared by the compose and kind modes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// The environment's name: the kind cluster's name and the state folder `.kind-parity/<name>/`.
@@ -55,7 +56,7 @@ pub struct Config {
 }
 
 /// One bootstrap artifact.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Artifact {
     /// The file, relative to the config file.
@@ -143,14 +144,14 @@ impl Config {
 }
 
 impl Service {
-    /// The host port the service is reached on in compose mode.
-    pub fn compose_port(&self) -> u16 {
-        self.compose.port.unwrap_or(self.port)
+    /// The host port the service is reached on in compose mode; none when it serves nothing.
+    pub fn compose_port(&self) -> Option<u16> {
+        self.compose.port.or(self.port)
     }
 }
 
 /// Host ports of the ingress controller.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct HostPorts {
     /// Plain HTTP.
@@ -166,7 +167,7 @@ impl Default for HostPorts {
 }
 
 /// How the browser-facing hosts get their certificates.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Tls {
     /// The TLS mode.
@@ -174,7 +175,7 @@ pub struct Tls {
 }
 
 /// TLS modes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum TlsMode {
     /// A certificate authority generated once per environment, kept in its state folder.
@@ -183,7 +184,7 @@ pub enum TlsMode {
 }
 
 /// The ingress controller.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Ingress {
     /// Which controller serves the Ingress objects.
@@ -213,7 +214,7 @@ impl Ingress {
 }
 
 /// Supported ingress controllers.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum IngressController {
     /// Traefik with its Kubernetes Ingress provider (the default).
@@ -235,7 +236,7 @@ impl IngressController {
 }
 
 /// The kind cluster.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Cluster {
     /// The kind node image, pinned (by digest, as kind's release notes list them).
@@ -261,7 +262,7 @@ impl Default for Cluster {
 }
 
 /// PostgreSQL.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Postgres {
     /// Whether the component is deployed.
@@ -289,7 +290,7 @@ impl Default for Postgres {
 }
 
 /// One database and its owner.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Database {
     /// The owning role; the database's name when unset.
@@ -297,7 +298,7 @@ pub struct Database {
 }
 
 /// Redis.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Redis {
     /// Whether the component is deployed.
@@ -315,7 +316,7 @@ impl Default for Redis {
 }
 
 /// Keycloak.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Keycloak {
     /// Whether the component is deployed.
@@ -337,7 +338,7 @@ pub struct Keycloak {
 /// `keycloak.login`: `validate` logs in as a test user through the ingress (authorization code
 /// with PKCE), then calls the API with the token. The user is added to the realm at import, with
 /// a password generated into `secrets.json` (`keycloak-login-password`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct KeycloakLogin {
     /// The realm's public client with the standard flow that the web app uses.
@@ -357,7 +358,7 @@ impl Default for KeycloakLogin {
 }
 
 /// `keycloak.login.api`: a path of a service, called with `Authorization: Bearer <token>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginApi {
     /// The service.
@@ -384,7 +385,7 @@ impl Default for Keycloak {
 }
 
 /// NATS with JetStream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Nats {
     /// Whether the component is deployed.
@@ -415,7 +416,7 @@ impl Default for Nats {
 }
 
 /// Temporal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Temporal {
     /// Whether the component is deployed.
@@ -449,7 +450,7 @@ impl Default for Temporal {
 }
 
 /// The local registry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Registry {
     /// Whether a local registry is used instead of loading images into nodes.
@@ -467,7 +468,7 @@ impl Default for Registry {
 }
 
 /// Vault.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Vault {
     /// Whether the component is deployed.
@@ -492,7 +493,7 @@ impl Default for Vault {
 }
 
 /// A generated secret the services may reference.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecretSpec {
     /// Length in characters (alphanumeric).
@@ -506,15 +507,22 @@ impl Default for SecretSpec {
 }
 
 /// One of the team's services.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Service {
     /// How to build its image; exclusive with `image`.
     pub build: Option<Build>,
     /// A prebuilt image, pinned; exclusive with `build`.
     pub image: Option<String>,
-    /// The container port it listens on.
-    pub port: u16,
+    /// The container port it listens on; none for a service that serves nothing (a worker):
+    /// then it has no container port, no Service and no `KP_<NAME>_PORT`.
+    pub port: Option<u16>,
+    /// The container's entrypoint, replacing the image's (`ENTRYPOINT`); the image's when empty.
+    /// Passed literally in both modes: no variable is expanded.
+    pub command: Vec<String>,
+    /// The entrypoint's arguments, replacing the image's `CMD`; the image's when empty (and
+    /// `command` is empty too, as in Kubernetes and compose).
+    pub args: Vec<String>,
     /// Its browser-facing route, when it has one; workers have none.
     pub ingress: Option<ServiceIngress>,
     /// The HTTP path that answers 200 when it is ready.
@@ -522,6 +530,10 @@ pub struct Service {
     /// A command that exits 0 when it is ready, run in its container (workers without an HTTP
     /// health path); exclusive with `health_path`.
     pub readiness_command: Vec<String>,
+    /// A check that the process is alive; failing it restarts the container (kind).
+    pub liveness: Option<ProbeSpec>,
+    /// A check that the process has started; liveness and readiness wait for it (kind).
+    pub startup: Option<ProbeSpec>,
     /// Replicas in kind mode.
     pub replicas: u32,
     /// Resource requests and limits.
@@ -530,10 +542,10 @@ pub struct Service {
     pub depends_on: Vec<String>,
     /// Environment written once, with references to contract values resolved per mode.
     pub env: IndexMap<String, String>,
-    /// What differs in compose mode (transport only, never meaning).
-    pub compose: ModeOverrides,
+    /// What differs in compose mode (transport only, never meaning), and where compose runs it.
+    pub compose: ComposeOverrides,
     /// What differs in kind mode (transport only, never meaning).
-    pub kind: ModeOverrides,
+    pub kind: KindOverrides,
 }
 
 impl Default for Service {
@@ -541,22 +553,47 @@ impl Default for Service {
         Self {
             build: None,
             image: None,
-            port: 8080,
+            port: None,
+            command: Vec::new(),
+            args: Vec::new(),
             ingress: None,
             health_path: None,
             readiness_command: Vec::new(),
+            liveness: None,
+            startup: None,
             replicas: 1,
             resources: Resources::default(),
             depends_on: Vec::new(),
             env: IndexMap::new(),
-            compose: ModeOverrides::default(),
-            kind: ModeOverrides::default(),
+            compose: ComposeOverrides::default(),
+            kind: KindOverrides::default(),
         }
     }
 }
 
+/// A liveness or startup check: an HTTP path on the service's port, or a command in its
+/// container (exactly one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProbeSpec {
+    /// The HTTP path that answers 2xx or 3xx while the check passes.
+    pub path: Option<String>,
+    /// A command that exits 0 while the check passes.
+    pub command: Vec<String>,
+    /// Seconds between checks.
+    pub period_seconds: u32,
+    /// Failed checks in a row that fail the probe.
+    pub failure_threshold: u32,
+}
+
+impl Default for ProbeSpec {
+    fn default() -> Self {
+        Self { path: None, command: Vec::new(), period_seconds: 10, failure_threshold: 3 }
+    }
+}
+
 /// A service's image build.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Build {
     /// The build context, relative to the config file.
@@ -570,7 +607,7 @@ pub struct Build {
 }
 
 /// A service's browser-facing route.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServiceIngress {
     /// The host label (`api` gives `api.<domain>`).
@@ -586,15 +623,29 @@ impl Default for ServiceIngress {
 }
 
 /// Resource requests and limits, in Kubernetes quantities.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Resources {
     /// CPU request.
     #[serde(deserialize_with = "quantity")]
+    #[schemars(with = "QuantitySchema")]
     pub cpu: String,
     /// Memory request and limit.
     #[serde(deserialize_with = "quantity")]
+    #[schemars(with = "QuantitySchema")]
     pub memory: String,
+}
+
+/// What the schema says a quantity is: a string (`100m`, `256Mi`) or a number, as `quantity`
+/// reads it; its grammar is checked at load.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum QuantitySchema {
+    /// `100m`, `256Mi`.
+    Text(String),
+    /// `1`, `0.5`, `1e9`.
+    Number(f64),
 }
 
 /// A quantity as text, written as a string or as a YAML number: Kubernetes takes both
@@ -623,12 +674,39 @@ impl Default for Resources {
     }
 }
 
-/// Per-mode differences of a service.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// A service's compose mode: its host port, its environment overrides, and where it runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
-pub struct ModeOverrides {
-    /// The host port the service is reached on in this mode (compose only).
+pub struct ComposeOverrides {
+    /// The host port the service is published on (container) or listens on (host); `port` when unset.
     pub port: Option<u16>,
-    /// Environment entries added or replaced in this mode; shown by the drift report.
+    /// Environment entries added or replaced in compose; shown by the drift report.
+    pub env: IndexMap<String, String>,
+    /// Where the service's process runs in compose mode, which decides how it reaches the others.
+    pub runs: Runs,
+}
+
+/// Where a service runs in compose mode.
+///
+/// A process in a container reaches the platform components and the other containers by their
+/// compose service names on the compose network (`postgres:5432`); a process on the host
+/// reaches them on the ports compose publishes (`localhost:5432`). Browser-facing values are the
+/// URLs a browser uses in both cases.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Runs {
+    /// In a container of the rendered `compose.yaml` (or of the team's own compose file, with
+    /// `env_file: compose/<name>.env`): what a team adopting compose has.
+    #[default]
+    Container,
+    /// As a process on the host (`cargo run`, `npm run dev`), reading `compose/<name>.env`.
+    Host,
+}
+
+/// A service's kind mode differences.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct KindOverrides {
+    /// Environment entries added or replaced in kind; shown by the drift report.
     pub env: IndexMap<String, String>,
 }

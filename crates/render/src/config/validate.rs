@@ -116,9 +116,10 @@ pub const KIND_CLUSTER_NAME_MAX: usize = 50;
 
 /// Names a service cannot take, enabled or not: each names a platform component's Service
 /// (and its workload and Secret) in the same namespace, and the components' `KP_<NAME>_*` compose
-/// variables; `depends_on` also reads a component's name as the component.
+/// variables; `depends_on` also reads a component's name as the component. `postgres-init` is the
+/// compose service of Postgres's roles and databases script (`compose.yaml`).
 pub const RESERVED_SERVICE_NAMES: &[&str] =
-    &["postgres", "redis", "keycloak", "nats", "temporal", "temporal-ui", "vault"];
+    &["postgres", "postgres-init", "redis", "keycloak", "nats", "temporal", "temporal-ui", "vault"];
 
 /// An IPv4 range.
 #[derive(Debug, Clone, Copy)]
@@ -272,7 +273,9 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
         } else {
             root.key("services").key(name).key("port")
         };
-        claim(&mut c, service.compose_port(), path);
+        if let Some(port) = service.compose_port() {
+            claim(&mut c, port, path);
+        }
     }
 
     // Images are pinned, so two developers (and CI) run the same bits.
@@ -523,8 +526,64 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
                 }
             }
         }
-        if service.port == 0 {
+        for (key, list) in [("command", &service.command), ("args", &service.args)] {
+            // A reference would put a contract value, often a secret, into a process's
+            // arguments, which every user of the node can read: values travel in env.
+            if let Some((i, _)) = list.iter().enumerate().find(|(_, a)| a.contains("{{")) {
+                c.report(
+                    &sp.key(key).index(i),
+                    format!("`{key}` takes no references: arguments are passed literally"),
+                    "put the value in `env` and read it in the process (or `sh -c '… \"$VAR\"'`)",
+                );
+            }
+        }
+        for (key, probe) in [("liveness", &service.liveness), ("startup", &service.startup)] {
+            let Some(probe) = probe else { continue };
+            let at = sp.key(key);
+            match (&probe.path, probe.command.is_empty()) {
+                (Some(_), false) | (None, true) => c.report(
+                    &at,
+                    format!("`{key}` needs exactly one of `path` and `command`"),
+                    "give `path` for a service that answers HTTP on its port, `command` for one that does not",
+                ),
+                (Some(path), true) if !path.starts_with('/') => {
+                    c.report(&at.key("path"), format!("`{path}` does not start with '/'"), format!("write `/{path}`"))
+                }
+                (Some(_), true) if service.port.is_none() => c.report(
+                    &at.key("path"),
+                    format!("`{key}.path` is checked on the service's port, and it has no `port`"),
+                    "set `port`, or check with a `command`",
+                ),
+                _ => {}
+            }
+            for (field, value) in
+                [("period_seconds", probe.period_seconds), ("failure_threshold", probe.failure_threshold)]
+            {
+                if value == 0 {
+                    c.report(&at.key(field), format!("`{field}` is 0"), "use 1 or more (Kubernetes refuses 0)");
+                }
+            }
+        }
+        if service.port == Some(0) {
             c.report(&sp.key("port"), "port 0 is not a usable container port", "use the port the service listens on");
+        }
+        if service.port.is_none() {
+            // What needs a port to reach: the route, the HTTP health check, a compose host port.
+            let needs = [
+                ("ingress", service.ingress.is_some(), "a route"),
+                ("health_path", service.health_path.is_some(), "an HTTP health check"),
+                ("compose", service.compose.port.is_some(), "a compose host port"),
+            ];
+            for (key, set, what) in needs {
+                if set {
+                    let at = if key == "compose" { sp.key("compose").key("port") } else { sp.key(key) };
+                    c.report(
+                        &at,
+                        format!("the service has {what} but no `port`"),
+                        "set `port` to the container port it listens on (it was 8080 by default before ports became optional)",
+                    );
+                }
+            }
         }
         if let Some(path) = &service.health_path
             && !path.starts_with('/')

@@ -53,13 +53,18 @@ pub fn render_loaded(loaded: &Loaded, secrets: &Secrets) -> Plan {
 }
 
 /// All files of a plan concatenated with headers, for one snapshot. Mozilla's roots in the CA
-/// bundle (about 200 KB, from webpki-root-certs) show as one line.
+/// bundle (about 200 KB, from webpki-root-certs) show as one line, the demo folder's absolute
+/// path (in compose.yaml) as `[DEMO]`.
 pub fn plan_text(plan: &Plan) -> String {
     let roots: String = kind_parity_render::public_roots_pem().lines().map(|l| format!("    {l}\n")).collect();
+    let demo = std::path::absolute(demo_dir()).expect("an absolute path").display().to_string();
     plan.files()
         .into_iter()
         .map(|(path, content)| {
-            format!("=== {path}\n{}", content.replace(&roots, "    (Mozilla's root certificates)\n"))
+            format!(
+                "=== {path}\n{}",
+                content.replace(&roots, "    (Mozilla's root certificates)\n").replace(&demo, "[DEMO]")
+            )
         })
         .collect()
 }
