@@ -7,6 +7,9 @@
 //! a JUnit report; a failed step keeps the environment's diagnostics bundle in
 //! `target/e2e-diagnostics/<step>/`.
 //!
+//! `--real-kind` runs it on the test bed's real kind v0.29.0 with the node image made here
+//! (`cargo xtask testbed up kindnode`).
+//!
 //! It runs the `kind` on PATH (a machine with Docker, kind and registries to pull from; the fault
 //! steps use the `kubectl` on PATH). Where there is none and the test bed is up (`cargo xtask
 //! testbed up`), it runs on the test bed's kind stand-in, whose clusters get the stack images the
@@ -63,12 +66,18 @@ struct Outcome {
 struct Runner {
     binary: PathBuf,
     path: OsString,
+    /// The node image the environment's config takes instead of the pinned one (`--real-kind`).
+    node_image: Option<String>,
 }
 
 impl Runner {
     fn command(&self, dir: &Path, args: &[&str]) -> Command {
         let mut command = Command::new(&self.binary);
         command.env("PATH", &self.path).env("NO_COLOR", "1").env_remove("KIND_PARITY_CONFIG").current_dir(dir);
+        if let Some(image) = &self.node_image {
+            // A config override, as a user with a locally built node image would set it.
+            command.env("KIND_PARITY_CLUSTER__NODE_IMAGE", image);
+        }
         command.args(args);
         command
     }
@@ -278,11 +287,11 @@ fn plan() -> Vec<Plan> {
 
 pub fn run(rest: &[String]) -> Result<()> {
     let report = rest.iter().position(|a| a == "--junit").and_then(|i| rest.get(i + 1)).map(PathBuf::from);
-    let path = search_path()?;
+    let (path, node_image) = if rest.iter().any(|a| a == "--real-kind") { real_kind()? } else { (search_path()?, None) };
     // No kind-parity.yaml: the embedded demo stack, as on a fresh clone.
     let demo = tempfile::tempdir().context("creating the e2e work folder")?;
     let crash = crash_project()?;
-    let runner = Runner { binary: build_binary()?, path };
+    let runner = Runner { binary: build_binary()?, path, node_image };
     let diagnostics = Path::new(&crate::project_root()).join("target/e2e-diagnostics");
     let _ = std::fs::remove_dir_all(&diagnostics);
     let mut steps = Vec::new();
@@ -404,6 +413,32 @@ fn keep_diagnostics(runner: &Runner, dir: &Path, out: &Path) {
 
 fn slug(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect()
+}
+
+/// `--real-kind`: the PATH with the test bed's real kind first, and the node image made here to
+/// kind's contract (`cargo xtask testbed up kindnode`). The pinned default names upstream's
+/// digest, which a local build never has, so the config is pointed at the local tag.
+fn real_kind() -> Result<(OsString, Option<String>)> {
+    let vars = crate::testbed::env_vars()?;
+    let var = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let (Some(kind), Some(image)) = (var("KIND_PARITY_TEST_REAL_KIND"), var("KIND_PARITY_TEST_KIND_NODE_IMAGE")) else {
+        bail!("--real-kind needs the test bed's real kind and its node image: run `cargo xtask testbed up kindnode`");
+    };
+    let dir = PathBuf::from(kind).parent().context("the real kind's folder")?.to_path_buf();
+    let path = std::env::join_paths(
+        std::iter::once(dir).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+    )?;
+    eprintln!("note: on the REAL kind {} with the node image {image} built here", kind_version(&path));
+    Ok((path, Some(image)))
+}
+
+fn kind_version(path: &std::ffi::OsStr) -> String {
+    Command::new("kind")
+        .arg("version")
+        .env("PATH", path)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
 }
 
 /// The PATH the steps run with: the process's when it has a `kind`, else the test bed's stand-in first.
