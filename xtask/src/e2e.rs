@@ -287,7 +287,8 @@ fn plan() -> Vec<Plan> {
 
 pub fn run(rest: &[String]) -> Result<()> {
     let report = rest.iter().position(|a| a == "--junit").and_then(|i| rest.get(i + 1)).map(PathBuf::from);
-    let (path, node_image) = if rest.iter().any(|a| a == "--real-kind") { real_kind()? } else { (search_path()?, None) };
+    let (path, node_image) =
+        if rest.iter().any(|a| a == "--real-kind") { real_kind()? } else { (search_path()?, None) };
     // No kind-parity.yaml: the embedded demo stack, as on a fresh clone.
     let demo = tempfile::tempdir().context("creating the e2e work folder")?;
     let crash = crash_project()?;

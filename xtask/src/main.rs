@@ -61,7 +61,9 @@ tasks:
   parity-down      delete the environment (kind-parity down)
   parity-reset     rebuild it from zero (kind-parity reset)
   test             the test bed up, then unit + integration tiers, naming skipped suites
-  e2e [--junit F]  end to end on a real kind cluster (needs Docker and kind)
+  e2e [--junit F] [--real-kind]
+                   end to end on a kind cluster (kind on PATH, else the test bed's stand-in;
+                   --real-kind: the test bed's real kind and node image)
   bench [NAME]     benchmarks (render, apply, images, probes, registry)
   man [--out DIR]  the man pages of kind-parity and its commands (default: target/man)
   testbed up|down|env|status
