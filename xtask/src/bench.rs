@@ -61,7 +61,10 @@ fn lifecycle() -> Result<()> {
     }
     let binary = root.join("target/release/kind-parity");
     let work = tempfile::tempdir().context("creating the bench's work folder")?;
-    copy_dir(&root.join("examples/demo"), work.path())?;
+    // The embedded demo (examples/demo, as the binary carries it), on disk so its api can be edited.
+    kind_parity_render::Inputs::embedded_demo()
+        .extract(work.path())
+        .context("writing the demo into the work folder")?;
     let run = |args: &[&str]| -> Result<Duration> {
         let started = Instant::now();
         let out = Command::new(&binary)
@@ -127,20 +130,6 @@ fn lifecycle() -> Result<()> {
         let ratio = secs(took) / target;
         let verdict = if ratio <= 1.0 { "meets" } else { "MISSES" };
         println!("  {what:<32}{:7.1} s  {ratio:.2}x the {target:.0} s target ({verdict})", secs(took));
-    }
-    Ok(())
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target).with_context(|| format!("copying {}", entry.path().display()))?;
-        }
     }
     Ok(())
 }

@@ -109,12 +109,16 @@ fn recipe_of(image: &str) -> Option<String> {
 /// kind v0.29.0's module in Go's module cache (the `kind` part's build downloads it).
 fn kind_module(tb: &Testbed) -> Result<PathBuf> {
     kind::real_kind(tb)?;
-    let cache = proc::output(Command::new("go").args(["env", "GOMODCACHE"]))?;
-    let dir = Path::new(cache.trim()).join(format!("sigs.k8s.io/kind@{}", kind::VERSION));
+    let dir = go_mod_cache()?.join(format!("sigs.k8s.io/kind@{}", kind::VERSION));
     if !dir.join("images/base/files").is_dir() {
         bail!("kind's module is not in Go's module cache at {}", dir.display());
     }
     Ok(dir)
+}
+
+/// Go's module cache, where the `kind` and `kube` parts' builds leave the modules' sources.
+fn go_mod_cache() -> Result<PathBuf> {
+    Ok(PathBuf::from(proc::output(Command::new("go").args(["env", "GOMODCACHE"]))?.trim()))
 }
 
 /// The value of Go constant `name` in `source`: a raw string, possibly joined with `+` to other
@@ -244,8 +248,7 @@ fn pause(tb: &Testbed, dir: &Path, label: &str) -> Result<PathBuf> {
         return Ok(tar);
     }
     apt_install(tb, &["gcc", "libc6-dev"])?;
-    let cache = proc::output(Command::new("go").args(["env", "GOMODCACHE"]))?;
-    let source = Path::new(cache.trim()).join(format!("k8s.io/kubernetes@v{KUBERNETES}/build/pause/linux/pause.c"));
+    let source = go_mod_cache()?.join(format!("k8s.io/kubernetes@v{KUBERNETES}/build/pause/linux/pause.c"));
     let out = tempfile::tempdir()?;
     let binary = out.path().join("pause");
     // build/pause/Makefile: `-Os -Wall -Werror -static -DVERSION=v$(TAG)-$(REV)`.
