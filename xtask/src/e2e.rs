@@ -332,6 +332,13 @@ pub fn run(rest: &[String]) -> Result<()> {
     }
     let failed: Vec<&str> = steps.iter().filter(|s| s.failure.is_some()).map(|s| s.name).collect();
     if !failed.is_empty() {
+        // The reasons again at the end, where a CI log's tail shows them.
+        eprintln!("== what failed:");
+        for step in &steps {
+            if let Some(why) = &step.failure {
+                eprintln!("{}", failure_summary(step.name, why));
+            }
+        }
         bail!("e2e failed at: {} (diagnostics in {})", failed.join("; "), diagnostics.display());
     }
     eprintln!(
@@ -339,6 +346,28 @@ pub fn run(rest: &[String]) -> Result<()> {
         steps.iter().map(|s| format!("{} ({:.0}s)", s.name, s.seconds)).collect::<Vec<_>>().join(", ")
     );
     Ok(())
+}
+
+/// A failed step in a few lines: its check's reason, then the command's own `error:` lines and
+/// what follows them up to a blank line (the CLI's reason, events and hints).
+fn failure_summary(name: &str, why: &str) -> String {
+    let mut lines = why.lines();
+    let mut out = format!("  {name}: {}", lines.next().unwrap_or_default());
+    let mut in_error = false;
+    let mut kept = 0;
+    for line in lines {
+        if line.starts_with("error:") {
+            in_error = true;
+        } else if line.trim().is_empty() {
+            in_error = false;
+        }
+        if in_error && kept < 20 {
+            out.push_str("\n    ");
+            out.push_str(line);
+            kept += 1;
+        }
+    }
+    out
 }
 
 /// A project whose one service's image prints a line and exits 1, with nothing else switched on
@@ -488,7 +517,7 @@ fn junit(steps: &[Step]) -> Result<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Step, junit};
+    use super::{Step, failure_summary, junit};
 
     #[test]
     fn a_failed_step_is_a_failure_with_its_output_escaped() {
@@ -504,5 +533,17 @@ mod tests {
         let failure = up.children().find(|n| n.has_tag_name("failure")).unwrap();
         assert_eq!(failure.attribute("message"), Some("step failed"));
         assert_eq!(failure.text(), Some("error: <traefik> & \"postgres\""));
+    }
+
+    #[test]
+    fn a_failure_summary_keeps_the_reason_and_the_commands_error_block() {
+        let why = "exit code Some(1), not 0\n\napplied 15 objects\nwaiting up to 900s\n\
+                   error: StatefulSet kp-demo/postgres: container postgres is CrashLoopBackOff\n  \
+                   last log lines:\n    FATAL: bad\n\nkind's logs are in x";
+        assert_eq!(
+            failure_summary("up", why),
+            "  up: exit code Some(1), not 0\n    error: StatefulSet kp-demo/postgres: container postgres is \
+             CrashLoopBackOff\n      last log lines:\n        FATAL: bad"
+        );
     }
 }
