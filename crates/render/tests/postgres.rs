@@ -120,3 +120,229 @@ fn postgres_init_sets_each_generated_password_and_passes_none_as_an_argument() {
         name
     );
 }
+
+/// The StatefulSet's init-guard script, rendered for a minimal environment.
+fn init_guard_script() -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("kind-parity.yaml"),
+        "name: kp-guard\nkeycloak: { enabled: false }\nredis: { enabled: false }\n",
+    )
+    .unwrap();
+    let loaded = load(&LoadOptions { dir: dir.path().into(), ..Default::default() }).unwrap();
+    let secrets = secrets_for(&loaded);
+    let plan = render_loaded(&loaded, &secrets);
+    let postgres = plan.manifests.iter().find(|m| m.component == "postgres").unwrap();
+    let set = serde_yaml_ng::Deserializer::from_str(&postgres.content)
+        .map(|doc| <Value as serde::Deserialize>::deserialize(doc).unwrap())
+        .find(|doc| doc["kind"] == "StatefulSet")
+        .expect("the postgres manifest has its StatefulSet");
+    let guard = set["spec"]["template"]["spec"]["initContainers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "init-guard")
+        .expect("the StatefulSet has its init-guard")
+        .clone();
+    let pgdata = guard["env"].as_array().unwrap().iter().find(|e| e["name"] == "PGDATA").unwrap()["value"].clone();
+    let server = &set["spec"]["template"]["spec"]["containers"][0];
+    let server_pgdata =
+        server["env"].as_array().unwrap().iter().find(|e| e["name"] == "PGDATA").unwrap()["value"].clone();
+    assert_eq!(pgdata, server_pgdata, "the guard looks at the server's data directory");
+    assert_eq!(guard["volumeMounts"], server["volumeMounts"], "the guard mounts the server's volume");
+    guard["args"][0].as_str().unwrap().to_owned()
+}
+
+/// A volume as the pod mounts it, with Postgres's programs run as the `postgres` user (initdb
+/// refuses root) and the guard run as its container runs it (root, `sh -c`).
+struct Volume {
+    dir: tempfile::TempDir,
+    bin: std::path::PathBuf,
+    uid: u32,
+}
+
+impl Volume {
+    fn new(test: &str) -> Option<Self> {
+        let initdb = kind_parity_testkit::require_program("initdb", test)?;
+        let out = Command::new("id").args(["-u", "postgres"]).output().ok().filter(|o| o.status.success());
+        let Some(out) = out else {
+            assert!(!kind_parity_testkit::in_ci(), "{test}: no `postgres` user, and CI=true");
+            eprintln!("SKIPPED {test}: no `postgres` user to run Postgres as");
+            return None;
+        };
+        let uid = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("data")).unwrap();
+        for p in [dir.path().to_owned(), dir.path().join("data")] {
+            std::os::unix::fs::chown(&p, Some(uid), None).unwrap();
+        }
+        Some(Self { dir, bin: initdb.parent().unwrap().to_owned(), uid })
+    }
+
+    fn pgdata(&self) -> std::path::PathBuf {
+        self.dir.path().join("data/pgdata")
+    }
+
+    fn marker(&self) -> std::path::PathBuf {
+        self.dir.path().join("data/.kind-parity-initialising")
+    }
+
+    fn guard(&self, script: &str) -> String {
+        let out = Command::new("sh").arg("-c").arg(script).env("PGDATA", self.pgdata()).output().unwrap();
+        assert!(out.status.success(), "the guard failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn as_postgres(&self, program: &str) -> Command {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(self.bin.join(program));
+        c
+    }
+
+    /// initdb as the entrypoint runs it; the volume's folder is the pod's, so it is made here
+    /// as the entrypoint's `mkdir -p "$PGDATA"` makes it.
+    fn initdb(&self) {
+        std::fs::create_dir_all(self.pgdata()).unwrap();
+        std::os::unix::fs::chown(self.pgdata(), Some(self.uid), None).unwrap();
+        let out = self.as_postgres("initdb").arg("-D").arg(self.pgdata()).args(["-U", "postgres"]).output().unwrap();
+        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// `pg_ctl start` with `options` (the server's own arguments), sockets in the volume's folder.
+    fn start(&self, options: &str) {
+        let options = format!("{options} -k {}", self.dir.path().display());
+        // The server's output goes to a file: a server holding the pipe of `output()` would
+        // keep it waiting for ever.
+        let log = self.dir.path().join("server.log");
+        let out = self
+            .as_postgres("pg_ctl")
+            .arg("-D")
+            .arg(self.pgdata())
+            .args(["-o", &options, "-w", "-l"])
+            .arg(&log)
+            .arg("start")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+
+    fn stop(&self) {
+        let out = self
+            .as_postgres("pg_ctl")
+            .arg("-D")
+            .arg(self.pgdata())
+            .args(["-m", "fast", "-w", "stop"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "pg_ctl stop: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// SIGKILL to the postmaster, as the kubelet sends it after the grace period (the
+    /// entrypoint's bash, the pod's PID 1, ignores SIGTERM).
+    fn kill(&self) {
+        let pid = std::fs::read_to_string(self.pgdata().join("postmaster.pid")).unwrap();
+        let pid = pid.lines().next().unwrap().trim().to_owned();
+        assert!(Command::new("kill").args(["-KILL", &pid]).status().unwrap().success());
+        // Its children leave when they see it gone; wait, so nothing writes in the folder that
+        // the guard may remove. Every server process works in the data directory.
+        let in_folder = || {
+            std::fs::read_dir("/proc")
+                .unwrap()
+                .flatten()
+                .any(|p| std::fs::read_link(p.path().join("cwd")).is_ok_and(|cwd| cwd == self.pgdata()))
+        };
+        for _ in 0..100 {
+            if !in_folder() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("the killed server's processes are still there");
+    }
+}
+
+impl Drop for Volume {
+    fn drop(&mut self) {
+        // A server a failed assertion left running.
+        let _ = self.as_postgres("pg_ctl").arg("-D").arg(self.pgdata()).args(["-m", "immediate", "stop"]).output();
+    }
+}
+
+/// A free TCP port on loopback.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn postgres_init_guard_removes_a_first_initialisation_killed_before_any_server_started() {
+    // initdb done (PG_VERSION written, the very file that makes the entrypoint skip
+    // initialisation), no server started yet: the state a kill during or right after initdb leaves.
+    let test = "postgres_init_guard_removes_a_first_initialisation_killed_before_any_server_started";
+    let Some(volume) = Volume::new(test) else { return };
+    let script = init_guard_script();
+    volume.guard(&script);
+    assert!(volume.marker().exists(), "an uninitialised volume is marked");
+    volume.initdb();
+
+    let said = volume.guard(&script);
+    assert!(!volume.pgdata().join("PG_VERSION").exists(), "the half-initialised data directory is removed");
+    assert!(said.contains("was interrupted"), "the guard says why it removes it: {said}");
+    assert!(volume.marker().exists(), "the new initialisation is marked again");
+}
+
+#[test]
+fn postgres_init_guard_removes_a_first_initialisation_killed_in_the_temporary_server() {
+    let test = "postgres_init_guard_removes_a_first_initialisation_killed_in_the_temporary_server";
+    let Some(volume) = Volume::new(test) else { return };
+    let script = init_guard_script();
+    volume.guard(&script);
+    volume.initdb();
+    // As docker-entrypoint.sh's docker_temp_server_start starts it: sockets only.
+    volume.start("-c listen_addresses='' -p 5432");
+    volume.kill();
+
+    volume.guard(&script);
+    assert!(!volume.pgdata().join("PG_VERSION").exists(), "the half-initialised data directory is removed");
+    assert!(volume.marker().exists());
+}
+
+#[test]
+fn postgres_init_guard_keeps_a_data_directory_whose_real_server_started() {
+    let test = "postgres_init_guard_keeps_a_data_directory_whose_real_server_started";
+    let Some(volume) = Volume::new(test) else { return };
+    let script = init_guard_script();
+    volume.guard(&script);
+    volume.initdb();
+    volume.start("-c listen_addresses='' -p 5432");
+    volume.stop();
+    // The entrypoint's `exec postgres`, killed as a deleted pod's server is.
+    volume.start(&format!("-c listen_addresses=127.0.0.1 -p {}", free_port()));
+    volume.kill();
+
+    let said = volume.guard(&script);
+    assert!(volume.pgdata().join("PG_VERSION").exists(), "an initialised data directory is kept: {said}");
+    assert!(!volume.marker().exists(), "and no longer marked");
+    volume.guard(&script);
+    assert!(volume.pgdata().join("PG_VERSION").exists());
+}
+
+#[test]
+fn postgres_init_guard_never_touches_a_data_directory_it_did_not_mark() {
+    // A volume initialised before the guard existed, or by anything else: no marker, kept
+    // whatever its state.
+    let test = "postgres_init_guard_never_touches_a_data_directory_it_did_not_mark";
+    let Some(volume) = Volume::new(test) else { return };
+    let script = init_guard_script();
+    volume.initdb();
+    volume.start("-c listen_addresses='' -p 5432");
+    volume.kill();
+
+    volume.guard(&script);
+    assert!(volume.pgdata().join("PG_VERSION").exists());
+    assert!(!volume.marker().exists());
+}
