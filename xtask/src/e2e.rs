@@ -8,7 +8,9 @@
 //! `target/e2e-diagnostics/<step>/`.
 //!
 //! `--real-kind` runs it on the test bed's real kind v0.29.0 with the node image made here
-//! (`cargo xtask testbed up kindnode`).
+//! (`cargo xtask testbed up kindnode`), then a cluster of a control plane and one worker
+//! (`cluster.workers: 1`, which the stand-in cannot run): `up`, `load`, both nodes Ready with
+//! the images in each node's containerd and a replica on the worker, `down`.
 //!
 //! It runs the `kind` on PATH (a machine with Docker, kind and registries to pull from; the fault
 //! steps use the `kubectl` on PATH). Where there is none and the test bed is up (`cargo xtask
@@ -29,6 +31,8 @@ use anyhow::{Context as _, Result, bail};
 const DEMO: &str = "kp-demo";
 /// The label every applied object carries (kind_parity_cluster::ENVIRONMENT_LABEL).
 const ENVIRONMENT_LABEL: &str = "kind-parity.dev/environment";
+/// The two-node environment's name (`cluster.workers: 1`), real kind only.
+const NODES: &str = "kp-e2e-nodes";
 /// The failing service's log line `up` must show.
 const CRASH_LOG: &str = "crash: cannot reach the payments service";
 
@@ -159,7 +163,12 @@ fn act(action: Action, pid: u32, dir: &Path) -> Result<String, String> {
 
 /// kubectl (from PATH) on the demo environment's own kubeconfig, its stdout.
 fn kubectl(dir: &Path, args: &[&str]) -> Result<String, String> {
-    let kubeconfig = dir.join(".kind-parity").join(DEMO).join("kubeconfig");
+    kubectl_of(dir, DEMO, args)
+}
+
+/// kubectl (from PATH) on environment `env`'s own kubeconfig, its stdout.
+fn kubectl_of(dir: &Path, env: &str, args: &[&str]) -> Result<String, String> {
+    let kubeconfig = dir.join(".kind-parity").join(env).join("kubeconfig");
     let out = Command::new("kubectl")
         .arg("--kubeconfig")
         .arg(&kubeconfig)
@@ -201,12 +210,18 @@ impl Plan {
         self.dir = Dir::Crash;
         self
     }
+
+    fn in_nodes_project(mut self) -> Self {
+        self.dir = Dir::Nodes;
+        self
+    }
 }
 
 #[derive(Clone, Copy)]
 enum Dir {
     Demo,
     Crash,
+    Nodes,
 }
 
 fn succeeded(outcome: &Outcome) -> Result<(), String> {
@@ -232,9 +247,11 @@ fn interrupted(outcome: &Outcome, doing: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn plan() -> Vec<Plan> {
+/// The steps; `real_kind` adds the two-node cluster, which the test bed's kind stand-in
+/// cannot run (it starts one node).
+fn plan(real_kind: bool) -> Vec<Plan> {
     let seconds = Duration::from_secs;
-    vec![
+    let mut plan = vec![
         Plan::run("doctor", &["doctor"], succeeded),
         Plan::run("up, interrupted while it creates the cluster", &["up", "--timeout", "15m"], |o| {
             interrupted(o, "creating kind cluster")
@@ -282,24 +299,40 @@ fn plan() -> Vec<Plan> {
         })
         .in_crash_project(),
         Plan::run("down of the failing environment", &["down", "--yes"], succeeded).in_crash_project(),
-    ]
+    ];
+    if real_kind {
+        plan.extend([
+            Plan::run("up of a two-node cluster (cluster.workers: 1)", &["up", "--timeout", "10m"], succeeded)
+                .in_nodes_project(),
+            Plan::run("load into both nodes", &["load", BASE_IMAGE], succeeded).in_nodes_project(),
+            Plan {
+                name: "two Ready nodes, each with the images, a replica on the worker",
+                dir: Dir::Nodes,
+                what: What::Inspect(two_nodes),
+            },
+            Plan::run("down of the two-node cluster", &["down", "--yes"], succeeded).in_nodes_project(),
+        ]);
+    }
+    plan
 }
 
 pub fn run(rest: &[String]) -> Result<()> {
     let report = rest.iter().position(|a| a == "--junit").and_then(|i| rest.get(i + 1)).map(PathBuf::from);
-    let (path, node_image) =
-        if rest.iter().any(|a| a == "--real-kind") { real_kind()? } else { (search_path()?, None) };
+    let real = rest.iter().any(|a| a == "--real-kind");
+    let (path, node_image) = if real { real_kind()? } else { (search_path()?, None) };
     // No kind-parity.yaml: the embedded demo stack, as on a fresh clone.
     let demo = tempfile::tempdir().context("creating the e2e work folder")?;
     let crash = crash_project()?;
+    let nodes = nodes_project()?;
     let runner = Runner { binary: build_binary()?, path, node_image };
     let diagnostics = Path::new(&crate::project_root()).join("target/e2e-diagnostics");
     let _ = std::fs::remove_dir_all(&diagnostics);
     let mut steps = Vec::new();
-    for step in plan() {
+    for step in plan(real) {
         let dir = match step.dir {
             Dir::Demo => demo.path(),
             Dir::Crash => crash.path(),
+            Dir::Nodes => nodes.path(),
         };
         let started = Instant::now();
         let failure = match &step.what {
@@ -323,7 +356,7 @@ pub fn run(rest: &[String]) -> Result<()> {
         steps.push(Step { name: step.name, seconds: started.elapsed().as_secs_f64(), failure });
     }
     // Whatever failed, no cluster is left behind (`down` is idempotent).
-    for dir in [demo.path(), crash.path()] {
+    for dir in [demo.path(), crash.path(), nodes.path()] {
         let _ = runner.command(dir, &["down", "--yes", "--quiet"]).output();
     }
     if let Some(path) = &report {
@@ -370,16 +403,99 @@ fn failure_summary(name: &str, why: &str) -> String {
     out
 }
 
+/// The demo's base image, which the e2e's own projects build on, so nothing new needs pulling
+/// (or, on the test bed, building).
+const BASE_IMAGE: &str = "python:3.13-alpine";
+
+/// A project on a control plane and one worker: one service of two replicas and the ingress.
+fn nodes_project() -> Result<tempfile::TempDir> {
+    let dir = tempfile::tempdir().context("creating the two-node project's folder")?;
+    std::fs::create_dir(dir.path().join("hello"))?;
+    std::fs::write(
+        dir.path().join("hello/Dockerfile"),
+        format!("FROM {BASE_IMAGE}\nCMD [\"python3\", \"-m\", \"http.server\", \"8080\"]\n"),
+    )?;
+    std::fs::write(
+        dir.path().join("kind-parity.yaml"),
+        format!(
+            "name: {NODES}\ncluster: {{workers: 1}}\npostgres: {{enabled: false}}\nredis: {{enabled: false}}\n\
+             keycloak: {{enabled: false}}\nservices:\n  hello:\n    build: {{context: hello}}\n    port: 8080\n\
+             \x20   health_path: /\n    replicas: 2\n"
+        ),
+    )?;
+    Ok(dir)
+}
+
+/// The two-node environment: both nodes Ready, the service's image (loaded by `up`) and the
+/// base image (loaded by `load`) in each node's containerd, and a replica on the worker (kind
+/// keeps the control plane's NoSchedule taint when a cluster has workers).
+fn two_nodes(dir: &Path) -> Result<(), String> {
+    let nodes = kubectl_of(dir, NODES, &["get", "nodes", "-o", "json"])?;
+    let nodes: serde_json::Value = serde_json::from_str(&nodes).map_err(|e| format!("kubectl's nodes: {e}"))?;
+    let nodes = nodes["items"].as_array().ok_or("kubectl's nodes have no items")?;
+    let ready = |n: &serde_json::Value| {
+        n["status"]["conditions"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+    };
+    let names: Vec<&str> = nodes.iter().filter(|n| ready(n)).filter_map(|n| n["metadata"]["name"].as_str()).collect();
+    if names.len() != 2 || nodes.len() != 2 {
+        return Err(format!("{} nodes, {} of them Ready ({names:?}); want 2 Ready", nodes.len(), names.len()));
+    }
+    let worker = nodes
+        .iter()
+        .find(|n| n["metadata"]["labels"].get("node-role.kubernetes.io/control-plane").is_none())
+        .and_then(|n| n["metadata"]["name"].as_str())
+        .ok_or("no worker among the nodes")?;
+    let image = kubectl_of(
+        dir,
+        NODES,
+        &["get", "deployment", "hello", "-n", NODES, "-o", "jsonpath={.spec.template.spec.containers[0].image}"],
+    )?;
+    // Each node's containerd, as kind's own `load` imports into it (namespace k8s.io), found by
+    // the label kind gives its node containers.
+    let out = Command::new("docker")
+        .args(["ps", "--filter", &format!("label=io.x-k8s.kind.cluster={NODES}"), "--format", "{{.Names}}"])
+        .output()
+        .map_err(|e| format!("running docker ps: {e}"))?;
+    let containers: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
+    if containers.len() != 2 {
+        return Err(format!("{} node containers of {NODES} ({containers:?}); want 2", containers.len()));
+    }
+    for container in &containers {
+        let out = Command::new("docker")
+            .args(["exec", container, "ctr", "--namespace", "k8s.io", "images", "ls", "--quiet"])
+            .output()
+            .map_err(|e| format!("running docker exec {container} ctr: {e}"))?;
+        let held = String::from_utf8_lossy(&out.stdout);
+        for wanted in [image.as_str(), BASE_IMAGE] {
+            // containerd holds the normalised reference (docker.io/library/NAME:TAG).
+            if !held.lines().any(|r| r == wanted || r.ends_with(&format!("/{wanted}"))) {
+                return Err(format!("node {container} lacks image {wanted}; it has:\n{held}"));
+            }
+        }
+    }
+    let pods = kubectl_of(
+        dir,
+        NODES,
+        &["get", "pods", "-n", NODES, "-l", "app.kubernetes.io/name=hello", "-o", "jsonpath={.items[*].spec.nodeName}"],
+    )?;
+    if !pods.split_whitespace().any(|n| n == worker) {
+        return Err(format!("no replica of hello on the worker {worker} (pods on: {pods})"));
+    }
+    eprintln!("nodes {names:?} Ready; {image} and {BASE_IMAGE} in {containers:?}; replicas on {pods}");
+    Ok(())
+}
+
 /// A project whose one service's image prints a line and exits 1, with nothing else switched on
 /// but the ingress.
 fn crash_project() -> Result<tempfile::TempDir> {
     let dir = tempfile::tempdir().context("creating the failing project's folder")?;
     std::fs::create_dir(dir.path().join("crash"))?;
-    // The demo's base image, so nothing new needs pulling (or, on the test bed, building).
     std::fs::write(
         dir.path().join("crash/Dockerfile"),
         format!(
-            "FROM python:3.13-alpine\nCMD [\"python3\", \"-c\", \"import sys; print('{CRASH_LOG}', flush=True); sys.exit(1)\"]\n"
+            "FROM {BASE_IMAGE}\nCMD [\"python3\", \"-c\", \"import sys; print('{CRASH_LOG}', flush=True); sys.exit(1)\"]\n"
         ),
     )?;
     std::fs::write(
