@@ -10,10 +10,11 @@
 //! `--real-kind` runs it on the test bed's real kind v0.29.0 with the node image made here
 //! (`cargo xtask testbed up kindnode`).
 //!
-//! It runs the `kind` on PATH (a machine with Docker, kind and registries to pull from; the fault
-//! steps use the `kubectl` on PATH). Where there is none and the test bed is up (`cargo xtask
-//! testbed up`), it runs on the test bed's kind stand-in, whose clusters get the stack images the
-//! test bed built: the same commands, nothing else changed.
+//! It runs the `kind` on PATH (a machine with Docker, kind and registries to pull from, such as
+//! the GitHub runner of `.github/workflows/e2e.yml`, where kind pulls the pinned `kindest/node`;
+//! the fault steps use the `kubectl` on PATH). Where there is none and the test bed is up
+//! (`cargo xtask testbed up`), it runs on the test bed's kind stand-in, whose clusters get the
+//! stack images the test bed built: the same commands, nothing else changed.
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -24,6 +25,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
+use kind_parity::ci;
 
 /// The embedded demo's environment name and namespace (examples/demo/kind-parity.yaml).
 const DEMO: &str = "kp-demo";
@@ -232,15 +234,16 @@ fn interrupted(outcome: &Outcome, doing: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The steps, in order. The gate's command lines (`kind_parity::ci`: doctor, up, validate, logs,
+/// down) are the ones a team's CI job runs (docs/ci.md), so the e2e checks them on kind as CI
+/// runs them.
 fn plan() -> Vec<Plan> {
     let seconds = Duration::from_secs;
     vec![
-        Plan::run("doctor", &["doctor"], succeeded),
-        Plan::run("up, interrupted while it creates the cluster", &["up", "--timeout", "15m"], |o| {
-            interrupted(o, "creating kind cluster")
-        })
-        .during(During { after_line: "creating kind cluster", delay: seconds(8), action: Action::Interrupt }),
-        Plan::run("up, interrupted while it waits for readiness", &["up", "--timeout", "15m"], |o| {
+        Plan::run("doctor", ci::DOCTOR, succeeded),
+        Plan::run("up, interrupted while it creates the cluster", ci::UP, |o| interrupted(o, "creating kind cluster"))
+            .during(During { after_line: "creating kind cluster", delay: seconds(8), action: Action::Interrupt }),
+        Plan::run("up, interrupted while it waits for readiness", ci::UP, |o| {
             interrupted(o, "waiting up to")?;
             // The half-created cluster of the step before is not taken as it was.
             if o.text.contains(&format!("kind cluster {DEMO} exists")) {
@@ -249,14 +252,14 @@ fn plan() -> Vec<Plan> {
             Ok(())
         })
         .during(During { after_line: "waiting up to", delay: seconds(5), action: Action::Interrupt }),
-        Plan::run("up, with the Postgres pod killed while it waits", &["up", "--timeout", "15m"], |o| {
+        Plan::run("up, with the Postgres pod killed while it waits", ci::UP, |o| {
             acted(o)?;
             succeeded(o)
         })
         .during(During { after_line: "waiting up to", delay: seconds(2), action: Action::KillPostgres }),
         Plan { name: "no orphaned object", dir: Dir::Demo, what: What::Inspect(orphans) },
         Plan::run("status", &["status"], succeeded),
-        Plan::run("validate", &["validate", "--junit", "validate.xml"], succeeded),
+        Plan::run("validate", ci::VALIDATE, succeeded),
         Plan::run("up again (idempotent)", &["up", "--timeout", "5m"], |o| {
             succeeded(o)?;
             if o.text.contains(" 0 created, 0 configured,") {
@@ -265,10 +268,10 @@ fn plan() -> Vec<Plan> {
                 Err("the up after a converged one changed objects".into())
             }
         }),
-        Plan::run("logs", &["logs", "--out", "diagnostics"], succeeded),
+        Plan::run("logs", ci::LOGS, succeeded),
         Plan::run("reset", &["reset", "--yes", "--timeout", "15m"], succeeded),
         Plan::run("validate after reset", &["validate"], succeeded),
-        Plan::run("down", &["down", "--yes"], succeeded),
+        Plan::run("down", ci::DOWN, succeeded),
         Plan::run("up of a service whose image exits 1", &["up", "--timeout", "5m"], |o| {
             if o.code != Some(1) {
                 return Err(format!("exit code {:?}, not 1", o.code));
@@ -281,7 +284,7 @@ fn plan() -> Vec<Plan> {
             Ok(())
         })
         .in_crash_project(),
-        Plan::run("down of the failing environment", &["down", "--yes"], succeeded).in_crash_project(),
+        Plan::run("down of the failing environment", ci::DOWN, succeeded).in_crash_project(),
     ]
 }
 
@@ -517,7 +520,21 @@ fn junit(steps: &[Step]) -> Result<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Step, failure_summary, junit};
+    use super::{Step, What, ci, failure_summary, junit, plan};
+
+    #[test]
+    fn every_command_of_the_ci_gate_is_a_step_of_the_plan() {
+        let steps: Vec<&[&str]> = plan()
+            .iter()
+            .filter_map(|p| match &p.what {
+                What::Run { args, .. } => Some(*args),
+                What::Inspect(_) => None,
+            })
+            .collect();
+        for command in ci::GATE {
+            assert!(steps.contains(&command), "the e2e does not run `kind-parity {}`", command.join(" "));
+        }
+    }
 
     #[test]
     fn a_failed_step_is_a_failure_with_its_output_escaped() {
