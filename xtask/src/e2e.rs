@@ -8,14 +8,16 @@
 //! `target/e2e-diagnostics/<step>/`.
 //!
 //! `--real-kind` runs it on the test bed's real kind v0.29.0 with the node image made here
-//! (`cargo xtask testbed up kindnode`), then a cluster of a control plane and one worker
-//! (`cluster.workers: 1`, which the stand-in cannot run): `up`, `load`, both nodes Ready with
-//! the images in each node's containerd and a replica on the worker, `down`.
+//! (`cargo xtask testbed up kindnode`). On a real kind (that one, or one on PATH), a cluster of
+//! a control plane and one worker follows (`cluster.workers: 1`, which the stand-in cannot run):
+//! `up`, `load`, both nodes Ready with the images in each node's containerd and a replica on the
+//! worker, `down`.
 //!
-//! It runs the `kind` on PATH (a machine with Docker, kind and registries to pull from; the fault
-//! steps use the `kubectl` on PATH). Where there is none and the test bed is up (`cargo xtask
-//! testbed up`), it runs on the test bed's kind stand-in, whose clusters get the stack images the
-//! test bed built: the same commands, nothing else changed.
+//! It runs the `kind` on PATH (a machine with Docker, kind and registries to pull from, such as
+//! the GitHub runner of `.github/workflows/e2e.yml`, where kind pulls the pinned `kindest/node`;
+//! the fault steps use the `kubectl` on PATH). Where there is none and the test bed is up
+//! (`cargo xtask testbed up`), it runs on the test bed's kind stand-in, whose clusters get the
+//! stack images the test bed built: the same commands, nothing else changed.
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -26,6 +28,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
+use kind_parity::ci;
 
 /// The embedded demo's environment name and namespace (examples/demo/kind-parity.yaml).
 const DEMO: &str = "kp-demo";
@@ -247,17 +250,17 @@ fn interrupted(outcome: &Outcome, doing: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The steps; `real_kind` adds the two-node cluster, which the test bed's kind stand-in
-/// cannot run (it starts one node).
+/// The steps, in order; `real_kind` adds the two-node cluster, which the test bed's kind
+/// stand-in cannot run (it starts one node). The gate's command lines (`kind_parity::ci`:
+/// doctor, up, validate, logs, down) are the ones a team's CI job runs (docs/ci.md), so the e2e
+/// checks them on kind as CI runs them.
 fn plan(real_kind: bool) -> Vec<Plan> {
     let seconds = Duration::from_secs;
     let mut plan = vec![
-        Plan::run("doctor", &["doctor"], succeeded),
-        Plan::run("up, interrupted while it creates the cluster", &["up", "--timeout", "15m"], |o| {
-            interrupted(o, "creating kind cluster")
-        })
-        .during(During { after_line: "creating kind cluster", delay: seconds(8), action: Action::Interrupt }),
-        Plan::run("up, interrupted while it waits for readiness", &["up", "--timeout", "15m"], |o| {
+        Plan::run("doctor", ci::DOCTOR, succeeded),
+        Plan::run("up, interrupted while it creates the cluster", ci::UP, |o| interrupted(o, "creating kind cluster"))
+            .during(During { after_line: "creating kind cluster", delay: seconds(8), action: Action::Interrupt }),
+        Plan::run("up, interrupted while it waits for readiness", ci::UP, |o| {
             interrupted(o, "waiting up to")?;
             // The half-created cluster of the step before is not taken as it was.
             if o.text.contains(&format!("kind cluster {DEMO} exists")) {
@@ -266,14 +269,14 @@ fn plan(real_kind: bool) -> Vec<Plan> {
             Ok(())
         })
         .during(During { after_line: "waiting up to", delay: seconds(5), action: Action::Interrupt }),
-        Plan::run("up, with the Postgres pod killed while it waits", &["up", "--timeout", "15m"], |o| {
+        Plan::run("up, with the Postgres pod killed while it waits", ci::UP, |o| {
             acted(o)?;
             succeeded(o)
         })
         .during(During { after_line: "waiting up to", delay: seconds(2), action: Action::KillPostgres }),
         Plan { name: "no orphaned object", dir: Dir::Demo, what: What::Inspect(orphans) },
         Plan::run("status", &["status"], succeeded),
-        Plan::run("validate", &["validate", "--junit", "validate.xml"], succeeded),
+        Plan::run("validate", ci::VALIDATE, succeeded),
         Plan::run("up again (idempotent)", &["up", "--timeout", "5m"], |o| {
             succeeded(o)?;
             if o.text.contains(" 0 created, 0 configured,") {
@@ -282,10 +285,10 @@ fn plan(real_kind: bool) -> Vec<Plan> {
                 Err("the up after a converged one changed objects".into())
             }
         }),
-        Plan::run("logs", &["logs", "--out", "diagnostics"], succeeded),
+        Plan::run("logs", ci::LOGS, succeeded),
         Plan::run("reset", &["reset", "--yes", "--timeout", "15m"], succeeded),
         Plan::run("validate after reset", &["validate"], succeeded),
-        Plan::run("down", &["down", "--yes"], succeeded),
+        Plan::run("down", ci::DOWN, succeeded),
         Plan::run("up of a service whose image exits 1", &["up", "--timeout", "5m"], |o| {
             if o.code != Some(1) {
                 return Err(format!("exit code {:?}, not 1", o.code));
@@ -298,19 +301,18 @@ fn plan(real_kind: bool) -> Vec<Plan> {
             Ok(())
         })
         .in_crash_project(),
-        Plan::run("down of the failing environment", &["down", "--yes"], succeeded).in_crash_project(),
+        Plan::run("down of the failing environment", ci::DOWN, succeeded).in_crash_project(),
     ];
     if real_kind {
         plan.extend([
-            Plan::run("up of a two-node cluster (cluster.workers: 1)", &["up", "--timeout", "10m"], succeeded)
-                .in_nodes_project(),
+            Plan::run("up of a two-node cluster (cluster.workers: 1)", ci::UP, succeeded).in_nodes_project(),
             Plan::run("load into both nodes", &["load", BASE_IMAGE], succeeded).in_nodes_project(),
             Plan {
                 name: "two Ready nodes, each with the images, a replica on the worker",
                 dir: Dir::Nodes,
                 what: What::Inspect(two_nodes),
             },
-            Plan::run("down of the two-node cluster", &["down", "--yes"], succeeded).in_nodes_project(),
+            Plan::run("down of the two-node cluster", ci::DOWN, succeeded).in_nodes_project(),
         ]);
     }
     plan
@@ -318,8 +320,16 @@ fn plan(real_kind: bool) -> Vec<Plan> {
 
 pub fn run(rest: &[String]) -> Result<()> {
     let report = rest.iter().position(|a| a == "--junit").and_then(|i| rest.get(i + 1)).map(PathBuf::from);
-    let real = rest.iter().any(|a| a == "--real-kind");
-    let (path, node_image) = if real { real_kind()? } else { (search_path()?, None) };
+    // A real kind, the test bed's or one on PATH (a CI runner's), runs the two-node steps too.
+    let (path, node_image, real) = if rest.iter().any(|a| a == "--real-kind") {
+        let (path, image) = real_kind()?;
+        (path, image, true)
+    } else {
+        match crate::testbed::kind::path_with_standin()? {
+            Some(standin) => (standin, None, false),
+            None => (std::env::var_os("PATH").unwrap_or_default(), None, true),
+        }
+    };
     // No kind-parity.yaml: the embedded demo stack, as on a fresh clone.
     let demo = tempfile::tempdir().context("creating the e2e work folder")?;
     let crash = crash_project()?;
@@ -587,14 +597,6 @@ fn kind_version(path: &std::ffi::OsStr) -> String {
         .unwrap_or_default()
 }
 
-/// The PATH the steps run with: the process's when it has a `kind`, else the test bed's stand-in first.
-fn search_path() -> Result<OsString> {
-    match crate::testbed::kind::path_with_standin()? {
-        Some(path) => Ok(path),
-        None => Ok(std::env::var_os("PATH").unwrap_or_default()),
-    }
-}
-
 fn build_binary() -> Result<PathBuf> {
     let root = crate::project_root();
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -633,7 +635,21 @@ fn junit(steps: &[Step]) -> Result<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Step, failure_summary, junit};
+    use super::{Step, What, ci, failure_summary, junit, plan};
+
+    #[test]
+    fn every_command_of_the_ci_gate_is_a_step_of_the_plan() {
+        let steps: Vec<&[&str]> = plan(false)
+            .iter()
+            .filter_map(|p| match &p.what {
+                What::Run { args, .. } => Some(*args),
+                What::Inspect(_) => None,
+            })
+            .collect();
+        for command in ci::GATE {
+            assert!(steps.contains(&command), "the e2e does not run `kind-parity {}`", command.join(" "));
+        }
+    }
 
     #[test]
     fn a_failed_step_is_a_failure_with_its_output_escaped() {

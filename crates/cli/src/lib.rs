@@ -15,6 +15,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod args;
+pub mod ci;
 mod cluster;
 mod images;
 mod interrupt;
