@@ -69,6 +69,7 @@ const KINDNETD_SOURCES: &[(&str, &str)] = &[
 ];
 
 pub fn up(tb: &Testbed) -> Result<()> {
+    inotify_limits();
     let kind_module = kind_module(tb)?;
     if recipe_of(IMAGE).as_deref() == Some(RECIPE) {
         say(format!("kindnode: {IMAGE} (recipe {RECIPE}) is in the engine"));
@@ -87,6 +88,31 @@ pub fn up(tb: &Testbed) -> Result<()> {
     node::save(IMAGE, &tarball)?;
     say(format!("kindnode: built {IMAGE} in {:.0}s, saved to {}", started.elapsed().as_secs_f64(), tarball.display()));
     Ok(())
+}
+
+/// The inotify limits kind's known issues recommend for clusters with several nodes
+/// (kind.sigs.k8s.io/docs/user/known-issues, "Pod errors due to too many open files"), raised
+/// on this machine as a user following them would: stock Debian allows 128 instances, which
+/// one node runs with and a worker's kubelet and kube-proxy exhaust (kind-parity's doctor fails
+/// a config with workers below them). Never lowered; a refusal is said and left to doctor.
+fn inotify_limits() {
+    for (name, wanted) in [("max_user_watches", 524_288u64), ("max_user_instances", 512)] {
+        let path = format!("/proc/sys/fs/inotify/{name}");
+        let Some(current) = std::fs::read_to_string(&path).ok().and_then(|t| t.trim().parse::<u64>().ok()) else {
+            continue;
+        };
+        if current >= wanted {
+            continue;
+        }
+        match std::fs::write(&path, wanted.to_string()) {
+            Ok(()) => say(format!(
+                "kindnode: fs.inotify.{name} raised from {current} to {wanted}, as kind's known issues advise"
+            )),
+            Err(e) => say(format!(
+                "kindnode: fs.inotify.{name} is {current}, below kind's {wanted}, and cannot be raised: {e}"
+            )),
+        }
+    }
 }
 
 pub fn env(_tb: &Testbed) -> Vec<(String, String)> {
