@@ -13,6 +13,16 @@ use crate::probe::{Check, Failure, chain};
 /// How long a connection may take to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The failure of a probe whose protocol client this build left out: an enabled component that
+/// cannot be checked fails, never passes or vanishes.
+#[cfg(not(all(feature = "postgres", feature = "redis", feature = "nats", feature = "temporal")))]
+fn without_client(feature: &str, component: &str) -> Failure {
+    Failure::new(
+        format!("this build of kind-parity-probes has no {component} client (feature `{feature}` is off)"),
+        format!("build kind-parity-probes with its default features, or add `features = [\"{feature}\"]`"),
+    )
+}
+
 /// Where a dependency is reached.
 #[derive(Debug, Clone)]
 pub enum Endpoint {
@@ -42,6 +52,7 @@ impl Endpoint {
     }
 }
 
+#[cfg(any(feature = "postgres", feature = "redis"))]
 fn split(addr: &str) -> Result<(String, u16), Failure> {
     let bad = || Failure::new(format!("`{addr}` is not host:port"), "this is a bug in kind-parity: please report it");
     let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
@@ -70,6 +81,7 @@ impl std::fmt::Debug for Login {
 #[derive(Debug, Clone)]
 pub struct Postgres {
     endpoint: Endpoint,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     logins: Vec<Login>,
 }
 
@@ -79,6 +91,13 @@ impl Postgres {
         Self { endpoint, logins }
     }
 
+    #[cfg(not(feature = "postgres"))]
+    #[allow(clippy::unused_async)]
+    async fn check(&self) -> Result<String, Failure> {
+        Err(without_client("postgres", "Postgres"))
+    }
+
+    #[cfg(feature = "postgres")]
     async fn check(&self) -> Result<String, Failure> {
         let (addr, _forward) = self.endpoint.open().await?;
         let (host, port) = split(&addr)?;
@@ -112,6 +131,7 @@ impl Postgres {
         Ok(format!("SELECT 1 as {}", done.join(", ")))
     }
 
+    #[cfg(feature = "postgres")]
     fn explain(&self, e: &tokio_postgres::Error, login: &Login, addr: &str) -> Failure {
         use tokio_postgres::error::SqlState;
         let code = e.code();
@@ -169,6 +189,13 @@ impl Redis {
         Self { endpoint, password }
     }
 
+    #[cfg(not(feature = "redis"))]
+    #[allow(clippy::unused_async)]
+    async fn check(&self) -> Result<String, Failure> {
+        Err(without_client("redis", "Redis"))
+    }
+
+    #[cfg(feature = "redis")]
     async fn check(&self) -> Result<String, Failure> {
         let (addr, _forward) = self.endpoint.open().await?;
         let (host, port) = split(&addr)?;
@@ -220,6 +247,7 @@ impl Check for Redis {
 
 /// The two messages of Temporal's `DescribeNamespace` call the probe needs, as prost messages:
 /// the request's `namespace` field, and a response whose fields are not read (prost skips them).
+#[cfg(feature = "temporal")]
 pub mod temporal_api {
     /// `temporal.api.workflowservice.v1.DescribeNamespaceRequest`.
     #[derive(Clone, PartialEq, Eq, prost::Message)]
@@ -261,6 +289,13 @@ impl Temporal {
         self
     }
 
+    #[cfg(not(feature = "temporal"))]
+    #[allow(clippy::unused_async)]
+    async fn check(&self) -> Result<String, Failure> {
+        Err(without_client("temporal", "Temporal"))
+    }
+
+    #[cfg(feature = "temporal")]
     async fn check(&self) -> Result<String, Failure> {
         use tonic_health::pb::health_check_response::ServingStatus;
         use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
@@ -462,6 +497,13 @@ impl Nats {
         self
     }
 
+    #[cfg(not(feature = "nats"))]
+    #[allow(clippy::unused_async)]
+    async fn check(&self) -> Result<String, Failure> {
+        Err(without_client("nats", "NATS"))
+    }
+
+    #[cfg(feature = "nats")]
     async fn check(&self) -> Result<String, Failure> {
         let (addr, _forward) = self.endpoint.open().await?;
         let options = match &self.credentials {
@@ -548,5 +590,17 @@ impl Check for Nats {
 
     fn run(&self) -> BoxFuture<'_, Result<String, Failure>> {
         self.check().boxed()
+    }
+}
+
+/// Run by `.ci/run` with `--no-default-features`: a probe whose client the build left out fails.
+#[cfg(all(test, not(feature = "nats")))]
+mod without_features {
+    use super::{Check as _, Endpoint, Nats};
+
+    #[tokio::test]
+    async fn a_probe_whose_client_is_left_out_fails_naming_its_feature() {
+        let failure = Nats::new(Endpoint::Address("127.0.0.1:1".into()), false).run().await.unwrap_err();
+        assert!(failure.found.contains("feature `nats` is off"), "{failure:?}");
     }
 }
