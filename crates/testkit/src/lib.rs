@@ -61,6 +61,15 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
+/// A loud skip of test `test` for `why` (a line on stderr), or, under CI, a failure: for what
+/// the test bed provides beyond a variable or a program (a user to run a server as…). Returns
+/// `None` so a test's guard reads `return kind_parity_testkit::skip(test, "…")`.
+pub fn skip<T>(test: &str, why: &str) -> Option<T> {
+    assert!(!in_ci(), "{test}: {why}, and CI=true: the test bed provides it (cargo xtask testbed up)");
+    eprintln!("SKIPPED {test}: {why}");
+    None
+}
+
 /// The value of a component's variable; `None` (after a loud skip line) when it is unset
 /// outside CI. Panics under CI, so a missing component fails the run.
 pub fn require(var: &str, test: &str) -> Option<String> {
