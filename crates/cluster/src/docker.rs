@@ -1,26 +1,22 @@
 //! What the cluster layer asks of the Docker Engine (through its API, never the CLI): its
-//! version, the node containers of a cluster by kind's labels, and the `kind` network.
+//! version, the node containers of a cluster by kind's labels, and the `kind` network, through
+//! `kind-parity-docker`, the one Docker layer the image layer shares.
 
-use std::collections::HashMap;
-
-use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder};
+use bollard::query_parameters::RemoveContainerOptionsBuilder;
 
 use crate::error::{Error, Result};
 
-/// The Docker label kind puts on every node container, valued with the cluster's name.
-pub const CLUSTER_LABEL: &str = "io.x-k8s.kind.cluster";
-/// The network kind attaches its nodes to.
-pub const KIND_NETWORK: &str = "kind";
+pub use kind_parity_docker::{CLUSTER_LABEL, KIND_NETWORK};
 
 /// A connection to the local Docker Engine.
 #[derive(Debug, Clone)]
 pub struct Docker(bollard::Docker);
 
 impl Docker {
-    /// Connects with the local defaults (`DOCKER_HOST`, else the local socket) and returns the
-    /// engine's version.
+    /// Connects as the docker CLI would ([`kind_parity_docker::connect`]: `DOCKER_HOST`, else
+    /// the local socket) and returns the engine's version.
     pub async fn connect() -> Result<(Self, String)> {
-        let docker = bollard::Docker::connect_with_local_defaults()
+        let docker = kind_parity_docker::connect()
             .map_err(|source| Error::Docker { action: "connecting to the Docker Engine".into(), source })?;
         let version = docker
             .version()
@@ -31,20 +27,10 @@ impl Docker {
 
     /// The names of the node containers of `cluster`, running or not.
     pub async fn node_containers(&self, cluster: &str) -> Result<Vec<String>> {
-        let filters = HashMap::from([("label", vec![format!("{CLUSTER_LABEL}={cluster}")])]);
-        let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
-        let containers = self
-            .0
-            .list_containers(Some(options))
+        let containers = kind_parity_docker::node_containers(&self.0, cluster)
             .await
             .map_err(|source| Error::Docker { action: format!("listing the node containers of {cluster}"), source })?;
-        let mut names: Vec<String> = containers
-            .into_iter()
-            .filter_map(|c| c.names.and_then(|n| n.into_iter().next()))
-            .map(|n| n.trim_start_matches('/').to_owned())
-            .collect();
-        names.sort();
-        Ok(names)
+        Ok(containers.into_iter().map(|c| c.name).collect())
     }
 
     /// Force-removes containers (and their anonymous volumes).

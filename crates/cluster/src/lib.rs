@@ -23,6 +23,11 @@ pub mod readiness;
 pub mod status;
 pub mod wait;
 
+/// The clients of this crate's public types ([`Error`]'s sources, [`connect`]'s client),
+/// re-exported so an embedder names the versions this crate was built with.
+pub use kind_parity_docker::bollard;
+pub use {k8s_openapi, kube};
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 

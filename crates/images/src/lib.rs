@@ -37,19 +37,19 @@ pub mod registry;
 
 use std::path::PathBuf;
 
-/// The Docker label kind puts on every node container of a cluster, valued with its name.
-pub const NODE_CLUSTER_LABEL: &str = "io.x-k8s.kind.cluster";
-/// The Docker label kind puts on node containers, valued `control-plane` or `worker`.
-pub const NODE_ROLE_LABEL: &str = "io.x-k8s.kind.role";
+/// The Docker client of this crate's signatures, re-exported so an embedder names the same
+/// version; nodes are found by `kind-parity-docker`, the one Docker layer.
+pub use kind_parity_docker::bollard;
 /// The containerd namespace the kubelet reads images from.
 pub const CONTAINERD_NAMESPACE: &str = "k8s.io";
 /// The prefix of content tags.
 pub const CONTENT_TAG_PREFIX: &str = "kp-";
 
-/// Connects to the local Docker Engine (`DOCKER_HOST`, else the local socket) and agrees on an
-/// API version with it, so that older engines (API 1.41 of Docker 20.10) answer too.
+/// Connects to the Docker Engine as the docker CLI would ([`kind_parity_docker::connect`]:
+/// `DOCKER_HOST`, else the local socket) and agrees on an API version with it, so that older
+/// engines (API 1.41 of Docker 20.10) answer too.
 pub async fn connect() -> Result<bollard::Docker> {
-    let docker = bollard::Docker::connect_with_local_defaults().map_err(|source| Error::EngineDown { source })?;
+    let docker = kind_parity_docker::connect().map_err(|source| Error::EngineDown { source })?;
     docker.negotiate_version().await.map_err(|source| Error::EngineDown { source })
 }
 

@@ -20,13 +20,12 @@ use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use bollard::exec::{CreateExecOptions, StartExecResults};
-use bollard::query_parameters::ListContainersOptionsBuilder;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt as _;
 use futures::future::join_all;
 use tokio::io::AsyncWriteExt as _;
 
-use crate::{CONTAINERD_NAMESPACE, Error, NODE_CLUSTER_LABEL, NODE_ROLE_LABEL, Result};
+use crate::{CONTAINERD_NAMESPACE, Error, Result};
 
 /// The snapshotter assumed when a node's containerd configuration does not name one (containerd's
 /// default, and kind's).
@@ -139,30 +138,20 @@ pub enum Progress<'a> {
 /// The running node containers of `cluster`, sorted by name. A node that is not running is an
 /// error naming it: loading into some nodes only would leave the cluster half-loaded.
 pub async fn nodes(docker: &Docker, cluster: &str) -> Result<Vec<Node>> {
-    let filters = HashMap::from([("label", vec![format!("{NODE_CLUSTER_LABEL}={cluster}")])]);
-    let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
-    let containers = docker
-        .list_containers(Some(options))
+    let containers = kind_parity_docker::node_containers(docker, cluster)
         .await
         .map_err(|source| engine_error(source, || format!("listing the node containers of cluster {cluster}")))?;
+    if containers.is_empty() {
+        return Err(Error::NoNodes { cluster: cluster.to_owned(), label: kind_parity_docker::CLUSTER_LABEL });
+    }
     let mut nodes = Vec::with_capacity(containers.len());
     for container in containers {
-        let Some(name) = container.names.as_ref().and_then(|n| n.first()) else { continue };
-        let name = name.trim_start_matches('/').to_owned();
-        let state = container.state.map(|s| s.to_string()).unwrap_or_default();
-        if state != "running" {
-            return Err(Error::NodeStopped {
-                node: name,
-                state: if state.is_empty() { "unknown".into() } else { state },
-            });
+        if !container.running() {
+            let state = if container.state.is_empty() { "unknown".into() } else { container.state };
+            return Err(Error::NodeStopped { node: container.name, state });
         }
-        let role = container.labels.as_ref().and_then(|l| l.get(NODE_ROLE_LABEL)).cloned().unwrap_or_default();
-        nodes.push(Node { name, role });
+        nodes.push(Node { name: container.name, role: container.role });
     }
-    if nodes.is_empty() {
-        return Err(Error::NoNodes { cluster: cluster.to_owned(), label: NODE_CLUSTER_LABEL });
-    }
-    nodes.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(nodes)
 }
 

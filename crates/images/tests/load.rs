@@ -12,9 +12,10 @@ use std::sync::Mutex;
 
 use bollard::Docker;
 use bollard::query_parameters::TagImageOptionsBuilder;
+use kind_parity_docker::CLUSTER_LABEL;
+use kind_parity_images::Error;
 use kind_parity_images::build::{BuildSpec, build, prepare};
 use kind_parity_images::load::{self, Node, Outcome, Progress};
-use kind_parity_images::{Error, NODE_CLUSTER_LABEL};
 use kind_parity_testkit::standin::{self, Leftovers};
 
 /// The node containers and images of one test, removed on drop.
@@ -201,10 +202,7 @@ async fn a_missing_image_or_cluster_is_named() {
     assert_eq!(error.to_string(), format!("image {missing} does not exist locally"));
     let nobody = format!("{}-nobody", fx.cluster);
     let error = load::load(&fx.docker, &nobody, &[missing], &|_| {}).await.unwrap_err();
-    assert_eq!(
-        error.to_string(),
-        format!("cluster {nobody} has no node containers (label {NODE_CLUSTER_LABEL}={nobody})")
-    );
+    assert_eq!(error.to_string(), format!("cluster {nobody} has no node containers (label {CLUSTER_LABEL}={nobody})"));
 }
 
 #[tokio::test]

@@ -11,10 +11,8 @@ use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::CreateContainerOptionsBuilder;
 use futures::StreamExt as _;
 
-/// The label kind puts on a cluster's node containers, valued with the cluster's name.
-pub const CLUSTER_LABEL: &str = "io.x-k8s.kind.cluster";
-/// The label kind puts on node containers, valued `control-plane` or `worker`.
-pub const ROLE_LABEL: &str = "io.x-k8s.kind.role";
+/// kind's labels on node containers, from the one Docker layer.
+pub use kind_parity_docker::{CLUSTER_LABEL, ROLE_LABEL};
 
 /// Runs `command` in `container`: its exit code and its output (stdout and stderr).
 pub async fn exec(docker: &Docker, container: &str, command: &[&str]) -> (Option<i64>, String) {
