@@ -8,9 +8,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use kind_parity_cluster::apply::{self, ApplyOptions, Inventory};
+use kind_parity_cluster::apply::{self, ApplyOptions, Inventory, Manifest};
 use kind_parity_cluster::{Target, connect};
-use kind_parity_render::{ImageRefs, LoadOptions, Manifest, Override, Secrets, Templates};
+use kind_parity_render::{ImageRefs, LoadOptions, Override, Secrets, Templates};
 use rand::SeedableRng;
 
 const RUNS: usize = 5;
@@ -37,6 +37,9 @@ fn render(ns: &str, secrets: &mut Option<Secrets>) -> Vec<Manifest> {
     kind_parity_render::render(&loaded.config, &loaded.inputs, secrets, &images, &Templates::embedded().unwrap())
         .unwrap()
         .manifests
+        .into_iter()
+        .map(|m| Manifest { file: m.file, order: m.phase.order(), content: m.content })
+        .collect()
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use futures::{StreamExt as _, TryStreamExt as _};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kind_parity_render::{Manifest, Phase};
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope};
@@ -23,6 +22,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::{ENVIRONMENT_LABEL, FIELD_MANAGER, ObjectRef};
+
+/// A manifest file to apply: this layer's own input, so that an embedder who applies and waits
+/// needs no renderer (`kind-parity-lifecycle` makes these from `kind_parity_render::Manifest`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    /// Its file name, named in errors and in [`PlannedObject::file`].
+    pub file: String,
+    /// Its place in apply order, lower first (the render phase: foundation 0, platform 1,
+    /// apps 2); CRDs and Namespaces go before every order whatever their manifest's.
+    pub order: u8,
+    /// Its YAML documents.
+    pub content: String,
+}
 
 /// How many objects of one step are applied at once.
 const CONCURRENCY: usize = 16;
@@ -135,15 +147,7 @@ pub fn plan(manifests: &[Manifest]) -> Result<Vec<PlannedObject>> {
             })?;
             let types = object.types.clone().unwrap_or_default();
             let first = matches!(types.kind.as_str(), "CustomResourceDefinition" | "Namespace");
-            let step = if first {
-                0
-            } else {
-                1 + match m.phase {
-                    Phase::Foundation => 0,
-                    Phase::Platform => 1,
-                    Phase::Apps => 2,
-                }
-            };
+            let step = if first { 0 } else { 1 + usize::from(m.order) };
             let reference = ObjectRef {
                 api_version: types.api_version,
                 kind: types.kind,

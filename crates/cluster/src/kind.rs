@@ -11,11 +11,17 @@ use std::time::Duration;
 use crate::command;
 use crate::error::{Error, Result};
 
-/// The oldest kind supported: the release of the pinned node image
-/// (`kind_parity_render::config::DEFAULT_NODE_IMAGE`, kind v0.29.0's default). Node images are
-/// built for their kind release (v0.29.0's carry containerd 2.x), and an older kind cannot boot
-/// them.
+/// The oldest kind supported: the release of the pinned node image [`NODE_IMAGE`]. Node images
+/// are built for their kind release (v0.29.0's carry containerd 2.x), and an older kind cannot
+/// boot them.
 pub const MINIMUM: Version = Version(0, 29, 0);
+
+/// The node image of kind [`MINIMUM`], pinned by the digest its release lists
+/// (kubernetes-sigs/kind `pkg/apis/config/defaults/image.go` at v0.29.0): the renderer's default
+/// (`kind_parity_render::config::DEFAULT_NODE_IMAGE`, kept equal by a test of the lifecycle,
+/// which depends on both; this layer depends on no renderer).
+pub const NODE_IMAGE: &str =
+    "kindest/node:v1.33.1@sha256:050072256b9a903bd914c0b2866828150cb229cea0efe5892e2b644d5dd3b34f";
 
 /// A kind version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -126,17 +126,17 @@ pub async fn run(inputs: &Inputs<'_>) -> Vec<Check> {
 
 /// Which kind goes with which node image: the one the environment uses, and the default pin's.
 fn node_image_note(inputs: &Inputs<'_>) -> String {
-    use kind_parity_render::config::{DEFAULT_NODE_IMAGE, DEFAULT_NODE_IMAGE_KIND};
+    use crate::kind::{MINIMUM, NODE_IMAGE};
     let rendered = inputs
         .rendered_kind_config
         .lines()
         .find_map(|l| l.trim_start().strip_prefix("image:"))
         .map(|i| i.trim().trim_matches('"').to_owned());
     match rendered {
-        Some(image) if image != DEFAULT_NODE_IMAGE => format!(
-            "node image {image} (configured): use the kind release that lists it in its release notes; the default {DEFAULT_NODE_IMAGE} is kind {DEFAULT_NODE_IMAGE_KIND}'s"
+        Some(image) if image != NODE_IMAGE => format!(
+            "node image {image} (configured): use the kind release that lists it in its release notes; the default {NODE_IMAGE} is kind {MINIMUM}'s"
         ),
-        _ => format!("node image {DEFAULT_NODE_IMAGE} is kind {DEFAULT_NODE_IMAGE_KIND}'s"),
+        _ => format!("node image {NODE_IMAGE} is kind {MINIMUM}'s"),
     }
 }
 
@@ -325,7 +325,7 @@ mod tests {
             rendered_kind_config: config,
             workers: 0,
         };
-        let default = rendered(kind_parity_render::config::DEFAULT_NODE_IMAGE).leak();
+        let default = rendered(crate::kind::NODE_IMAGE).leak();
         assert_eq!(
             node_image_note(&inputs(default)),
             "node image kindest/node:v1.33.1@sha256:050072256b9a903bd914c0b2866828150cb229cea0efe5892e2b644d5dd3b34f is kind v0.29.0's"
@@ -335,7 +335,6 @@ mod tests {
             custom.starts_with("node image kindest/node:v1.34.0 (configured): use the kind release that lists it"),
             "{custom}"
         );
-        assert_eq!(crate::kind::MINIMUM.to_string(), kind_parity_render::config::DEFAULT_NODE_IMAGE_KIND);
     }
 
     #[test]

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Namespace;
-use kind_parity_cluster::apply::{self, ApplyOptions, Change, Inventory};
+use kind_parity_cluster::apply::{self, ApplyOptions, Change, Inventory, Manifest};
 use kind_parity_cluster::wait::{Progress, WaitOptions, wait_ready};
 use kind_parity_cluster::{Error, ObjectRef, Target, connect};
-use kind_parity_render::{ImageRefs, LoadOptions, Manifest, Override, Phase, Secrets, Templates};
+use kind_parity_render::{ImageRefs, LoadOptions, Override, Secrets, Templates};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use rand::SeedableRng;
 use serde_json::json;
@@ -70,7 +70,7 @@ fn render_demo(ns: &str, overrides: &[(&str, &str)]) -> Vec<Manifest> {
         &Templates::embedded().unwrap(),
     )
     .unwrap();
-    plan.manifests
+    plan.manifests.into_iter().map(|m| Manifest { file: m.file, order: m.phase.order(), content: m.content }).collect()
 }
 
 async fn delete_namespace(client: &kube::Client, ns: &str) {
@@ -179,20 +179,8 @@ fn crd_manifests(ns: &str, group: &str) -> Vec<Manifest> {
     );
     // Files in the wrong order on purpose: ordering is the applier's job, not the file names'.
     vec![
-        Manifest {
-            file: "00-settings.yaml".into(),
-            component: "s".into(),
-            phase: Phase::Foundation,
-            depends_on: vec![],
-            content: config,
-        },
-        Manifest {
-            file: "01-crd.yaml".into(),
-            component: "crd".into(),
-            phase: Phase::Platform,
-            depends_on: vec![],
-            content: format!("{crd}---\n{namespace}"),
-        },
+        Manifest { file: "00-settings.yaml".into(), order: 0, content: config },
+        Manifest { file: "01-crd.yaml".into(), order: 1, content: format!("{crd}---\n{namespace}") },
     ]
 }
 
@@ -203,9 +191,7 @@ fn custom_resources_are_planned_after_their_crd() {
         0,
         Manifest {
             file: "00-widget.yaml".into(),
-            component: "w".into(),
-            phase: Phase::Foundation,
-            depends_on: vec![],
+            order: 0,
             content: "apiVersion: example.test/v1\nkind: Widget\nmetadata:\n  name: one\n  namespace: ns\n".into(),
         },
     );
@@ -227,9 +213,7 @@ async fn crds_are_established_and_discovered_before_their_custom_resources() {
     // discovered.
     manifests.push(Manifest {
         file: "00-widget.yaml".into(),
-        component: "w".into(),
-        phase: Phase::Foundation,
-        depends_on: vec![],
+        order: 0,
         content: format!(
             "apiVersion: {group}/v1\nkind: Widget\nmetadata:\n  name: one\n  namespace: {ns}\n  labels: {{kind-parity.dev/environment: {ns}}}\nspec: {{size: 3}}\n"
         ),
@@ -268,9 +252,7 @@ async fn a_pruned_namespace_created_again_meanwhile_does_not_hold_the_apply() {
     let options = ApplyOptions { environment: ns.clone(), force: false, prune: true };
     let namespace = Manifest {
         file: "00-namespace.yaml".into(),
-        component: "n".into(),
-        phase: Phase::Foundation,
-        depends_on: vec![],
+        order: 0,
         content: format!(
             "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n  labels: {{kind-parity.dev/environment: {ns}}}\n"
         ),

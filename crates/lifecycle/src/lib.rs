@@ -414,4 +414,11 @@ mod tests {
         assert_eq!(rendered.out, environment.state().rendered());
         assert!(rendered.out.join(state::MARKER).is_file());
     }
+
+    #[test]
+    fn the_renderers_default_node_image_is_the_cluster_layers_pin() {
+        // Each layer names it without depending on the other; the lifecycle holds both.
+        assert_eq!(kind_parity_render::config::DEFAULT_NODE_IMAGE, kind_parity_cluster::kind::NODE_IMAGE);
+        assert_eq!(kind_parity_render::config::DEFAULT_NODE_IMAGE_KIND, kind_parity_cluster::kind::MINIMUM.to_string());
+    }
 }

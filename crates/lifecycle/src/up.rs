@@ -228,7 +228,7 @@ impl Environment {
         let previous = self.state.read_inventory()?;
         let apply_options = apply::ApplyOptions { environment: config.name.clone(), force: options.force, prune: true };
         reporter.report(&Event::StepStarted { step: Step::Apply, message: format!("applying to context {context}") });
-        let applied = apply::apply(&client, &rendered.plan.manifests, &previous, &apply_options).await?;
+        let applied = apply::apply(&client, &to_apply(&rendered.plan.manifests), &previous, &apply_options).await?;
         self.state.write_inventory(&applied.inventory)?;
         reporter.report(&Event::ObjectsApplied {
             context: context.clone(),
@@ -404,10 +404,18 @@ impl From<&Check> for Event {
     }
 }
 
+/// The rendered manifests as the cluster layer applies them (it depends on no renderer).
+fn to_apply(manifests: &[kind_parity_render::Manifest]) -> Vec<apply::Manifest> {
+    manifests
+        .iter()
+        .map(|m| apply::Manifest { file: m.file.clone(), order: m.phase.order(), content: m.content.clone() })
+        .collect()
+}
+
 /// Each workload's dependencies as workloads: a manifest's `depends_on` names components
 /// (`postgres`) and services (`api`, whose manifest is the component `app-api`).
 fn workload_dependencies(manifests: &[kind_parity_render::Manifest]) -> Result<HashMap<ObjectRef, Vec<ObjectRef>>> {
-    let planned = apply::plan(manifests)?;
+    let planned = apply::plan(&to_apply(manifests))?;
     let by_file: HashMap<&str, &kind_parity_render::Manifest> =
         manifests.iter().map(|m| (m.file.as_str(), m)).collect();
     let mut by_component: HashMap<&str, Vec<ObjectRef>> = HashMap::new();

@@ -32,6 +32,17 @@ pub enum Phase {
     Apps,
 }
 
+impl Phase {
+    /// Its place in apply order, lower first (`kind_parity_cluster::apply::Manifest::order`).
+    pub fn order(self) -> u8 {
+        match self {
+            Self::Foundation => 0,
+            Self::Platform => 1,
+            Self::Apps => 2,
+        }
+    }
+}
+
 /// One rendered manifest file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
