@@ -25,6 +25,10 @@ pub mod report;
 pub mod suite;
 pub mod tls;
 
+/// The client the cluster and port-forward probes take, re-exported so an embedder passes the
+/// version this crate was built with.
+pub use kube;
+
 pub use error::{Error, Result};
 pub use probe::{Check, Failure, Outcome, Probe, ProbeResult};
 pub use report::Report;

@@ -9,7 +9,7 @@
 //! [`Secrets::ensure`], called once by the caller, who stores the result.
 //!
 //! ```no_run
-//! use kind_parity_render::{ImageRefs, LoadOptions, Secrets, Templates, load, render};
+//! use kind_parity_render::{ImageRefs, LoadOptions, Secrets, Templates, load, rand, render, time};
 //!
 //! let loaded = load(&LoadOptions::from_process(None, ".".into(), vec![]))?;
 //! let mut secrets = Secrets::default();
@@ -32,6 +32,10 @@ mod realm;
 pub mod refs;
 mod render;
 mod secrets;
+
+/// The crates of [`Secrets::ensure`]'s signature (its random source and its clock), re-exported
+/// so an embedder passes the versions this crate was built with.
+pub use {rand, time};
 
 pub use compose::POSTGRES_INIT;
 pub use config::{Config, Inputs, LoadOptions, Loaded, Override, Source, explain, json_schema, load};
