@@ -132,6 +132,9 @@ pub(crate) fn hint_text(hint: &Hint) -> String {
         Hint::BuildOrPull => "build it (`kind-parity build`) or pull it first".into(),
         Hint::Render => "run `kind-parity render` to write the environment's secrets and CA again".into(),
         Hint::Force => "rerun with --force to take ownership of these fields".into(),
+        Hint::OtherEnvironment { namespace } => format!(
+            "give this environment another `name` (or `namespace`), or run `kind-parity down` in the checkout that brought {namespace} up; if that state folder is gone for good, `kind-parity down` here deletes a kind cluster, and on an existing cluster `kubectl delete namespace {namespace}` frees it"
+        ),
         Hint::AllowContext { context } => {
             format!("add it to `cluster.allowed_contexts` or pass `--allow-context {context}`")
         }

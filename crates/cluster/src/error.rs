@@ -137,6 +137,18 @@ pub enum Error {
         /// The API server's message, naming the fields and their managers.
         message: String,
     },
+    /// The namespace belongs to another environment of the same name (another state folder).
+    #[error(
+        "namespace {namespace} belongs to another environment: its identity is {theirs}, this state folder's is {ours} (another checkout with the same name, or a state folder made again?)"
+    )]
+    OtherEnvironment {
+        /// The namespace.
+        namespace: String,
+        /// This environment's identity.
+        ours: String,
+        /// The identity the namespace carries.
+        theirs: String,
+    },
     /// A CRD did not become Established in time.
     #[error("CRD {name} was not Established within {timeout:?}")]
     CrdNotEstablished {

@@ -39,6 +39,9 @@ pub use error::{Error, Result};
 pub const FIELD_MANAGER: &str = "kind-parity";
 /// The label that marks objects this tool applied, valued with the environment's name.
 pub const ENVIRONMENT_LABEL: &str = "kind-parity.dev/environment";
+/// The annotation on an environment's namespace that says which state folder applies it (the
+/// fingerprint of its local CA, `kind_parity_render::Secrets::identity`).
+pub const IDENTITY_ANNOTATION: &str = "kind-parity.dev/identity";
 
 /// Identifies one Kubernetes object.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -112,5 +115,25 @@ pub fn check_allowed(context: &str, allowed: &[String]) -> Result<()> {
         Ok(())
     } else {
         Err(Error::ContextNotAllowed { context: context.to_owned() })
+    }
+}
+
+/// Refuses to apply environment `identity` where namespace `namespace` belongs to another
+/// environment: one whose [`IDENTITY_ANNOTATION`] differs (another checkout, or a state folder
+/// made again, with the same `name`), whose apply would replace the other's passwords and
+/// objects. A missing namespace, ours, or one without the annotation (made by hand, or by a
+/// kind-parity before it stamped namespaces) passes.
+pub async fn check_identity(client: &kube::Client, namespace: &str, identity: &str) -> Result<()> {
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client.clone());
+    let found = namespaces
+        .get_metadata_opt(namespace)
+        .await
+        .map_err(|source| Error::Api { action: format!("reading namespace {namespace}"), source })?;
+    let theirs = found.and_then(|n| n.metadata.annotations).and_then(|mut a| a.remove(IDENTITY_ANNOTATION));
+    match theirs {
+        Some(theirs) if theirs != identity => {
+            Err(Error::OtherEnvironment { namespace: namespace.to_owned(), ours: identity.to_owned(), theirs })
+        }
+        _ => Ok(()),
     }
 }

@@ -558,3 +558,51 @@ async fn a_deadline_names_a_running_pod_that_is_not_ready_with_its_log_lines() {
     assert!(text.contains("Warning Unhealthy: Readiness probe failed"), "{text}");
     assert!(text.contains("\n  last log lines:\n    kp-waiting-for-nothing"), "{text}");
 }
+
+/// Deletes the test's namespace whatever happens.
+struct NamespaceGuard(String);
+
+impl Drop for NamespaceGuard {
+    fn drop(&mut self) {
+        kind_parity_testkit::delete_namespace(&self.0);
+    }
+}
+
+async fn namespace_with(client: &kube::Client, ns: &str, identity: Option<&str>) -> NamespaceGuard {
+    let mut namespace = Namespace::default();
+    namespace.metadata.name = Some(ns.to_owned());
+    if let Some(identity) = identity {
+        namespace.metadata.annotations =
+            Some([(kind_parity_cluster::IDENTITY_ANNOTATION.to_owned(), identity.to_owned())].into());
+    }
+    Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &namespace).await.expect("namespace made");
+    NamespaceGuard(ns.to_owned())
+}
+
+#[tokio::test]
+async fn a_namespace_stamped_by_another_state_folder_is_refused() {
+    let Some(client) = client("a_namespace_stamped_by_another_state_folder_is_refused").await else { return };
+    let ns = unique("kp-identity-other");
+    let _guard = namespace_with(&client, &ns, Some("sha256:theirs")).await;
+    let err = kind_parity_cluster::check_identity(&client, &ns, "sha256:ours").await.expect_err("refused");
+    let Error::OtherEnvironment { namespace, ours, theirs } = &err else { panic!("{err:?}") };
+    assert_eq!((namespace.as_str(), ours.as_str(), theirs.as_str()), (ns.as_str(), "sha256:ours", "sha256:theirs"));
+}
+
+#[tokio::test]
+async fn a_namespace_stamped_by_this_state_folder_passes() {
+    let Some(client) = client("a_namespace_stamped_by_this_state_folder_passes").await else { return };
+    let ns = unique("kp-identity-ours");
+    let _guard = namespace_with(&client, &ns, Some("sha256:ours")).await;
+    kind_parity_cluster::check_identity(&client, &ns, "sha256:ours").await.expect("ours");
+}
+
+#[tokio::test]
+async fn an_unstamped_or_missing_namespace_passes() {
+    // Made by hand, or by a kind-parity before it stamped namespaces: the apply stamps it.
+    let Some(client) = client("an_unstamped_or_missing_namespace_passes").await else { return };
+    let ns = unique("kp-identity-none");
+    let _guard = namespace_with(&client, &ns, None).await;
+    kind_parity_cluster::check_identity(&client, &ns, "sha256:ours").await.expect("unstamped");
+    kind_parity_cluster::check_identity(&client, &unique("kp-identity-missing"), "sha256:ours").await.expect("missing");
+}

@@ -48,6 +48,11 @@ pub enum Hint {
     Render,
     /// Take ownership of the conflicting fields (force the apply).
     Force,
+    /// The namespace is another environment's: pick another name, or take that one down.
+    OtherEnvironment {
+        /// The namespace.
+        namespace: String,
+    },
     /// Allow changes to this kubeconfig context.
     AllowContext {
         /// The context.
@@ -202,6 +207,9 @@ impl Error {
         match self {
             Self::Cluster(error) => match error.as_ref() {
                 Cluster::Conflict { .. } => Some(Hint::Force),
+                Cluster::OtherEnvironment { namespace, .. } => {
+                    Some(Hint::OtherEnvironment { namespace: namespace.clone() })
+                }
                 Cluster::ContextNotAllowed { context } => Some(Hint::AllowContext { context: context.clone() }),
                 _ => None,
             },

@@ -194,6 +194,9 @@ pub struct Rendered {
     /// The services' image builds, their contexts read and tagged by content (the tags the
     /// manifests reference).
     pub builds: Vec<Prepared>,
+    /// The environment's identity ([`kind_parity_render::Secrets::identity`]), stamped on its
+    /// namespace; `apply` refuses a namespace stamped by another state folder.
+    pub identity: Option<String>,
 }
 
 /// One environment: its config and its state folder.
@@ -274,7 +277,7 @@ impl Environment {
         write.protected.push((cwd, "working directory"));
         let out = options.out.clone().unwrap_or_else(|| state.rendered());
         let files = state::write_plan(&plan, &out, &write)?;
-        Ok(Rendered { out, files, plan, builds })
+        Ok(Rendered { out, files, plan, builds, identity: secrets.identity() })
     }
 
     /// [`Environment::render`] into the state folder on a blocking thread: it reads and hashes
@@ -351,6 +354,18 @@ mod tests {
         assert_eq!(error.hint(), Some(Hint::AllowContext { context: "prod".into() }));
         assert_eq!(error.to_string(), "context `prod` is not allowed for commands that change the cluster");
         assert!(!error.is_usage());
+    }
+
+    #[test]
+    fn another_state_folders_namespace_hints_at_another_name_and_names_both_identities() {
+        let error = Error::from(kind_parity_cluster::Error::OtherEnvironment {
+            namespace: "kp-demo".into(),
+            ours: "sha256:aa".into(),
+            theirs: "sha256:bb".into(),
+        });
+        assert_eq!(error.hint(), Some(Hint::OtherEnvironment { namespace: "kp-demo".into() }));
+        let message = error.to_string();
+        assert!(message.contains("sha256:aa") && message.contains("sha256:bb"), "{message}");
     }
 
     #[test]

@@ -225,6 +225,9 @@ impl Environment {
         let (client, context) = kind_parity_cluster::connect(&target).await?;
         kind_parity_cluster::check_allowed(&context, &allowed)?;
 
+        if let Some(identity) = rendered.identity.as_deref() {
+            kind_parity_cluster::check_identity(&client, config.namespace(), identity).await?;
+        }
         let previous = self.state.read_inventory()?;
         let apply_options = apply::ApplyOptions { environment: config.name.clone(), force: options.force, prune: true };
         reporter.report(&Event::StepStarted { step: Step::Apply, message: format!("applying to context {context}") });

@@ -331,7 +331,7 @@ fn tidy(text: &str) -> String {
     out
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -547,6 +547,7 @@ pub fn render(
         "registry": config.registry.enabled,
         "registry_host_port": config.registry.host_port,
         "registry_name": format!("{}-registry", config.name),
+        "identity": secrets.identity(),
     });
     let ca_bundle = format!("{}{}", tls.ca_cert, public_roots_pem());
     let tls_ctx = json!({ "ca_cert": tls.ca_cert, "ca_bundle": ca_bundle, "cert": tls.cert, "key": tls.key });

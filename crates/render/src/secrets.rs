@@ -130,6 +130,18 @@ impl Changes {
 }
 
 impl Secrets {
+    /// The environment's identity: `sha256:` and the hex SHA-256 of its local CA's certificate,
+    /// which each state folder generates for itself. Rendered as the namespace's
+    /// `kind-parity.dev/identity` annotation, so that a second checkout with the same `name` on
+    /// the same cluster is told apart from the first instead of replacing its passwords. `None`
+    /// before [`Secrets::ensure`] made the CA.
+    pub fn identity(&self) -> Option<String> {
+        use sha2::{Digest as _, Sha256};
+        let tls = self.tls.as_ref()?;
+        let digest = Sha256::digest(tls.ca_cert.as_bytes());
+        Some(format!("sha256:{}", crate::render::hex(&digest)))
+    }
+
     /// Parses the stored form, and checks that its certificates and keys are PEM of their kind.
     ///
     /// The file holds the CA's private key: an error says where the file is wrong and how, never
