@@ -73,13 +73,13 @@ pub enum Command {
     /// Show the effective config
     Config(ConfigArgs),
     /// Render, apply phase by phase, prune and wait: the apply step of `up`
-    Apply(ClusterArgs),
+    Apply(ApplyArgs),
     /// Create and bootstrap the environment
-    Up(ClusterArgs),
+    Up(UpArgs),
     /// Check the prerequisites: Docker, kind, free ports, disk, inotify, cluster drift
     Doctor,
     /// Show the environment's state and endpoints
-    Status(ClusterArgs),
+    Status(StatusArgs),
     /// Collect a diagnostics bundle (status, pods, logs, events, kind's node logs, the rendered files; secrets redacted)
     Logs(LogsArgs),
     /// Build the services' images through the Docker API (skipped when unchanged)
@@ -91,7 +91,7 @@ pub enum Command {
     /// Delete the environment and what was created for it
     Down(DownArgs),
     /// Delete and recreate the environment from zero
-    Reset(DownArgs),
+    Reset(ResetArgs),
     /// Print a completion script for a shell, e.g. `kind-parity completions bash > /etc/bash_completion.d/kind-parity`
     Completions(CompletionsArgs),
     /// Print the JSON Schema of kind-parity.yaml, for editors: `kind-parity schema > kind-parity.schema.json`
@@ -182,33 +182,65 @@ pub enum ClusterKind {
     Existing,
 }
 
-/// Options of the commands that change a cluster.
+/// Which contexts a command that changes a cluster may change.
 #[derive(Debug, Clone, Args)]
-pub struct ClusterArgs {
-    /// The cluster
-    #[command(flatten)]
-    pub target: TargetArgs,
+pub struct AllowArgs {
     /// Allow changing this context, besides `cluster.allowed_contexts` (repeatable)
     #[arg(long = "allow-context", value_name = "NAME")]
     pub allow_context: Vec<String>,
+}
+
+/// How a command that applies waits for readiness.
+#[derive(Debug, Clone, Args)]
+pub struct WaitArgs {
     /// How long to wait for everything to be ready, e.g. 10m, 90s, 1m30s (at most 365d)
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
     /// How long pods may stay unschedulable before that is an error
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub unschedulable_grace: std::time::Duration,
+    /// Apply without waiting for readiness
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+/// Options of `apply`: render, apply phase by phase, prune, wait.
+#[derive(Debug, Clone, Args)]
+pub struct ApplyArgs {
+    /// The cluster
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The contexts it may change
+    #[command(flatten)]
+    pub allow: AllowArgs,
+    /// The wait
+    #[command(flatten)]
+    pub wait: WaitArgs,
     /// Take ownership of fields another field manager owns
     #[arg(long)]
     pub force: bool,
-    /// Apply without waiting for readiness (and, for `up`, without the parity check)
-    #[arg(long)]
-    pub no_wait: bool,
-    /// `up` only: skip the short parity check after everything is ready
-    #[arg(long)]
-    pub skip_validate: bool,
     /// Also merge the kind cluster's context into your own kubeconfig (it is never touched otherwise)
     #[arg(long)]
     pub export_kubeconfig: bool,
+}
+
+/// Options of `up`: those of `apply`, and the parity check after it.
+#[derive(Debug, Clone, Args)]
+pub struct UpArgs {
+    /// As for `apply`
+    #[command(flatten)]
+    pub apply: ApplyArgs,
+    /// Skip the short parity check after everything is ready (`--no-wait` skips it too)
+    #[arg(long)]
+    pub skip_validate: bool,
+}
+
+/// Options of `status`: only which cluster (it reads, and changes nothing).
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// The cluster
+    #[command(flatten)]
+    pub target: TargetArgs,
 }
 
 /// The longest wait `--timeout` and `--unschedulable-grace` accept: beyond any real wait, and
@@ -237,12 +269,26 @@ fn too_long(text: &str) -> String {
     format!("`{text}` is too long; the longest wait is 365d")
 }
 
-/// Options of `down` and `reset`.
+/// Options of `down`.
 #[derive(Debug, Clone, Args)]
 pub struct DownArgs {
-    /// The cluster to use, as for `up`
+    /// The cluster
     #[command(flatten)]
-    pub cluster: ClusterArgs,
+    pub target: TargetArgs,
+    /// The contexts it may change
+    #[command(flatten)]
+    pub allow: AllowArgs,
+    /// Do not ask for confirmation
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+/// Options of `reset`: those of `up`, and the confirmation of `down`.
+#[derive(Debug, Clone, Args)]
+pub struct ResetArgs {
+    /// As for `up`
+    #[command(flatten)]
+    pub up: UpArgs,
     /// Do not ask for confirmation
     #[arg(long, short = 'y')]
     pub yes: bool,
