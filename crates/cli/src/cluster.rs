@@ -140,11 +140,31 @@ pub(crate) async fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Outcome {
 pub(crate) async fn doctor(global: &GlobalArgs) -> Outcome {
     let environment = crate::open(global)?;
     let checks = environment.doctor().await?;
+    let failed = checks.iter().any(|c| c.failed());
+    if global.output == OutputFormat::Json {
+        // Each check as its `preflight_check` event says it: name, status, found, fix.
+        let checks: Vec<serde_json::Value> = checks
+            .iter()
+            .map(|check| {
+                let mut value = serde_json::to_value(Event::from(check)).expect("an event serializes");
+                if let serde_json::Value::Object(map) = &mut value {
+                    map.remove("event");
+                }
+                value
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "passed": !failed, "checks": checks }))
+                .map_err(anyhow::Error::from)?
+        );
+        return Ok(u8::from(failed));
+    }
     let human = Human::new(global);
     for check in &checks {
         human.report(&Event::from(check));
     }
-    Ok(u8::from(checks.iter().any(|c| c.failed())))
+    Ok(u8::from(failed))
 }
 
 /// Asks before `down` and `reset` delete anything, unless `--yes`.

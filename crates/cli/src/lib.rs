@@ -4,7 +4,8 @@
 //! This crate is the thin layer over the libraries: it parses arguments (clap), turns them into
 //! the lifecycle's option structs, opens a [`kind_parity_lifecycle::Environment`], and draws the
 //! lifecycle's events (`reporter`) and reports. It is the only crate that prints: results go to
-//! stdout (YAML, JSON, reports), messages for people go to stderr. Embedders use
+//! stdout (YAML, JSON, reports), messages for people go to stderr; with `--output json`, stdout
+//! holds only JSON, a failure included ([`Failure::json`]). Embedders use
 //! `kind-parity-lifecycle` directly; [`run`] builds a tokio runtime and is for the binary only.
 //!
 //! Exit codes ([`ExitStatus`]): 0 success; 1 the command failed (`render --drift` found drift,
@@ -50,6 +51,20 @@ pub enum ExitStatus {
     Terminated = 143,
 }
 
+impl ExitStatus {
+    /// The word `--output json` names the status with (`"kind"` of an error).
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+            Self::Usage => "usage",
+            Self::Unavailable => "unavailable",
+            Self::Interrupted => "interrupted",
+            Self::Terminated => "terminated",
+        }
+    }
+}
+
 impl From<ExitStatus> for u8 {
     fn from(status: ExitStatus) -> Self {
         status as u8
@@ -82,6 +97,22 @@ pub struct Failure {
     pub hint: Option<String>,
     /// How the process exits.
     pub status: ExitStatus,
+}
+
+impl Failure {
+    /// The failure as `--output json` prints it, one object:
+    /// `{"error": {"message", "causes", "hint", "exit_code", "kind"}}`.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "error": {
+                "message": self.error.to_string(),
+                "causes": causes(&self.error),
+                "hint": self.hint,
+                "exit_code": u8::from(self.status),
+                "kind": self.status.kind(),
+            }
+        })
+    }
 }
 
 impl From<anyhow::Error> for Failure {
@@ -186,13 +217,19 @@ pub(crate) fn use_color(choice: ColorChoice) -> bool {
     }
 }
 
-/// Runs a parsed command line and returns the exit code, printing errors with their causes.
+/// Runs a parsed command line and returns the exit code, printing errors with their causes (on
+/// stderr; with `--output json`, as one JSON object on stdout, [`Failure::json`]).
 /// Builds the tokio runtime the commands run on: for the binary and xtask, not for async callers
 /// (they use `kind-parity-lifecycle`).
 pub fn run(cli: Cli) -> ExitCode {
     let color = use_color(cli.global.color);
     match execute(&cli) {
         Ok(code) => ExitCode::from(code),
+        Err(failure) if cli.global.output == OutputFormat::Json => {
+            // One line: after the JSON lines of `up` and the others it is the stream's last.
+            reporter::line(&failure.json());
+            ExitCode::from(u8::from(failure.status))
+        }
         Err(failure) => {
             let (red, bold, reset) = if color { ("\x1b[31m", "\x1b[1m", "\x1b[0m") } else { ("", "", "") };
             eprintln!("{red}{bold}error{reset}{bold}:{reset} {}", failure.error);
@@ -205,6 +242,32 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::from(u8::from(failure.status))
         }
     }
+}
+
+/// Ends a command line clap refused (or `--help`, `--version`): printed as clap prints it, or,
+/// when the command line asks for `--output json`, as the same JSON object as any other error
+/// ([`Failure::json`]), on stdout; the exit code is clap's (2 for a refusal).
+pub fn refused(error: &clap::Error, args: &[std::ffi::OsString]) -> ExitCode {
+    let code = u8::try_from(error.exit_code()).unwrap_or(EXIT_USAGE);
+    if !error.use_stderr() || !asks_for_json(args) {
+        let _ = error.print();
+        return ExitCode::from(code);
+    }
+    let text = error.render().to_string();
+    let message = text.lines().next().unwrap_or_default().trim_start_matches("error: ").trim().to_owned();
+    let hint = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("tip: "))
+        .map_or_else(|| "run with --help to see what the command takes".to_owned(), str::to_owned);
+    let status = if code == EXIT_USAGE { ExitStatus::Usage } else { ExitStatus::Failure };
+    let failure = Failure { error: anyhow::anyhow!(message), hint: Some(hint), status };
+    reporter::line(&failure.json());
+    ExitCode::from(code)
+}
+
+/// Whether a command line clap could not parse says `--output json` (`--output=json`).
+fn asks_for_json(args: &[std::ffi::OsString]) -> bool {
+    args.iter().any(|a| a == "--output=json") || args.windows(2).any(|w| w[0] == "--output" && w[1] == "json")
 }
 
 /// The causes of `error` worth printing under it: a cause whose text the one above already
@@ -243,6 +306,13 @@ fn execute(cli: &Cli) -> Outcome {
         Command::Build(args) => changing("build", images::build(global, args)),
         Command::Logs(args) => runtime()?.block_on(logs::logs(global, args)),
         Command::Load(args) => changing("load", images::load(global, args)),
+        Command::Completions(args) if global.output == OutputFormat::Json => {
+            let mut script = Vec::new();
+            completions(args.shell, &mut script)?;
+            let script = String::from_utf8_lossy(&script);
+            reporter::line(&serde_json::json!({ "shell": args.shell.to_string(), "script": script }));
+            Ok(0)
+        }
         Command::Completions(args) => {
             completions(args.shell, &mut std::io::stdout().lock())?;
             Ok(0)
@@ -368,8 +438,16 @@ fn render(global: &GlobalArgs, args: &args::RenderArgs) -> Outcome {
 fn config(global: &GlobalArgs, args: &args::ConfigArgs) -> Outcome {
     let loaded = load_config(global)?;
     match (global.output, args.explain) {
-        (OutputFormat::Json, _) => {
+        (OutputFormat::Json, false) => {
             println!("{}", serde_json::to_string_pretty(&loaded.config).map_err(anyhow::Error::from)?);
+        }
+        (OutputFormat::Json, true) => {
+            let explained = serde_json::json!({
+                "source": source_text(&loaded),
+                "config": loaded.config,
+                "origins": kind_parity_render::origins(&loaded),
+            });
+            println!("{}", serde_json::to_string_pretty(&explained).map_err(anyhow::Error::from)?);
         }
         (OutputFormat::Human, true) => {
             println!("# effective config of {}: each value with where it came from", source_text(&loaded));
