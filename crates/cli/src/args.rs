@@ -31,7 +31,13 @@ pub struct GlobalArgs {
     /// Where environments keep their state
     #[arg(long, global = true, default_value = ".kind-parity", value_name = "DIR")]
     pub state_dir: PathBuf,
-    /// Output format of results on stdout
+    /// How results are written: for people, or JSON on stdout for tools (errors too)
+    ///
+    /// human: a command's result on stdout (`config`, `status`, `render --drift`, `build`'s
+    /// tags, `logs`' folder); progress, messages, `doctor`'s checks, `validate`'s table and
+    /// errors on stderr. json: only JSON on stdout, one object per command, or one JSON line per
+    /// event for `up`, `apply`, `down` and `reset`; a failure is one more object,
+    /// `{"error": {"message", "causes", "hint", "exit_code", "kind"}}`, with the same exit code.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
     /// When to use colors on stderr
@@ -48,9 +54,9 @@ pub struct GlobalArgs {
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
-    /// Text for people, on stderr.
+    /// For people: results on stdout, progress and messages on stderr.
     Human,
-    /// JSON on stdout, for tools.
+    /// JSON on stdout, for tools, errors included.
     Json,
 }
 

@@ -115,3 +115,14 @@ fn the_flags_the_commands_use_still_parse() {
         }
     }
 }
+
+#[test]
+fn the_output_help_says_where_human_results_go() {
+    // Regression (issue 11): it said human output goes to stderr, while `config` and `status`
+    // print their results on stdout (tests/output.rs checks that side).
+    let cli = built();
+    let output = cli.get_arguments().find(|a| a.get_long() == Some("output")).expect("--output");
+    let human = output.get_possible_values().into_iter().find(|v| v.get_name() == "human").expect("human");
+    let help = human.get_help().map(ToString::to_string).unwrap_or_default();
+    assert!(help.contains("results on stdout") && help.contains("messages on stderr"), "{help}");
+}

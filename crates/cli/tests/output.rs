@@ -1,5 +1,6 @@
-//! What `--output json` promises: every command writes only JSON on stdout, its failures
-//! included, with the documented exit code.
+//! What `--output` promises: with `json`, every command writes only JSON on stdout, its
+//! failures included, with the documented exit code; with `human`, a command's result goes to
+//! stdout and messages to stderr.
 
 use std::path::Path;
 
@@ -129,4 +130,15 @@ fn config_explain_in_json_keeps_each_values_origin() {
     assert_eq!(origins["ports.http"], "default", "{origins}");
     assert!(origins["domain"].as_str().unwrap().starts_with("embedded demo kind-parity.yaml:"), "{origins}");
     assert_eq!(origins["namespace"], "default", "{origins}");
+}
+
+#[test]
+fn human_results_go_to_stdout_and_messages_to_stderr() {
+    // As `--output`'s help says: the config is the result (stdout); the demo-stack warning is a message.
+    let dir = tempfile::tempdir().unwrap();
+    let output = kind_parity(dir.path()).arg("config").output().unwrap();
+    assert!(output.status.success());
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.starts_with("name: kp-demo\n"), "{stdout}");
+    assert_eq!(stderr, "warning: no kind-parity.yaml here: using the embedded demo stack (examples/demo)\n");
 }
