@@ -43,7 +43,7 @@ pub struct GlobalArgs {
     /// When to use colors on stderr
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
-    /// More detail (-v: debug, -vv: trace)
+    /// More detail: -v kind-parity's debug logs, -vv its trace and the Kubernetes and Docker clients' debug
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
     /// Only errors

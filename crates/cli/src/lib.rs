@@ -173,32 +173,11 @@ pub(crate) fn hint_text(hint: &Hint) -> String {
 /// What a command returns: its exit code, or the failure that ended it.
 pub(crate) type Outcome = Result<u8, Failure>;
 
-/// Sets up logging to stderr; `-v` shows debug, `-vv` trace, `-q` only errors.
+/// Sets up logging to stderr at the level [`log_filter`] makes of `-v`/`-q` (or
+/// `KIND_PARITY_LOG`).
 pub fn init_logging(global: &GlobalArgs) {
-    let level = match (global.quiet, global.verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "debug",
-        (false, _) => "trace",
-    };
-    // Other crates' logs are raw: kube's client logs every failed request at ERROR
-    // (`kube_client::client::builder: failed with error …`) before the error reaches us, and the
-    // error we print says it with the server's address and the fix. `-v` shows their warnings.
-    let others = if global.verbose == 0 || global.quiet { "off" } else { "warn" };
-    let ours = [
-        "kind_parity",
-        "kind_parity_lifecycle",
-        "kind_parity_render",
-        "kind_parity_images",
-        "kind_parity_cluster",
-        "kind_parity_probes",
-    ];
-    let default = std::iter::once(others.to_owned())
-        .chain(ours.iter().map(|c| format!("{c}={level}")))
-        .collect::<Vec<_>>()
-        .join(",");
     let filter = tracing_subscriber::EnvFilter::try_from_env("KIND_PARITY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log_filter(global.quiet, global.verbose)));
     // handlebars logs every value it renders at debug level, secrets included: never let it.
     let filter = filter.add_directive("handlebars=warn".parse().expect("a valid directive"));
     let _ = tracing_subscriber::fmt()
@@ -207,6 +186,40 @@ pub fn init_logging(global: &GlobalArgs) {
         .with_ansi(use_color(global.color))
         .without_time()
         .try_init();
+}
+
+/// The crates of kind-parity, whose logs `-v` raises first.
+const OUR_CRATES: [&str; 6] = [
+    "kind_parity",
+    "kind_parity_lifecycle",
+    "kind_parity_render",
+    "kind_parity_images",
+    "kind_parity_cluster",
+    "kind_parity_probes",
+];
+
+/// The clients whose requests `-vv` shows: the Kubernetes API's and the Docker Engine's.
+const CLIENT_CRATES: [&str; 4] = ["kube", "kube_client", "kube_runtime", "bollard"];
+
+/// The tracing filter of `-q` and each count of `-v`: none shows errors only; the default is
+/// kind-parity's warnings; `-v` its debug lines and the other crates' warnings; `-vv` its trace
+/// lines and the Kubernetes and Docker clients' debug lines (each request), and more `v`s no
+/// more than that. Other crates stay quiet by default: kube's client logs every failed request at ERROR
+/// (`kube_client::client::builder: failed with error …`) before the error reaches us, and the
+/// error we print says it with the server's address and the fix.
+pub fn log_filter(quiet: bool, verbose: u8) -> String {
+    let (ours, clients, others) = match (quiet, verbose) {
+        (true, _) => ("error", "off", "off"),
+        (false, 0) => ("warn", "off", "off"),
+        (false, 1) => ("debug", "warn", "warn"),
+        // Not trace for the clients: theirs holds request bodies, applied Secrets among them.
+        (false, _) => ("trace", "debug", "warn"),
+    };
+    std::iter::once(others.to_owned())
+        .chain(CLIENT_CRATES.iter().map(|c| format!("{c}={clients}")))
+        .chain(OUR_CRATES.iter().map(|c| format!("{c}={ours}")))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 pub(crate) fn use_color(choice: ColorChoice) -> bool {
@@ -477,7 +490,35 @@ fn changing(command: &str, work: impl std::future::Future<Output = Outcome>) -> 
 
 #[cfg(test)]
 mod tests {
-    use super::causes;
+    use super::{causes, log_filter};
+
+    /// The directive `filter` holds for `target` (`target=level`), or its default level.
+    fn level_of(filter: &str, target: &str) -> String {
+        let directives: Vec<&str> = filter.split(',').collect();
+        directives.iter().find_map(|d| d.strip_prefix(&format!("{target}="))).unwrap_or(directives[0]).to_owned()
+    }
+
+    #[test]
+    fn each_verbosity_shows_more_than_the_one_before() {
+        // Regression (issue 11): -vv showed what -v showed.
+        let levels = |verbose| {
+            let filter = log_filter(false, verbose);
+            assert!(tracing_subscriber::EnvFilter::try_new(&filter).is_ok(), "{filter}");
+            (level_of(&filter, "kind_parity_cluster"), level_of(&filter, "kube_client"), level_of(&filter, "hyper"))
+        };
+        assert_eq!(levels(0), ("warn".into(), "off".into(), "off".into()));
+        assert_eq!(levels(1), ("debug".into(), "warn".into(), "warn".into()));
+        assert_eq!(levels(2), ("trace".into(), "debug".into(), "warn".into()));
+        assert_eq!(levels(3), levels(2), "-vvv shows what -vv shows: the clients' trace would hold Secrets");
+        assert_eq!(level_of(&log_filter(false, 2), "bollard"), "debug");
+    }
+
+    #[test]
+    fn quiet_shows_only_our_errors() {
+        let filter = log_filter(true, 0);
+        assert_eq!(level_of(&filter, "kind_parity"), "error");
+        assert_eq!(level_of(&filter, "kube_client"), "off");
+    }
 
     #[derive(Debug, thiserror::Error)]
     #[error("failed to read kubeconfig from \"k\": No such file or directory (os error 2)")]
