@@ -449,7 +449,10 @@ fn render(global: &GlobalArgs, args: &args::RenderArgs) -> Outcome {
 }
 
 fn config(global: &GlobalArgs, args: &args::ConfigArgs) -> Outcome {
-    let loaded = load_config(global)?;
+    let mut loaded = load_config(global)?;
+    // A value the renderer derives when it is unset (the namespace from the name, …) is shown
+    // as derived, not as `null`; no layer set it, so its origin is `default`.
+    loaded.config = loaded.config.resolved();
     match (global.output, args.explain) {
         (OutputFormat::Json, false) => {
             println!("{}", serde_json::to_string_pretty(&loaded.config).map_err(anyhow::Error::from)?);

@@ -1,6 +1,6 @@
 //! What `--output` promises: with `json`, every command writes only JSON on stdout, its
 //! failures included, with the documented exit code; with `human`, a command's result goes to
-//! stdout and messages to stderr.
+//! stdout and messages to stderr. And `config` shows what defaults resolve to, not `null`.
 
 use std::path::Path;
 
@@ -130,6 +130,22 @@ fn config_explain_in_json_keeps_each_values_origin() {
     assert_eq!(origins["ports.http"], "default", "{origins}");
     assert!(origins["domain"].as_str().unwrap().starts_with("embedded demo kind-parity.yaml:"), "{origins}");
     assert_eq!(origins["namespace"], "default", "{origins}");
+}
+
+#[test]
+fn config_shows_resolved_defaults_not_null() {
+    // Regression (issue 11): namespace, ingress.image, build.dockerfile and compose.port were null.
+    let dir = tempfile::tempdir().unwrap();
+    let (_, value) = json(dir.path(), &["config", "--output", "json", "--name", "mine"]);
+    assert_eq!(value["namespace"], "mine", "the name's");
+    assert!(value["ingress"]["image"].as_str().unwrap().starts_with("docker.io/library/traefik:"), "{value}");
+    let api = &value["services"]["api"];
+    assert_eq!(api["build"]["dockerfile"], "Dockerfile", "{api}");
+    assert_eq!(api["compose"]["port"], api["port"], "{api}");
+    let explained = kind_parity(dir.path()).args(["config", "--explain"]).output().unwrap();
+    let text = String::from_utf8_lossy(&explained.stdout);
+    assert!(text.contains("namespace: kp-demo  # default"), "{text}");
+    assert!(text.contains("dockerfile: Dockerfile  # default"), "{text}");
 }
 
 #[test]
