@@ -158,3 +158,24 @@ fn human_results_go_to_stdout_and_messages_to_stderr() {
     assert!(stdout.starts_with("name: kp-demo\n"), "{stdout}");
     assert_eq!(stderr, "warning: no kind-parity.yaml here: using the embedded demo stack (examples/demo)\n");
 }
+
+#[test]
+fn a_streaming_command_that_fails_ends_its_json_lines_with_the_error() {
+    // `up` streams its events as JSON lines; its failure (kind is not on PATH: a preflight
+    // check fails) is the last line, so a reader of the stream sees why it stopped.
+    let dir = tempfile::tempdir().unwrap();
+    let output = kind_parity(dir.path())
+        .env("PATH", dir.path().join("no-programs-here"))
+        .args(["up", "--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect();
+    assert!(lines.iter().any(|l| l["event"] == "preflight_check" && l["name"] == "kind"), "{lines:?}");
+    let error = &lines.last().expect("lines")["error"];
+    assert!(error["message"].as_str().unwrap().contains("preflight check(s) failed"), "{error}");
+    assert_eq!((error["exit_code"].as_u64(), error["kind"].as_str()), (Some(1), Some("failure")), "{error}");
+}
