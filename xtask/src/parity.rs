@@ -46,6 +46,6 @@ pub fn run(command: &str, rest: &[String]) -> ExitCode {
         // As the binary ends it: clap's text, or one JSON error with `--output json`.
         Err(e) => return kind_parity::refused(&e, &argv),
     };
-    kind_parity::init_logging(&cli.global);
+    kind_parity::init_logging(&cli.global());
     kind_parity::run(cli)
 }

@@ -235,10 +235,11 @@ pub(crate) fn use_color(choice: ColorChoice) -> bool {
 /// Builds the tokio runtime the commands run on: for the binary and xtask, not for async callers
 /// (they use `kind-parity-lifecycle`).
 pub fn run(cli: Cli) -> ExitCode {
-    let color = use_color(cli.global.color);
-    match execute(&cli) {
+    let global = cli.global();
+    let color = use_color(global.color);
+    match execute(&cli.command, &global) {
         Ok(code) => ExitCode::from(code),
-        Err(failure) if cli.global.output == OutputFormat::Json => {
+        Err(failure) if global.output == OutputFormat::Json => {
             // One line: after the JSON lines of `up` and the others it is the stream's last.
             reporter::line(&failure.json());
             ExitCode::from(u8::from(failure.status))
@@ -304,14 +305,13 @@ pub(crate) fn causes(error: &anyhow::Error) -> Vec<String> {
     out
 }
 
-fn execute(cli: &Cli) -> Outcome {
-    let global = &cli.global;
-    match &cli.command {
+fn execute(command: &Command, global: &GlobalArgs) -> Outcome {
+    match command {
         Command::Render(args) => render(global, args),
         Command::Config(args) => config(global, args),
         Command::Apply(args) => changing("apply", cluster::apply(global, args)),
         Command::Up(args) => changing("up", cluster::up(global, args)),
-        Command::Doctor => runtime()?.block_on(cluster::doctor(global)),
+        Command::Doctor(_) => runtime()?.block_on(cluster::doctor(global)),
         Command::Down(args) => changing("down", cluster::down(global, args)),
         Command::Reset(args) => changing("reset", cluster::reset(global, args)),
         Command::Status(args) => runtime()?.block_on(cluster::status(global, args)),

@@ -8,6 +8,6 @@ fn main() -> std::process::ExitCode {
         Ok(cli) => cli,
         Err(error) => return kind_parity::refused(&error, &args),
     };
-    kind_parity::init_logging(&cli.global);
+    kind_parity::init_logging(&cli.global());
     kind_parity::run(cli)
 }

@@ -5,7 +5,11 @@ use clap::{CommandFactory as _, Parser as _};
 use kind_parity::Cli;
 
 /// The flags every command takes (the `global` ones of `Cli`).
-const GLOBAL: &[&str] = &["config", "name", "set", "state-dir", "output", "color", "verbose", "quiet"];
+const GLOBAL: &[&str] = &["output", "color", "verbose", "quiet"];
+/// `--config`, `--name`, `--set`: which config, for the commands that load one.
+const SOURCE: &[&str] = &["config", "name", "set"];
+/// `--state-dir`: for the commands that read or write an environment's state.
+const STATE: &[&str] = &["state-dir"];
 /// `--cluster`, `--kubeconfig`, `--context`: which cluster.
 const TARGET: &[&str] = &["cluster", "kubeconfig", "context"];
 /// How `apply` and `up` wait.
@@ -41,18 +45,21 @@ fn sorted(groups: &[&[&str]]) -> Vec<String> {
 #[test]
 fn each_command_offers_exactly_the_flags_it_uses() {
     let expected: &[(&str, &[&[&str]])] = &[
-        ("render", &[&["out", "templates", "drift"]]),
-        ("config", &[&["explain"]]),
-        ("apply", &[TARGET, &["allow-context"], WAIT, &["force", "export-kubeconfig"]]),
-        ("up", &[TARGET, &["allow-context"], WAIT, &["force", "export-kubeconfig", "skip-validate"]]),
-        ("doctor", &[]),
-        ("status", &[TARGET]),
-        ("logs", &[TARGET, &["out"]]),
-        ("build", &[]),
-        ("load", &[]),
-        ("validate", &[TARGET, &["junit", "ingress", "postgres", "redis", "nats", "temporal"]]),
-        ("down", &[TARGET, &["allow-context", "yes"]]),
-        ("reset", &[TARGET, &["allow-context"], WAIT, &["force", "export-kubeconfig", "skip-validate", "yes"]]),
+        ("render", &[SOURCE, STATE, &["out", "templates", "drift"]]),
+        ("config", &[SOURCE, &["explain"]]),
+        ("apply", &[SOURCE, STATE, TARGET, &["allow-context"], WAIT, &["force", "export-kubeconfig"]]),
+        ("up", &[SOURCE, STATE, TARGET, &["allow-context"], WAIT, &["force", "export-kubeconfig", "skip-validate"]]),
+        ("doctor", &[SOURCE, STATE]),
+        ("status", &[SOURCE, STATE, TARGET]),
+        ("logs", &[SOURCE, STATE, TARGET, &["out"]]),
+        ("build", &[SOURCE, STATE]),
+        ("load", &[SOURCE]),
+        ("validate", &[SOURCE, STATE, TARGET, &["junit", "ingress", "postgres", "redis", "nats", "temporal"]]),
+        ("down", &[SOURCE, STATE, TARGET, &["allow-context", "yes"]]),
+        (
+            "reset",
+            &[SOURCE, STATE, TARGET, &["allow-context"], WAIT, &["force", "export-kubeconfig", "skip-validate", "yes"]],
+        ),
         ("completions", &[]),
         ("schema", &[]),
     ];
@@ -114,6 +121,49 @@ fn the_flags_the_commands_use_still_parse() {
             panic!("`{line}`: {e}");
         }
     }
+}
+
+#[test]
+fn completions_and_schema_offer_no_config_or_state_flags() {
+    // Regression (issue 11): every command offered --config, --set and --state-dir, which
+    // `completions` and `schema` ignore (and `config` and `load` ignore --state-dir).
+    for (command, refused) in [
+        ("completions", &["config", "name", "set", "state-dir"][..]),
+        ("schema", &["config", "name", "set", "state-dir"][..]),
+        ("config", &["state-dir"][..]),
+        ("load", &["state-dir"][..]),
+    ] {
+        let flags = own_flags(command);
+        for flag in refused {
+            assert!(!flags.iter().any(|f| f == flag), "`{command}` offers --{flag}: {flags:?}");
+        }
+    }
+}
+
+#[test]
+fn config_flags_before_the_command_and_after_it_combine() {
+    // `kind-parity --set a=1 render --set b=2` (the README's form, and the command's own).
+    let cli = Cli::try_parse_from([
+        "kind-parity",
+        "--set",
+        "a=1",
+        "--state-dir",
+        "s",
+        "--name",
+        "before",
+        "render",
+        "--set",
+        "b=2",
+        "--name",
+        "after",
+    ])
+    .unwrap();
+    let global = cli.global();
+    assert_eq!(global.set, ["a=1", "b=2"], "in order, the command's last");
+    assert_eq!(global.name.as_deref(), Some("after"), "the command's own wins");
+    assert_eq!(global.state_dir, std::path::Path::new("s"));
+    let defaults = Cli::try_parse_from(["kind-parity", "status"]).unwrap().global();
+    assert_eq!(defaults.state_dir, std::path::Path::new(".kind-parity"));
 }
 
 #[test]
