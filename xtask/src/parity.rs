@@ -36,16 +36,16 @@ pub fn run(command: &str, rest: &[String]) -> ExitCode {
         eprintln!("error: entering {}: {e}", root.display());
         return ExitCode::FAILURE;
     }
-    let argv = std::iter::once("kind-parity".to_owned())
+    let argv: Vec<std::ffi::OsString> = std::iter::once("kind-parity".to_owned())
         .chain(std::iter::once(command.to_owned()))
-        .chain(rest.iter().cloned());
-    let cli = match kind_parity::Cli::try_parse_from(argv) {
+        .chain(rest.iter().cloned())
+        .map(Into::into)
+        .collect();
+    let cli = match kind_parity::Cli::try_parse_from(&argv) {
         Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(kind_parity::EXIT_USAGE);
-        }
+        // As the binary ends it: clap's text, or one JSON error with `--output json`.
+        Err(e) => return kind_parity::refused(&e, &argv),
     };
-    kind_parity::init_logging(&cli.global);
+    kind_parity::init_logging(&cli.global());
     kind_parity::run(cli)
 }

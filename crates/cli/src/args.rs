@@ -13,31 +13,125 @@ pub struct Cli {
     pub command: Command,
     /// Options every command takes.
     #[command(flatten)]
-    pub global: GlobalArgs,
+    pub common: CommonArgs,
+    /// The config, also before the command (`kind-parity --set k=v render`), for the commands
+    /// that load one.
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// The state folder, also before the command, for the commands that use one.
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+impl Cli {
+    /// The options the command runs with: those given before it and its own (which win; `--set`s
+    /// add up, in order), and `KIND_PARITY_CONFIG` when no `--config` is given.
+    pub fn global(&self) -> GlobalArgs {
+        let (source, state) = self.command.source_and_state();
+        let none = SourceArgs::default();
+        let own = source.unwrap_or(&none);
+        let config = own
+            .config
+            .clone()
+            .or_else(|| self.source.config.clone())
+            .or_else(|| std::env::var_os("KIND_PARITY_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from));
+        let state_dir = state.and_then(|s| s.state_dir.clone()).or_else(|| self.state.state_dir.clone());
+        GlobalArgs {
+            config,
+            name: own.name.clone().or_else(|| self.source.name.clone()),
+            set: self.source.set.iter().chain(&own.set).cloned().collect(),
+            state_dir: state_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
+            output: self.common.output,
+            color: self.common.color,
+            verbose: self.common.verbose,
+            quiet: self.common.quiet,
+        }
+    }
+}
+
+impl Command {
+    /// The command's own config and state options, when it takes them.
+    fn source_and_state(&self) -> (Option<&SourceArgs>, Option<&StateArgs>) {
+        match self {
+            Self::Render(a) => (Some(&a.source), Some(&a.state)),
+            Self::Config(a) => (Some(&a.source), None),
+            Self::Apply(a) => (Some(&a.source), Some(&a.state)),
+            Self::Up(a) => (Some(&a.apply.source), Some(&a.apply.state)),
+            Self::Doctor(a) => (Some(&a.source), Some(&a.state)),
+            Self::Status(a) => (Some(&a.source), Some(&a.state)),
+            Self::Logs(a) => (Some(&a.source), Some(&a.state)),
+            Self::Build(a) => (Some(&a.source), Some(&a.state)),
+            Self::Load(a) => (Some(&a.source), None),
+            Self::Validate(a) => (Some(&a.source), Some(&a.state)),
+            Self::Down(a) => (Some(&a.source), Some(&a.state)),
+            Self::Reset(a) => (Some(&a.up.apply.source), Some(&a.up.apply.state)),
+            Self::Completions(_) | Self::Schema => (None, None),
+        }
+    }
+}
+
+/// Where environments keep their state when `--state-dir` is not given.
+pub const DEFAULT_STATE_DIR: &str = ".kind-parity";
+
+/// What a command runs with, resolved from the command line ([`Cli::global`]).
+#[derive(Debug, Clone)]
+pub struct GlobalArgs {
+    /// The config file; `None`: ./kind-parity.yaml, else the embedded demo stack.
+    pub config: Option<PathBuf>,
+    /// The environment's name, over the config's.
+    pub name: Option<String>,
+    /// `--set PATH=VALUE`s, in order.
+    pub set: Vec<String>,
+    /// Where environments keep their state.
+    pub state_dir: PathBuf,
+    /// The output format.
+    pub output: OutputFormat,
+    /// When to use colors on stderr.
+    pub color: ColorChoice,
+    /// How many `-v`.
+    pub verbose: u8,
+    /// `-q`.
+    pub quiet: bool,
+}
+
+/// Which config, and what overrides it: the commands that load one.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SourceArgs {
+    /// The config file [default: KIND_PARITY_CONFIG, else ./kind-parity.yaml, else the embedded demo stack]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The environment's name (overrides `name` in the config)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Set a config value, e.g. `--set services.api.replicas=2` (repeatable; wins over everything)
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
+}
+
+/// The state folder: the commands that read or write an environment's state.
+#[derive(Debug, Args, Clone, Default)]
+pub struct StateArgs {
+    /// Where environments keep their state [default: .kind-parity]
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Options every command takes.
 #[derive(Debug, Args, Clone)]
-pub struct GlobalArgs {
-    /// The config file [default: ./kind-parity.yaml, else the embedded demo stack]
-    #[arg(long, global = true, env = "KIND_PARITY_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// The environment's name (overrides `name` in the config)
-    #[arg(long, global = true, value_name = "NAME")]
-    pub name: Option<String>,
-    /// Set a config value, e.g. `--set services.api.replicas=2` (repeatable; wins over everything)
-    #[arg(long = "set", global = true, value_name = "PATH=VALUE")]
-    pub set: Vec<String>,
-    /// Where environments keep their state
-    #[arg(long, global = true, default_value = ".kind-parity", value_name = "DIR")]
-    pub state_dir: PathBuf,
-    /// Output format of results on stdout
+pub struct CommonArgs {
+    /// How results are written: for people, or JSON on stdout for tools (errors too)
+    ///
+    /// human: a command's result on stdout (`config`, `status`, `render --drift`, `build`'s
+    /// tags, `logs`' folder); progress, messages, `doctor`'s checks, `validate`'s table and
+    /// errors on stderr. json: only JSON on stdout, one object per command, or one JSON line per
+    /// event for `up`, `apply`, `down` and `reset`; a failure is one more object,
+    /// `{"error": {"message", "causes", "hint", "exit_code", "kind"}}`, with the same exit code.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
     /// When to use colors on stderr
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
-    /// More detail (-v: debug, -vv: trace)
+    /// More detail: -v kind-parity's debug logs, -vv its trace and the Kubernetes and Docker clients' debug
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
     /// Only errors
@@ -48,9 +142,9 @@ pub struct GlobalArgs {
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
-    /// Text for people, on stderr.
+    /// For people: results on stdout, progress and messages on stderr.
     Human,
-    /// JSON on stdout, for tools.
+    /// JSON on stdout, for tools, errors included.
     Json,
 }
 
@@ -73,13 +167,13 @@ pub enum Command {
     /// Show the effective config
     Config(ConfigArgs),
     /// Render, apply phase by phase, prune and wait: the apply step of `up`
-    Apply(ClusterArgs),
+    Apply(ApplyArgs),
     /// Create and bootstrap the environment
-    Up(ClusterArgs),
+    Up(UpArgs),
     /// Check the prerequisites: Docker, kind, free ports, disk, inotify, cluster drift
-    Doctor,
+    Doctor(DoctorArgs),
     /// Show the environment's state and endpoints
-    Status(ClusterArgs),
+    Status(StatusArgs),
     /// Collect a diagnostics bundle (status, pods, logs, events, kind's node logs, the rendered files; secrets redacted)
     Logs(LogsArgs),
     /// Build the services' images through the Docker API (skipped when unchanged)
@@ -91,7 +185,7 @@ pub enum Command {
     /// Delete the environment and what was created for it
     Down(DownArgs),
     /// Delete and recreate the environment from zero
-    Reset(DownArgs),
+    Reset(ResetArgs),
     /// Print a completion script for a shell, e.g. `kind-parity completions bash > /etc/bash_completion.d/kind-parity`
     Completions(CompletionsArgs),
     /// Print the JSON Schema of kind-parity.yaml, for editors: `kind-parity schema > kind-parity.schema.json`
@@ -109,6 +203,12 @@ pub struct CompletionsArgs {
 /// Options of `logs`.
 #[derive(Debug, Clone, Args)]
 pub struct LogsArgs {
+    /// The config
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// The state folder
+    #[command(flatten)]
+    pub state: StateArgs,
     /// The cluster
     #[command(flatten)]
     pub target: TargetArgs,
@@ -120,6 +220,12 @@ pub struct LogsArgs {
 /// Options of `build`.
 #[derive(Debug, Clone, Args)]
 pub struct BuildArgs {
+    /// The config
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// The state folder
+    #[command(flatten)]
+    pub state: StateArgs,
     /// The services to build [default: every service with a `build`]
     #[arg(value_name = "SERVICE")]
     pub services: Vec<String>,
@@ -128,6 +234,9 @@ pub struct BuildArgs {
 /// Options of `load`.
 #[derive(Debug, Clone, Args)]
 pub struct LoadArgs {
+    /// The config
+    #[command(flatten)]
+    pub source: SourceArgs,
     /// Local images to load, e.g. `api:kp-0123456789ab`
     #[arg(value_name = "IMAGE", required = true)]
     pub images: Vec<String>,
@@ -136,6 +245,12 @@ pub struct LoadArgs {
 /// Options of `validate`.
 #[derive(Debug, Clone, Args)]
 pub struct ValidateArgs {
+    /// The config
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// The state folder
+    #[command(flatten)]
+    pub state: StateArgs,
     /// The cluster
     #[command(flatten)]
     pub target: TargetArgs,
@@ -182,33 +297,88 @@ pub enum ClusterKind {
     Existing,
 }
 
-/// Options of the commands that change a cluster.
+/// Which contexts a command that changes a cluster may change.
 #[derive(Debug, Clone, Args)]
-pub struct ClusterArgs {
-    /// The cluster
-    #[command(flatten)]
-    pub target: TargetArgs,
+pub struct AllowArgs {
     /// Allow changing this context, besides `cluster.allowed_contexts` (repeatable)
     #[arg(long = "allow-context", value_name = "NAME")]
     pub allow_context: Vec<String>,
+}
+
+/// How a command that applies waits for readiness.
+#[derive(Debug, Clone, Args)]
+pub struct WaitArgs {
     /// How long to wait for everything to be ready, e.g. 10m, 90s, 1m30s (at most 365d)
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
     /// How long pods may stay unschedulable before that is an error
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub unschedulable_grace: std::time::Duration,
+    /// Apply without waiting for readiness
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+/// Options of `apply`: render, apply phase by phase, prune, wait.
+#[derive(Debug, Clone, Args)]
+pub struct ApplyArgs {
+    /// The config
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// The state folder
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// The cluster
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The contexts it may change
+    #[command(flatten)]
+    pub allow: AllowArgs,
+    /// The wait
+    #[command(flatten)]
+    pub wait: WaitArgs,
     /// Take ownership of fields another field manager owns
     #[arg(long)]
     pub force: bool,
-    /// Apply without waiting for readiness (and, for `up`, without the parity check)
-    #[arg(long)]
-    pub no_wait: bool,
-    /// `up` only: skip the short parity check after everything is ready
-    #[arg(long)]
-    pub skip_validate: bool,
     /// Also merge the kind cluster's context into your own kubeconfig (it is never touched otherwise)
     #[arg(long)]
     pub export_kubeconfig: bool,
+}
+
+/// Options of `up`: those of `apply`, and the parity check after it.
+#[derive(Debug, Clone, Args)]
+pub struct UpArgs {
+    /// As for `apply`
+    #[command(flatten)]
+    pub apply: ApplyArgs,
+    /// Skip the short parity check after everything is ready (`--no-wait` skips it too)
+    #[arg(long)]
+    pub skip_validate: bool,
+}
+
+/// Options of `doctor`: the config and state whose environment it checks.
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    /// The config
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// The state folder
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+/// Options of `status`: only which cluster (it reads, and changes nothing).
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// The config
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// The state folder
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// The cluster
+    #[command(flatten)]
+    pub target: TargetArgs,
 }
 
 /// The longest wait `--timeout` and `--unschedulable-grace` accept: beyond any real wait, and
@@ -237,12 +407,32 @@ fn too_long(text: &str) -> String {
     format!("`{text}` is too long; the longest wait is 365d")
 }
 
-/// Options of `down` and `reset`.
+/// Options of `down`.
 #[derive(Debug, Clone, Args)]
 pub struct DownArgs {
-    /// The cluster to use, as for `up`
+    /// The config
     #[command(flatten)]
-    pub cluster: ClusterArgs,
+    pub source: SourceArgs,
+    /// The state folder
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// The cluster
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The contexts it may change
+    #[command(flatten)]
+    pub allow: AllowArgs,
+    /// Do not ask for confirmation
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+/// Options of `reset`: those of `up`, and the confirmation of `down`.
+#[derive(Debug, Clone, Args)]
+pub struct ResetArgs {
+    /// As for `up`
+    #[command(flatten)]
+    pub up: UpArgs,
     /// Do not ask for confirmation
     #[arg(long, short = 'y')]
     pub yes: bool,
@@ -251,6 +441,12 @@ pub struct DownArgs {
 /// `render` options.
 #[derive(Debug, Args)]
 pub struct RenderArgs {
+    /// The config
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// The state folder
+    #[command(flatten)]
+    pub state: StateArgs,
     /// The output folder [default: .kind-parity/NAME/rendered]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -265,6 +461,9 @@ pub struct RenderArgs {
 /// `config` options.
 #[derive(Debug, Args)]
 pub struct ConfigArgs {
+    /// The config
+    #[command(flatten)]
+    pub source: SourceArgs,
     /// Show where each value came from (default, file:line, variable, flag)
     #[arg(long)]
     pub explain: bool,

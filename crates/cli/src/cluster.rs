@@ -4,7 +4,9 @@
 
 use kind_parity_lifecycle::{ApplyOptions, DownOptions, Event, Reporter, StatusOptions, Target, UpOptions, UpReport};
 
-use crate::args::{ClusterArgs, ClusterKind, DownArgs, GlobalArgs, OutputFormat, TargetArgs};
+use crate::args::{
+    ApplyArgs, ClusterKind, DownArgs, GlobalArgs, OutputFormat, ResetArgs, StatusArgs, TargetArgs, UpArgs,
+};
 use crate::reporter::{Human, Json};
 use crate::{Exit, ExitStatus, Failure, Outcome};
 
@@ -18,20 +20,20 @@ pub(crate) fn target(args: &TargetArgs) -> Target {
     }
 }
 
-fn apply_options(args: &ClusterArgs) -> ApplyOptions {
+fn apply_options(args: &ApplyArgs) -> ApplyOptions {
     ApplyOptions {
         target: target(&args.target),
-        allow_contexts: args.allow_context.clone(),
-        timeout: args.timeout,
-        unschedulable_grace: args.unschedulable_grace,
+        allow_contexts: args.allow.allow_context.clone(),
+        timeout: args.wait.timeout,
+        unschedulable_grace: args.wait.unschedulable_grace,
         force: args.force,
-        no_wait: args.no_wait,
+        no_wait: args.wait.no_wait,
         export_kubeconfig: args.export_kubeconfig,
     }
 }
 
-fn up_options(args: &ClusterArgs) -> UpOptions {
-    UpOptions { apply: apply_options(args), skip_validate: args.skip_validate }
+fn up_options(args: &UpArgs) -> UpOptions {
+    UpOptions { apply: apply_options(&args.apply), skip_validate: args.skip_validate }
 }
 
 /// The reporter of a command that changes the cluster: JSON lines on stdout with `--output
@@ -74,7 +76,7 @@ impl Draw {
     }
 }
 
-pub(crate) async fn up(global: &GlobalArgs, args: &ClusterArgs) -> Outcome {
+pub(crate) async fn up(global: &GlobalArgs, args: &UpArgs) -> Outcome {
     let environment = crate::open(global)?;
     let draw = Draw::new(global);
     let result = environment.up(&up_options(args), draw.reporter()).await;
@@ -82,11 +84,11 @@ pub(crate) async fn up(global: &GlobalArgs, args: &ClusterArgs) -> Outcome {
     finish_up(global, &draw, result)
 }
 
-pub(crate) async fn reset(global: &GlobalArgs, args: &DownArgs) -> Outcome {
+pub(crate) async fn reset(global: &GlobalArgs, args: &ResetArgs) -> Outcome {
     let environment = crate::open(global)?;
-    confirm_down(&environment, args)?;
+    confirm_down(&environment, &args.up.apply.target, args.yes)?;
     let draw = Draw::new(global);
-    let result = environment.reset(&up_options(&args.cluster), draw.reporter()).await;
+    let result = environment.reset(&up_options(&args.up), draw.reporter()).await;
     draw.clear();
     finish_up(global, &draw, result)
 }
@@ -124,7 +126,7 @@ fn finish_up(global: &GlobalArgs, draw: &Draw, result: kind_parity_lifecycle::Re
     Ok(0)
 }
 
-pub(crate) async fn apply(global: &GlobalArgs, args: &ClusterArgs) -> Outcome {
+pub(crate) async fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Outcome {
     let environment = crate::open(global)?;
     let draw = Draw::new(global);
     let result = environment.apply(&apply_options(args), draw.reporter()).await;
@@ -138,22 +140,46 @@ pub(crate) async fn apply(global: &GlobalArgs, args: &ClusterArgs) -> Outcome {
 pub(crate) async fn doctor(global: &GlobalArgs) -> Outcome {
     let environment = crate::open(global)?;
     let checks = environment.doctor().await?;
+    let failed = checks.iter().any(|c| c.failed());
+    if global.output == OutputFormat::Json {
+        // Each check as its `preflight_check` event says it: name, status, found, fix.
+        let checks: Vec<serde_json::Value> = checks
+            .iter()
+            .map(|check| {
+                let mut value = serde_json::to_value(Event::from(check)).expect("an event serializes");
+                if let serde_json::Value::Object(map) = &mut value {
+                    map.remove("event");
+                }
+                value
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "passed": !failed, "checks": checks }))
+                .map_err(anyhow::Error::from)?
+        );
+        return Ok(u8::from(failed));
+    }
     let human = Human::new(global);
     for check in &checks {
         human.report(&Event::from(check));
     }
-    Ok(u8::from(checks.iter().any(|c| c.failed())))
+    Ok(u8::from(failed))
 }
 
 /// Asks before `down` and `reset` delete anything, unless `--yes`.
-fn confirm_down(environment: &kind_parity_lifecycle::Environment, args: &DownArgs) -> Result<(), Failure> {
+fn confirm_down(
+    environment: &kind_parity_lifecycle::Environment,
+    target: &TargetArgs,
+    yes: bool,
+) -> Result<(), Failure> {
     let name = environment.name();
     let root = environment.state().root().display();
-    let what = match args.cluster.target.cluster {
+    let what = match target.cluster {
         ClusterKind::Kind => format!("kind cluster {name} and {root}"),
         ClusterKind::Existing => format!("every object kind-parity applied for {name}, and {root}"),
     };
-    if !args.yes && !confirm(&format!("delete {what}?")).map_err(anyhow::Error::from)? {
+    if !yes && !confirm(&format!("delete {what}?")).map_err(anyhow::Error::from)? {
         return Err(Exit {
             message: "nothing deleted".into(),
             help: Some("pass --yes to skip the question".into()),
@@ -168,10 +194,9 @@ fn confirm_down(environment: &kind_parity_lifecycle::Environment, args: &DownArg
 /// the `kind` network when nothing else uses it, and the environment's state folder.
 pub(crate) async fn down(global: &GlobalArgs, args: &DownArgs) -> Outcome {
     let environment = crate::open(global)?;
-    confirm_down(&environment, args)?;
+    confirm_down(&environment, &args.target, args.yes)?;
     let draw = Draw::new(global);
-    let options =
-        DownOptions { target: target(&args.cluster.target), allow_contexts: args.cluster.allow_context.clone() };
+    let options = DownOptions { target: target(&args.target), allow_contexts: args.allow.allow_context.clone() };
     let result = environment.down(&options, draw.reporter()).await;
     draw.clear();
     draw.report(&result?);
@@ -193,7 +218,7 @@ fn confirm(question: &str) -> std::io::Result<bool> {
 
 /// `kind-parity status`: the cluster's nodes, each workload's readiness, the endpoints. Exit 0
 /// when everything is ready, 1 otherwise.
-pub(crate) async fn status(global: &GlobalArgs, args: &ClusterArgs) -> Outcome {
+pub(crate) async fn status(global: &GlobalArgs, args: &StatusArgs) -> Outcome {
     let environment = crate::open(global)?;
     let status = environment.status(&StatusOptions { target: target(&args.target) }).await?;
     match global.output {

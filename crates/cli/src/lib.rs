@@ -4,7 +4,8 @@
 //! This crate is the thin layer over the libraries: it parses arguments (clap), turns them into
 //! the lifecycle's option structs, opens a [`kind_parity_lifecycle::Environment`], and draws the
 //! lifecycle's events (`reporter`) and reports. It is the only crate that prints: results go to
-//! stdout (YAML, JSON, reports), messages for people go to stderr. Embedders use
+//! stdout (YAML, JSON, reports), messages for people go to stderr; with `--output json`, stdout
+//! holds only JSON, a failure included ([`Failure::json`]). Embedders use
 //! `kind-parity-lifecycle` directly; [`run`] builds a tokio runtime and is for the binary only.
 //!
 //! Exit codes ([`ExitStatus`]): 0 success; 1 the command failed (`render --drift` found drift,
@@ -50,6 +51,20 @@ pub enum ExitStatus {
     Terminated = 143,
 }
 
+impl ExitStatus {
+    /// The word `--output json` names the status with (`"kind"` of an error).
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+            Self::Usage => "usage",
+            Self::Unavailable => "unavailable",
+            Self::Interrupted => "interrupted",
+            Self::Terminated => "terminated",
+        }
+    }
+}
+
 impl From<ExitStatus> for u8 {
     fn from(status: ExitStatus) -> Self {
         status as u8
@@ -82,6 +97,22 @@ pub struct Failure {
     pub hint: Option<String>,
     /// How the process exits.
     pub status: ExitStatus,
+}
+
+impl Failure {
+    /// The failure as `--output json` prints it, one object:
+    /// `{"error": {"message", "causes", "hint", "exit_code", "kind"}}`.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "error": {
+                "message": self.error.to_string(),
+                "causes": causes(&self.error),
+                "hint": self.hint,
+                "exit_code": u8::from(self.status),
+                "kind": self.status.kind(),
+            }
+        })
+    }
 }
 
 impl From<anyhow::Error> for Failure {
@@ -145,32 +176,11 @@ pub(crate) fn hint_text(hint: &Hint) -> String {
 /// What a command returns: its exit code, or the failure that ended it.
 pub(crate) type Outcome = Result<u8, Failure>;
 
-/// Sets up logging to stderr; `-v` shows debug, `-vv` trace, `-q` only errors.
+/// Sets up logging to stderr at the level [`log_filter`] makes of `-v`/`-q` (or
+/// `KIND_PARITY_LOG`).
 pub fn init_logging(global: &GlobalArgs) {
-    let level = match (global.quiet, global.verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "debug",
-        (false, _) => "trace",
-    };
-    // Other crates' logs are raw: kube's client logs every failed request at ERROR
-    // (`kube_client::client::builder: failed with error …`) before the error reaches us, and the
-    // error we print says it with the server's address and the fix. `-v` shows their warnings.
-    let others = if global.verbose == 0 || global.quiet { "off" } else { "warn" };
-    let ours = [
-        "kind_parity",
-        "kind_parity_lifecycle",
-        "kind_parity_render",
-        "kind_parity_images",
-        "kind_parity_cluster",
-        "kind_parity_probes",
-    ];
-    let default = std::iter::once(others.to_owned())
-        .chain(ours.iter().map(|c| format!("{c}={level}")))
-        .collect::<Vec<_>>()
-        .join(",");
     let filter = tracing_subscriber::EnvFilter::try_from_env("KIND_PARITY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log_filter(global.quiet, global.verbose)));
     // handlebars logs every value it renders at debug level, secrets included: never let it.
     let filter = filter.add_directive("handlebars=warn".parse().expect("a valid directive"));
     let _ = tracing_subscriber::fmt()
@@ -181,6 +191,40 @@ pub fn init_logging(global: &GlobalArgs) {
         .try_init();
 }
 
+/// The crates of kind-parity, whose logs `-v` raises first.
+const OUR_CRATES: [&str; 6] = [
+    "kind_parity",
+    "kind_parity_lifecycle",
+    "kind_parity_render",
+    "kind_parity_images",
+    "kind_parity_cluster",
+    "kind_parity_probes",
+];
+
+/// The clients whose requests `-vv` shows: the Kubernetes API's and the Docker Engine's.
+const CLIENT_CRATES: [&str; 4] = ["kube", "kube_client", "kube_runtime", "bollard"];
+
+/// The tracing filter of `-q` and each count of `-v`: none shows errors only; the default is
+/// kind-parity's warnings; `-v` its debug lines and the other crates' warnings; `-vv` its trace
+/// lines and the Kubernetes and Docker clients' debug lines (each request), and more `v`s no
+/// more than that. Other crates stay quiet by default: kube's client logs every failed request at ERROR
+/// (`kube_client::client::builder: failed with error …`) before the error reaches us, and the
+/// error we print says it with the server's address and the fix.
+pub fn log_filter(quiet: bool, verbose: u8) -> String {
+    let (ours, clients, others) = match (quiet, verbose) {
+        (true, _) => ("error", "off", "off"),
+        (false, 0) => ("warn", "off", "off"),
+        (false, 1) => ("debug", "warn", "warn"),
+        // Not trace for the clients: theirs holds request bodies, applied Secrets among them.
+        (false, _) => ("trace", "debug", "warn"),
+    };
+    std::iter::once(others.to_owned())
+        .chain(CLIENT_CRATES.iter().map(|c| format!("{c}={clients}")))
+        .chain(OUR_CRATES.iter().map(|c| format!("{c}={ours}")))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 pub(crate) fn use_color(choice: ColorChoice) -> bool {
     match choice {
         ColorChoice::Always => true,
@@ -189,13 +233,20 @@ pub(crate) fn use_color(choice: ColorChoice) -> bool {
     }
 }
 
-/// Runs a parsed command line and returns the exit code, printing errors with their causes.
+/// Runs a parsed command line and returns the exit code, printing errors with their causes (on
+/// stderr; with `--output json`, as one JSON object on stdout, [`Failure::json`]).
 /// Builds the tokio runtime the commands run on: for the binary and xtask, not for async callers
 /// (they use `kind-parity-lifecycle`).
 pub fn run(cli: Cli) -> ExitCode {
-    let color = use_color(cli.global.color);
-    match execute(&cli) {
+    let global = cli.global();
+    let color = use_color(global.color);
+    match execute(&cli.command, &global) {
         Ok(code) => ExitCode::from(code),
+        Err(failure) if global.output == OutputFormat::Json => {
+            // One line: after the JSON lines of `up` and the others it is the stream's last.
+            reporter::line(&failure.json());
+            ExitCode::from(u8::from(failure.status))
+        }
         Err(failure) => {
             let (red, bold, reset) = if color { ("\x1b[31m", "\x1b[1m", "\x1b[0m") } else { ("", "", "") };
             eprintln!("{red}{bold}error{reset}{bold}:{reset} {}", failure.error);
@@ -208,6 +259,32 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::from(u8::from(failure.status))
         }
     }
+}
+
+/// Ends a command line clap refused (or `--help`, `--version`): printed as clap prints it, or,
+/// when the command line asks for `--output json`, as the same JSON object as any other error
+/// ([`Failure::json`]), on stdout; the exit code is clap's (2 for a refusal).
+pub fn refused(error: &clap::Error, args: &[std::ffi::OsString]) -> ExitCode {
+    let code = u8::try_from(error.exit_code()).unwrap_or(EXIT_USAGE);
+    if !error.use_stderr() || !asks_for_json(args) {
+        let _ = error.print();
+        return ExitCode::from(code);
+    }
+    let text = error.render().to_string();
+    let message = text.lines().next().unwrap_or_default().trim_start_matches("error: ").trim().to_owned();
+    let hint = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("tip: "))
+        .map_or_else(|| "run with --help to see what the command takes".to_owned(), str::to_owned);
+    let status = if code == EXIT_USAGE { ExitStatus::Usage } else { ExitStatus::Failure };
+    let failure = Failure { error: anyhow::anyhow!(message), hint: Some(hint), status };
+    reporter::line(&failure.json());
+    ExitCode::from(code)
+}
+
+/// Whether a command line clap could not parse says `--output json` (`--output=json`).
+fn asks_for_json(args: &[std::ffi::OsString]) -> bool {
+    args.iter().any(|a| a == "--output=json") || args.windows(2).any(|w| w[0] == "--output" && w[1] == "json")
 }
 
 /// The causes of `error` worth printing under it: a cause whose text the one above already
@@ -231,14 +308,13 @@ pub(crate) fn causes(error: &anyhow::Error) -> Vec<String> {
     out
 }
 
-fn execute(cli: &Cli) -> Outcome {
-    let global = &cli.global;
-    match &cli.command {
+fn execute(command: &Command, global: &GlobalArgs) -> Outcome {
+    match command {
         Command::Render(args) => render(global, args),
         Command::Config(args) => config(global, args),
         Command::Apply(args) => changing("apply", cluster::apply(global, args)),
         Command::Up(args) => changing("up", cluster::up(global, args)),
-        Command::Doctor => runtime()?.block_on(cluster::doctor(global)),
+        Command::Doctor(_) => runtime()?.block_on(cluster::doctor(global)),
         Command::Down(args) => changing("down", cluster::down(global, args)),
         Command::Reset(args) => changing("reset", cluster::reset(global, args)),
         Command::Status(args) => runtime()?.block_on(cluster::status(global, args)),
@@ -246,6 +322,13 @@ fn execute(cli: &Cli) -> Outcome {
         Command::Build(args) => changing("build", images::build(global, args)),
         Command::Logs(args) => runtime()?.block_on(logs::logs(global, args)),
         Command::Load(args) => changing("load", images::load(global, args)),
+        Command::Completions(args) if global.output == OutputFormat::Json => {
+            let mut script = Vec::new();
+            completions(args.shell, &mut script)?;
+            let script = String::from_utf8_lossy(&script);
+            reporter::line(&serde_json::json!({ "shell": args.shell.to_string(), "script": script }));
+            Ok(0)
+        }
         Command::Completions(args) => {
             completions(args.shell, &mut std::io::stdout().lock())?;
             Ok(0)
@@ -369,10 +452,21 @@ fn render(global: &GlobalArgs, args: &args::RenderArgs) -> Outcome {
 }
 
 fn config(global: &GlobalArgs, args: &args::ConfigArgs) -> Outcome {
-    let loaded = load_config(global)?;
+    let mut loaded = load_config(global)?;
+    // A value the renderer derives when it is unset (the namespace from the name, …) is shown
+    // as derived, not as `null`; no layer set it, so its origin is `default`.
+    loaded.config = loaded.config.resolved();
     match (global.output, args.explain) {
-        (OutputFormat::Json, _) => {
+        (OutputFormat::Json, false) => {
             println!("{}", serde_json::to_string_pretty(&loaded.config).map_err(anyhow::Error::from)?);
+        }
+        (OutputFormat::Json, true) => {
+            let explained = serde_json::json!({
+                "source": source_text(&loaded),
+                "config": loaded.config,
+                "origins": kind_parity_render::origins(&loaded),
+            });
+            println!("{}", serde_json::to_string_pretty(&explained).map_err(anyhow::Error::from)?);
         }
         (OutputFormat::Human, true) => {
             println!("# effective config of {}: each value with where it came from", source_text(&loaded));
@@ -402,7 +496,35 @@ fn changing(command: &str, work: impl std::future::Future<Output = Outcome>) -> 
 
 #[cfg(test)]
 mod tests {
-    use super::causes;
+    use super::{causes, log_filter};
+
+    /// The directive `filter` holds for `target` (`target=level`), or its default level.
+    fn level_of(filter: &str, target: &str) -> String {
+        let directives: Vec<&str> = filter.split(',').collect();
+        directives.iter().find_map(|d| d.strip_prefix(&format!("{target}="))).unwrap_or(directives[0]).to_owned()
+    }
+
+    #[test]
+    fn each_verbosity_shows_more_than_the_one_before() {
+        // Regression (issue 11): -vv showed what -v showed.
+        let levels = |verbose| {
+            let filter = log_filter(false, verbose);
+            assert!(tracing_subscriber::EnvFilter::try_new(&filter).is_ok(), "{filter}");
+            (level_of(&filter, "kind_parity_cluster"), level_of(&filter, "kube_client"), level_of(&filter, "hyper"))
+        };
+        assert_eq!(levels(0), ("warn".into(), "off".into(), "off".into()));
+        assert_eq!(levels(1), ("debug".into(), "warn".into(), "warn".into()));
+        assert_eq!(levels(2), ("trace".into(), "debug".into(), "warn".into()));
+        assert_eq!(levels(3), levels(2), "-vvv shows what -vv shows: the clients' trace would hold Secrets");
+        assert_eq!(level_of(&log_filter(false, 2), "bollard"), "debug");
+    }
+
+    #[test]
+    fn quiet_shows_only_our_errors() {
+        let filter = log_filter(true, 0);
+        assert_eq!(level_of(&filter, "kind_parity"), "error");
+        assert_eq!(level_of(&filter, "kube_client"), "off");
+    }
 
     #[derive(Debug, thiserror::Error)]
     #[error("failed to read kubeconfig from \"k\": No such file or directory (os error 2)")]

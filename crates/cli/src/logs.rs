@@ -1,8 +1,9 @@
-//! `kind-parity logs`: the lifecycle's diagnostics bundle, its path on stdout.
+//! `kind-parity logs`: the lifecycle's diagnostics bundle, its path on stdout (`--output json`:
+//! `{"bundle": path, "files": n, "unavailable": [...]}`).
 
 use kind_parity_lifecycle::LogsOptions;
 
-use crate::args::{GlobalArgs, LogsArgs};
+use crate::args::{GlobalArgs, LogsArgs, OutputFormat};
 use crate::reporter::Human;
 
 pub(crate) async fn logs(global: &GlobalArgs, args: &LogsArgs) -> crate::Outcome {
@@ -15,6 +16,17 @@ pub(crate) async fn logs(global: &GlobalArgs, args: &LogsArgs) -> crate::Outcome
         }
         eprintln!("wrote {} files to {} (secrets redacted)", report.files, report.dir.display());
     }
-    println!("{}", report.dir.display());
+    match global.output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "bundle": report.dir,
+                "files": report.files,
+                "unavailable": report.unavailable,
+            }))
+            .map_err(anyhow::Error::from)?
+        ),
+        OutputFormat::Human => println!("{}", report.dir.display()),
+    }
     Ok(0)
 }

@@ -3,7 +3,11 @@
 use clap::Parser as _;
 
 fn main() -> std::process::ExitCode {
-    let cli = kind_parity::Cli::parse();
-    kind_parity::init_logging(&cli.global);
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match kind_parity::Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(error) => return kind_parity::refused(&error, &args),
+    };
+    kind_parity::init_logging(&cli.global());
     kind_parity::run(cli)
 }

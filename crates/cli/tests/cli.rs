@@ -567,3 +567,22 @@ fn schema_prints_the_committed_json_schema() {
         fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schema/kind-parity.schema.json")).unwrap();
     assert_eq!(String::from_utf8(out).unwrap(), committed);
 }
+
+#[test]
+fn kind_parity_config_names_the_config_and_a_flag_wins_over_it() {
+    let dir = tempfile::tempdir().unwrap();
+    kind_parity(dir.path())
+        .env("KIND_PARITY_CONFIG", "missing.yaml")
+        .arg("config")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("error: reading missing.yaml"));
+    for args in [&["config", "--config", "also-missing.yaml"][..], &["--config", "also-missing.yaml", "config"][..]] {
+        kind_parity(dir.path())
+            .env("KIND_PARITY_CONFIG", "missing.yaml")
+            .args(args)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("error: reading also-missing.yaml"));
+    }
+}

@@ -8,6 +8,15 @@ use crate::error::{Error, Result};
 
 pub use kind_parity_docker::{CLUSTER_LABEL, KIND_NETWORK};
 
+/// What the Docker Engine says it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Engine {
+    /// Its release, e.g. `20.10.24+dfsg1`.
+    pub version: String,
+    /// The newest API version it serves, e.g. `1.41`; `None` when it does not say.
+    pub api_version: Option<String>,
+}
+
 /// A connection to the local Docker Engine.
 #[derive(Debug, Clone)]
 pub struct Docker(bollard::Docker);
@@ -16,13 +25,20 @@ impl Docker {
     /// Connects as the docker CLI would ([`kind_parity_docker::connect`]: `DOCKER_HOST`, else
     /// the local socket) and returns the engine's version.
     pub async fn connect() -> Result<(Self, String)> {
+        let (docker, engine) = Self::connect_engine().await?;
+        Ok((docker, engine.version))
+    }
+
+    /// Connects as [`Docker::connect`] does and returns the engine's version and API version.
+    pub async fn connect_engine() -> Result<(Self, Engine)> {
         let docker = kind_parity_docker::connect()
             .map_err(|source| Error::Docker { action: "connecting to the Docker Engine".into(), source })?;
         let version = docker
             .version()
             .await
             .map_err(|source| Error::Docker { action: "asking the Docker Engine for its version".into(), source })?;
-        Ok((Self(docker), version.version.unwrap_or_default()))
+        let engine = Engine { version: version.version.unwrap_or_default(), api_version: version.api_version };
+        Ok((Self(docker), engine))
     }
 
     /// The names of the node containers of `cluster`, running or not.

@@ -80,11 +80,46 @@ pub struct Inputs<'a> {
     pub workers: u8,
 }
 
+/// The oldest Docker Engine release kind-parity supports, and its API version. What the code
+/// needs of the engine is there in 20.10: kind starts its node containers with
+/// `--cgroupns=private`, which Docker 20.10 introduced; the images crate negotiates the API
+/// down to the engine's (`kind_parity_images::connect`) and builds with the classic builder,
+/// which needs no BuildKit session; and the project's test bed and e2e run on Docker 20.10.24
+/// (API 1.41, docs/kind-node-image.md §7). docs/runbook.md's prerequisites say the same.
+pub const MIN_DOCKER: &str = "20.10";
+/// The API version of [`MIN_DOCKER`].
+pub const MIN_DOCKER_API: (u32, u32) = (1, 41);
+
+/// The Docker check of an engine that answered: it passes from [`MIN_DOCKER`] (API
+/// [`MIN_DOCKER_API`]) on, and fails below. An engine that does not say its API version passes:
+/// the commands that need more will say what they could not do.
+pub fn docker_check(engine: &crate::docker::Engine) -> Check {
+    let found = format!("Docker Engine {}", engine.version);
+    let api = engine.api_version.as_deref().and_then(|v| {
+        let (major, minor) = v.split_once('.')?;
+        Some((major.parse::<u32>().ok()?, minor.parse::<u32>().ok()?))
+    });
+    match api {
+        Some(api) if api < MIN_DOCKER_API => Check::fail(
+            "docker",
+            format!(
+                "{found} (API {}), older than {MIN_DOCKER} (API {}.{})",
+                engine.api_version.as_deref().unwrap_or(""),
+                MIN_DOCKER_API.0,
+                MIN_DOCKER_API.1
+            ),
+            format!("upgrade Docker to {MIN_DOCKER} or newer: https://docs.docker.com/engine/install/"),
+        ),
+        Some((major, minor)) => Check::pass("docker", format!("{found} (API {major}.{minor})")),
+        None => Check::pass("docker", found),
+    }
+}
+
 /// Runs every check; none stops the others.
 pub async fn run(inputs: &Inputs<'_>) -> Vec<Check> {
     let mut checks = Vec::new();
-    match Docker::connect().await {
-        Ok((_, version)) => checks.push(Check::pass("docker", format!("Docker Engine {version}"))),
+    match Docker::connect_engine().await {
+        Ok((_, engine)) => checks.push(docker_check(&engine)),
         Err(e) => checks.push(Check::fail(
             "docker",
             e.to_string(),
@@ -257,6 +292,28 @@ pub fn unified_diff(old: &str, new: &str, old_name: &str, new_name: &str) -> Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn engine(version: &str, api: Option<&str>) -> crate::docker::Engine {
+        crate::docker::Engine { version: version.into(), api_version: api.map(str::to_owned) }
+    }
+
+    #[test]
+    fn docker_from_the_documented_minimum_on_passes() {
+        // Regression (issue 11): the runbook said 24+ while doctor passed 20.10, which the
+        // code supports; 20.10 (API 1.41) is now both the documented and the checked minimum.
+        let check = docker_check(&engine("20.10.24+dfsg1", Some("1.41")));
+        assert_eq!((check.status, check.found.as_str()), (Status::Pass, "Docker Engine 20.10.24+dfsg1 (API 1.41)"));
+        assert_eq!(docker_check(&engine("28.3.0", Some("1.51"))).status, Status::Pass);
+        assert_eq!(docker_check(&engine("odd", None)).status, Status::Pass);
+    }
+
+    #[test]
+    fn docker_older_than_the_minimum_fails_with_the_fix() {
+        let check = docker_check(&engine("19.03.15", Some("1.40")));
+        assert_eq!(check.status, Status::Fail);
+        assert_eq!(check.found, "Docker Engine 19.03.15 (API 1.40), older than 20.10 (API 1.41)");
+        assert!(check.fix.as_deref().unwrap().starts_with("upgrade Docker to 20.10 or newer"), "{check:?}");
+    }
 
     #[test]
     fn a_taken_port_fails_unless_the_cluster_holds_it() {

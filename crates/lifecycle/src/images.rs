@@ -45,10 +45,10 @@ pub fn build_specs(loaded: &Loaded, state: &State) -> Result<Vec<BuildSpec>> {
             Some(BuildSpec {
                 service: name.clone(),
                 context: base.join(&build.context),
-                dockerfile: build
-                    .dockerfile
-                    .as_ref()
-                    .map_or_else(|| "Dockerfile".into(), |d| d.to_string_lossy().into_owned()),
+                dockerfile: build.dockerfile.as_ref().map_or_else(
+                    || kind_parity_render::config::DEFAULT_DOCKERFILE.into(),
+                    |d| d.to_string_lossy().into_owned(),
+                ),
                 args: build.args.clone(),
                 target: build.target.clone(),
             })

@@ -38,7 +38,7 @@ mod secrets;
 pub use {rand, time};
 
 pub use compose::POSTGRES_INIT;
-pub use config::{Config, Inputs, LoadOptions, Loaded, Override, Source, explain, json_schema, load};
+pub use config::{Config, Inputs, LoadOptions, Loaded, Override, Source, explain, json_schema, load, origins};
 pub use drift::{Difference, DriftReport, ServiceDrift, drift};
 pub use error::{Diagnostic, Diagnostics, Error, Location, Result};
 pub use render::{

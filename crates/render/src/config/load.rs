@@ -647,6 +647,32 @@ pub fn explain(loaded: &Loaded) -> String {
     out
 }
 
+/// Where each value of the effective config came from, by its path (`services.api.replicas`,
+/// a sequence as a whole): what [`explain`] writes beside each value, for tools
+/// (`config --explain --output json`).
+pub fn origins(loaded: &Loaded) -> BTreeMap<String, String> {
+    let value = serde_yaml_ng::to_value(&loaded.config).unwrap_or(Value::Null);
+    let mut out = BTreeMap::new();
+    collect_origins(&value, &Path::default(), &loaded.origins, &mut out);
+    out
+}
+
+fn collect_origins(value: &Value, path: &Path, origins: &Origins, out: &mut BTreeMap<String, String>) {
+    match value {
+        Value::Mapping(map) if !map.is_empty() => {
+            for (k, v) in map {
+                if let Some(k) = key_text(k) {
+                    collect_origins(v, &path.key(&k), origins, out);
+                }
+            }
+        }
+        _ if path.0.is_empty() => {}
+        _ => {
+            out.insert(path.to_string(), origins.exact(path).to_string());
+        }
+    }
+}
+
 fn explain_value(value: &Value, path: &Path, indent: usize, origins: &Origins, out: &mut String) {
     let pad = "  ".repeat(indent);
     match value {

@@ -13,7 +13,8 @@ use include_dir::{Dir, include_dir};
 use indexmap::IndexMap;
 
 pub use load::{
-    CONFIG_FILE, EMBEDDED_CONFIG, ENV_PREFIX, LOCAL_FILE, LoadOptions, Loaded, Origins, Override, Source, explain, load,
+    CONFIG_FILE, EMBEDDED_CONFIG, ENV_PREFIX, LOCAL_FILE, LoadOptions, Loaded, Origins, Override, Source, explain,
+    load, origins,
 };
 pub use model::*;
 pub use path::{Path, Seg};

@@ -89,6 +89,27 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The config with each default that follows from other values written out, as the
+    /// renderer resolves it: the namespace (the name), the ingress image (the controller's
+    /// pinned one), each build's Dockerfile (`Dockerfile`), each service's compose port (its
+    /// `port`), each database's owner (its name). What `kind-parity config` shows, instead of
+    /// `null` for what is in fact decided.
+    pub fn resolved(&self) -> Self {
+        let mut config = self.clone();
+        config.namespace = Some(self.namespace().to_owned());
+        config.ingress.image = Some(self.ingress.image().to_owned());
+        for service in config.services.values_mut() {
+            if let Some(build) = &mut service.build {
+                build.dockerfile.get_or_insert_with(|| PathBuf::from(DEFAULT_DOCKERFILE));
+            }
+            service.compose.port = service.compose_port();
+        }
+        for (name, database) in &mut config.postgres.databases {
+            database.owner.get_or_insert_with(|| name.clone());
+        }
+        config
+    }
+
     /// The namespace the stack is deployed to.
     pub fn namespace(&self) -> &str {
         self.namespace.as_deref().unwrap_or(&self.name)
@@ -591,6 +612,9 @@ impl Default for ProbeSpec {
         Self { path: None, command: Vec::new(), period_seconds: 10, failure_threshold: 3 }
     }
 }
+
+/// The Dockerfile of a build that names none, relative to its context (as `docker build`).
+pub const DEFAULT_DOCKERFILE: &str = "Dockerfile";
 
 /// A service's image build.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -515,7 +515,7 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
                         "Docker reads the Dockerfile from the context it is sent: move it into the context, or make the context a folder that holds both",
                     );
                 } else {
-                    let dockerfile = build.context.join(build.dockerfile.as_deref().unwrap_or("Dockerfile".as_ref()));
+                    let dockerfile = build.context.join(build.dockerfile.as_deref().unwrap_or(super::DEFAULT_DOCKERFILE.as_ref()));
                     if !inputs.is_file(&dockerfile) {
                         c.report(
                             &sp.key("build").key(if build.dockerfile.is_some() { "dockerfile" } else { "context" }),
