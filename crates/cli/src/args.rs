@@ -43,6 +43,9 @@ pub struct GlobalArgs {
     /// Only errors
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// How long a command that changes the environment waits for another one to finish, e.g. 30s, 10m
+    #[arg(long, global = true, default_value = "2m", value_parser = parse_duration, value_name = "DURATION")]
+    pub lock_timeout: std::time::Duration,
 }
 
 /// Output formats.

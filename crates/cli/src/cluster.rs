@@ -76,6 +76,7 @@ impl Draw {
 
 pub(crate) async fn up(global: &GlobalArgs, args: &ClusterArgs) -> Outcome {
     let environment = crate::open(global)?;
+    let _lock = crate::lock(global, &environment, "up").await?;
     let draw = Draw::new(global);
     let result = environment.up(&up_options(args), draw.reporter()).await;
     draw.clear();
@@ -85,6 +86,7 @@ pub(crate) async fn up(global: &GlobalArgs, args: &ClusterArgs) -> Outcome {
 pub(crate) async fn reset(global: &GlobalArgs, args: &DownArgs) -> Outcome {
     let environment = crate::open(global)?;
     confirm_down(&environment, args)?;
+    let _lock = crate::lock(global, &environment, "reset").await?;
     let draw = Draw::new(global);
     let result = environment.reset(&up_options(&args.cluster), draw.reporter()).await;
     draw.clear();
@@ -126,6 +128,7 @@ fn finish_up(global: &GlobalArgs, draw: &Draw, result: kind_parity_lifecycle::Re
 
 pub(crate) async fn apply(global: &GlobalArgs, args: &ClusterArgs) -> Outcome {
     let environment = crate::open(global)?;
+    let _lock = crate::lock(global, &environment, "apply").await?;
     let draw = Draw::new(global);
     let result = environment.apply(&apply_options(args), draw.reporter()).await;
     draw.clear();
@@ -169,6 +172,7 @@ fn confirm_down(environment: &kind_parity_lifecycle::Environment, args: &DownArg
 pub(crate) async fn down(global: &GlobalArgs, args: &DownArgs) -> Outcome {
     let environment = crate::open(global)?;
     confirm_down(&environment, args)?;
+    let _lock = crate::lock(global, &environment, "down").await?;
     let draw = Draw::new(global);
     let options =
         DownOptions { target: target(&args.cluster.target), allow_contexts: args.cluster.allow_context.clone() };
