@@ -607,7 +607,9 @@ fn build_binary() -> Result<PathBuf> {
     if !status.success() {
         bail!("building kind-parity failed");
     }
-    Ok(Path::new(&root).join("target/debug/kind-parity"))
+    // Where cargo put it: `CARGO_TARGET_DIR` (relative to the root it built in) when set.
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+    Ok(Path::new(&root).join(target).join("debug/kind-parity"))
 }
 
 /// The steps as a JUnit report: a failed step is a `<failure>` carrying its output.

@@ -45,6 +45,7 @@ impl Cli {
             color: self.common.color,
             verbose: self.common.verbose,
             quiet: self.common.quiet,
+            lock_timeout: self.common.lock_timeout,
         }
     }
 }
@@ -92,6 +93,8 @@ pub struct GlobalArgs {
     pub verbose: u8,
     /// `-q`.
     pub quiet: bool,
+    /// How long a command that changes the environment waits for another one's lock.
+    pub lock_timeout: std::time::Duration,
 }
 
 /// Which config, and what overrides it: the commands that load one.
@@ -137,6 +140,9 @@ pub struct CommonArgs {
     /// Only errors
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// How long a command that changes the environment waits for another one to finish, e.g. 30s, 10m
+    #[arg(long, global = true, default_value = "2m", value_parser = parse_duration, value_name = "DURATION")]
+    pub lock_timeout: std::time::Duration,
 }
 
 /// Output formats.

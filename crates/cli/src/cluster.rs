@@ -78,6 +78,7 @@ impl Draw {
 
 pub(crate) async fn up(global: &GlobalArgs, args: &UpArgs) -> Outcome {
     let environment = crate::open(global)?;
+    let _lock = crate::lock(global, &environment, "up").await?;
     let draw = Draw::new(global);
     let result = environment.up(&up_options(args), draw.reporter()).await;
     draw.clear();
@@ -87,6 +88,7 @@ pub(crate) async fn up(global: &GlobalArgs, args: &UpArgs) -> Outcome {
 pub(crate) async fn reset(global: &GlobalArgs, args: &ResetArgs) -> Outcome {
     let environment = crate::open(global)?;
     confirm_down(&environment, &args.up.apply.target, args.yes)?;
+    let _lock = crate::lock(global, &environment, "reset").await?;
     let draw = Draw::new(global);
     let result = environment.reset(&up_options(&args.up), draw.reporter()).await;
     draw.clear();
@@ -128,6 +130,7 @@ fn finish_up(global: &GlobalArgs, draw: &Draw, result: kind_parity_lifecycle::Re
 
 pub(crate) async fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Outcome {
     let environment = crate::open(global)?;
+    let _lock = crate::lock(global, &environment, "apply").await?;
     let draw = Draw::new(global);
     let result = environment.apply(&apply_options(args), draw.reporter()).await;
     draw.clear();
@@ -195,6 +198,7 @@ fn confirm_down(
 pub(crate) async fn down(global: &GlobalArgs, args: &DownArgs) -> Outcome {
     let environment = crate::open(global)?;
     confirm_down(&environment, &args.target, args.yes)?;
+    let _lock = crate::lock(global, &environment, "down").await?;
     let draw = Draw::new(global);
     let options = DownOptions { target: target(&args.target), allow_contexts: args.allow.allow_context.clone() };
     let result = environment.down(&options, draw.reporter()).await;

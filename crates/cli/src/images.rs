@@ -10,6 +10,7 @@ use crate::{Failure, Outcome};
 /// none are named) and prints their tags on stdout.
 pub(crate) async fn build(global: &GlobalArgs, args: &BuildArgs) -> Outcome {
     let environment = crate::open(global)?;
+    let _lock = crate::lock(global, &environment, "build").await?;
     let human = Human::new(global);
     let tags = environment.build(&args.services, &human).await;
     human.clear();

@@ -1,10 +1,11 @@
 //! Ctrl-C (SIGINT) and SIGTERM while a command works on the environment.
 //!
 //! The command's future is dropped at its next await: child processes (`kind`, `docker`) die
-//! with it (they are spawned with `kill_on_drop`), every state file is written atomically, and
-//! the inventory, the applied kind config and the half-created-cluster marker are written only
-//! once what they describe is true. So the next command converges from whatever was left, and
-//! the message says what was under way and what to run.
+//! with it (they are spawned with `kill_on_drop`), the environment's lock it holds is released
+//! (dropped with it), every state file is written atomically and durably, the applied kind config
+//! only once the create succeeded, the half-created-cluster marker before it began, and the
+//! inventory before an apply starts (naming everything it may leave). So the next command
+//! converges from whatever was left, and the message says what was under way and what to run.
 
 use std::future::Future;
 use std::sync::Mutex;

@@ -169,6 +169,14 @@ pub(crate) fn hint_text(hint: &Hint) -> String {
         Hint::AllowContext { context } => {
             format!("add it to `cluster.allowed_contexts` or pass `--allow-context {context}`")
         }
+        Hint::ObjectsRemain => "`kubectl get` them to see what holds them (a finalizer, a webhook, permissions), then run `kind-parity down` again: the state folder was kept".into(),
+        Hint::DownExisting { context } => format!(
+            "run `kind-parity down --cluster existing --context {context}` first (add --kubeconfig FILE if it is not in your default kubeconfig)"
+        ),
+        Hint::Busy { pid } => {
+            let stop = pid.map_or_else(String::new, |pid| format!(" (`kill {pid}`: it stops cleanly on SIGTERM)"));
+            format!("wait for it to finish, or stop it{stop}; `--lock-timeout 10m` waits longer")
+        }
         _ => "see docs/runbook.md".into(),
     }
 }
@@ -390,6 +398,30 @@ pub(crate) fn open(global: &GlobalArgs) -> Result<Environment, Failure> {
     Ok(Environment::open(load_config(global)?, &global.state_dir))
 }
 
+/// Says that `command` waits for the holder of the environment's lock, unless `-q`.
+fn waiting(global: &GlobalArgs, environment: &Environment) -> impl FnOnce(&kind_parity_lifecycle::Holder) {
+    let quiet = global.quiet;
+    let timeout = humantime::format_duration(global.lock_timeout).to_string();
+    let (name, file) = (environment.name().to_owned(), environment.state().lock_file());
+    move |holder: &kind_parity_lifecycle::Holder| {
+        if !quiet {
+            eprintln!("waiting up to {timeout} for {holder} to finish with {name} (it holds {})", file.display());
+        }
+    }
+}
+
+/// Takes the environment's lock for a command that changes it (render, up, apply, down, reset,
+/// build), waiting up to `--lock-timeout`; held until the returned lock is dropped, which an
+/// interrupted command's future does too.
+pub(crate) async fn lock(
+    global: &GlobalArgs,
+    environment: &Environment,
+    command: &str,
+) -> Result<kind_parity_lifecycle::Lock, Failure> {
+    crate::interrupt::step(&format!("waiting for the lock of {}", environment.name()));
+    Ok(environment.lock(command, global.lock_timeout, waiting(global, environment)).await?)
+}
+
 fn source_text(loaded: &Loaded) -> String {
     match loaded.files.first() {
         Some(file) => file.display().to_string(),
@@ -416,6 +448,7 @@ fn render(global: &GlobalArgs, args: &args::RenderArgs) -> Outcome {
         return Ok(u8::from(!report.passes()));
     }
     let environment = open(global)?;
+    let _lock = environment.lock_blocking("render", global.lock_timeout, waiting(global, &environment))?;
     let options = RenderOptions { out: args.out.clone(), templates: args.templates.clone() };
     let rendered = environment.render(&options)?;
     let (loaded, state) = (environment.loaded(), environment.state());

@@ -586,3 +586,45 @@ fn kind_parity_config_names_the_config_and_a_flag_wins_over_it() {
             .stderr(predicate::str::contains("error: reading also-missing.yaml"));
     }
 }
+
+/// Takes the lock of environment `name` under `dir/.kind-parity` as a command `up` would.
+fn hold_lock(dir: &Path, name: &str) -> kind_parity_lifecycle::Lock {
+    let state = kind_parity_lifecycle::State::new(&dir.join(".kind-parity"), name);
+    match state.try_lock("up").unwrap() {
+        kind_parity_lifecycle::state::TryLock::Acquired(lock) => lock,
+        kind_parity_lifecycle::state::TryLock::Busy(holder) => panic!("{holder} holds a fresh lock"),
+    }
+}
+
+#[test]
+fn a_command_that_changes_the_environment_waits_for_the_lock_then_names_its_holder() {
+    // Regression (issue 12): two commands on one environment at once interleaved their writes.
+    let dir = tempfile::tempdir().unwrap();
+    let _held = hold_lock(dir.path(), "kp-demo");
+    let pid = std::process::id();
+    kind_parity(dir.path())
+        .args(["render", "--lock-timeout", "1s"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "waiting up to 1s for `up` (pid {pid}) to finish with kp-demo (it holds .kind-parity/kp-demo.lock)"
+        )))
+        .stderr(predicate::str::contains(format!(
+            "error: environment kp-demo is busy: `up` (pid {pid}) holds .kind-parity/kp-demo.lock (waited 1s)"
+        )))
+        .stderr(predicate::str::contains(format!(
+            "next: wait for it to finish, or stop it (`kill {pid}`: it stops cleanly on SIGTERM); `--lock-timeout 10m` waits longer"
+        )));
+    assert!(!dir.path().join(".kind-parity/kp-demo/rendered").exists(), "nothing was rendered");
+}
+
+#[test]
+fn a_read_only_command_does_not_wait_for_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let _held = hold_lock(dir.path(), "kp-demo");
+    kind_parity(dir.path())
+        .args(["status", "--lock-timeout", "0s"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("error: environment kp-demo has no cluster yet"));
+}

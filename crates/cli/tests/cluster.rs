@@ -68,7 +68,11 @@ fn up_on_an_existing_cluster_that_cannot_pull_its_images_stops_with_a_diagnosis(
     let dir = tempfile::tempdir().unwrap();
     let namespace = format!("namespace=kp-cli-{}", std::process::id());
     let _cleanup = DeleteNamespace { namespace: namespace["namespace=".len()..].to_owned() };
-    let common = ["--name", "kp-test", "--allow-context", "kind-parity-testbed", "--set", namespace.as_str()];
+    // Its own environment name: `down` deletes whatever carries the environment's label, and
+    // other tests on the test bed apply as `kp-test`.
+    let env = format!("kp-test-{}", std::process::id());
+    let env = env.as_str();
+    let common = ["--name", env, "--allow-context", "kind-parity-testbed", "--set", namespace.as_str()];
 
     let up_args: Vec<&str> =
         common.iter().copied().chain(["--unschedulable-grace", "2s", "--timeout", "90s"]).collect();
@@ -82,26 +86,26 @@ fn up_on_an_existing_cluster_that_cannot_pull_its_images_stops_with_a_diagnosis(
         )
         .stderr(predicate::str::is_match(r"container \S+ is (ErrImagePull|ImagePullBackOff): ").unwrap())
         .stderr(predicate::str::contains("check: the image cannot be pulled"));
-    let inventory: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join(".kind-parity/kp-test/inventory.json")).unwrap())
-            .unwrap();
+    let inventory: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join(format!(".kind-parity/{env}/inventory.json"))).unwrap(),
+    )
+    .unwrap();
     let ours =
         inventory["objects"].as_array().unwrap().iter().filter(|o| o["namespace"] == namespace["namespace=".len()..]);
     assert!(ours.count() > 20, "{inventory}");
 
     // Status reads the same state: the node, workloads waiting, the endpoints.
-    kind_parity(dir.path(), "status", &kubeconfig, &["--name", "kp-test"])
+    kind_parity(dir.path(), "status", &kubeconfig, &["--name", env])
         .assert()
         .code(1)
-        .stdout(predicate::str::contains("environment kp-test on context kind-parity-testbed"))
+        .stdout(predicate::str::contains(format!("environment {env} on context kind-parity-testbed")))
         .stdout(predicate::str::is_match(r"node kind-parity-testbed-control-plane +Ready v1\.33\.").unwrap())
         .stdout(
             predicate::str::is_match(r"waiting  Deployment kp-cli-\d+/api: 0 of 1 updated replicas available").unwrap(),
         )
         .stdout(predicate::str::contains("endpoint https://api.localtest.me/\n"))
         .stdout(predicate::str::contains("endpoint https://auth.localtest.me/realms/dev\n"));
-    let json =
-        kind_parity(dir.path(), "status", &kubeconfig, &["--name", "kp-test", "--output", "json"]).output().unwrap();
+    let json = kind_parity(dir.path(), "status", &kubeconfig, &["--name", env, "--output", "json"]).output().unwrap();
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(json["ready"], false);
     assert!(json["workloads"].as_array().unwrap().len() >= 6, "{json}");
@@ -111,18 +115,18 @@ fn up_on_an_existing_cluster_that_cannot_pull_its_images_stops_with_a_diagnosis(
     let junit = dir.path().join("probes.xml");
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
     let validate =
-        ["--name", "kp-test", "--set", namespace.as_str(), "--ingress", &closed, "--junit", junit.to_str().unwrap()];
+        ["--name", env, "--set", namespace.as_str(), "--ingress", &closed, "--junit", junit.to_str().unwrap()];
     kind_parity(dir.path(), "validate", &kubeconfig, &validate)
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("validating kp-test on context kind-parity-testbed: "))
+        .stderr(predicate::str::contains(format!("validating {env} on context kind-parity-testbed: ")))
         .stderr(predicate::str::is_match(r"(?m)^FAIL +ready.statefulset/postgres ").unwrap())
         .stderr(predicate::str::is_match(r"(?m)^BLOCKED +postgres +postgres at svc/postgres:5432 in kp-cli-\d+: not run: `ready.statefulset/postgres` failed$").unwrap())
         .stderr(predicate::str::is_match(r"(?m)^PASS +cluster.api ").unwrap())
         .stderr(predicate::str::is_match(r"(?m)^PASS +cluster.nodes +\d+ms  nodes: 1 Ready").unwrap())
         .stderr(predicate::str::contains("first root cause: "));
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert!(xml.contains("<testsuite name=\"kind-parity validate kp-test\""), "{xml}");
+    assert!(xml.contains(&format!("<testsuite name=\"kind-parity validate {env}\"")), "{xml}");
     let mut colored = validate.to_vec();
     colored.extend(["--color", "always"]);
     kind_parity(dir.path(), "validate", &kubeconfig, &colored)
@@ -144,7 +148,7 @@ fn up_on_an_existing_cluster_that_cannot_pull_its_images_stops_with_a_diagnosis(
         dir.path(),
         "logs",
         &kubeconfig,
-        &["--name", "kp-test", "--set", namespace.as_str(), "--out", bundle.to_str().unwrap()],
+        &["--name", env, "--set", namespace.as_str(), "--out", bundle.to_str().unwrap()],
     )
     .assert()
     .success()
@@ -161,9 +165,10 @@ fn up_on_an_existing_cluster_that_cannot_pull_its_images_stops_with_a_diagnosis(
         .count();
     assert!(pod_dirs >= 5, "{pod_dirs} pods described");
     assert!(bundle.join("rendered/kind-config.yaml").is_file());
-    let secrets: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join(".kind-parity/kp-test/secrets.json")).unwrap())
-            .unwrap();
+    let secrets: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join(format!(".kind-parity/{env}/secrets.json"))).unwrap(),
+    )
+    .unwrap();
     let values: Vec<String> =
         secrets["values"].as_object().unwrap().values().map(|v| v.as_str().unwrap().to_owned()).collect();
     let mut redactions = 0;
@@ -198,13 +203,13 @@ fn up_on_an_existing_cluster_that_cannot_pull_its_images_stops_with_a_diagnosis(
         .stderr(predicate::str::contains("  pruned Deployment kp-cli-"));
 
     // `down` on an existing cluster deletes what the tool applied, then its state folder.
-    let down: Vec<&str> = vec!["--name", "kp-test", "--allow-context", "kind-parity-testbed", "--yes"];
+    let down: Vec<&str> = vec!["--name", env, "--allow-context", "kind-parity-testbed", "--yes"];
     kind_parity(dir.path(), "down", &kubeconfig, &down)
         .assert()
         .success()
         .stderr(predicate::str::is_match(r"deleted \d+ objects from context kind-parity-testbed").unwrap())
-        .stderr(predicate::str::contains("removed .kind-parity/kp-test"));
-    assert!(!dir.path().join(".kind-parity/kp-test").exists());
+        .stderr(predicate::str::contains(format!("removed .kind-parity/{env}")));
+    assert!(!dir.path().join(".kind-parity").join(env).exists());
 }
 
 /// Deletes the test's namespace when the test ends, however it ends: its pods run on the test

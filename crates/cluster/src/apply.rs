@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use futures::{StreamExt as _, TryStreamExt as _};
+use futures::StreamExt as _;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::core::GroupVersionKind;
@@ -46,9 +46,26 @@ const CRD_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Inventory {
     /// The environment the objects belong to.
     pub environment: String,
+    /// The kubeconfig context they were applied to (unknown in inventories older than it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
     /// Applied objects and their resourceVersion after the apply.
     #[serde(with = "entries")]
     pub objects: BTreeMap<ObjectRef, String>,
+}
+
+impl Inventory {
+    /// This inventory with `objects` added (those it lacks with no resourceVersion yet): what an
+    /// apply of them may leave in the cluster, recorded before it starts, so that an apply that
+    /// fails or is stopped half-way forgets neither what it created nor what it was to prune.
+    pub fn with_objects(&self, environment: &str, objects: impl IntoIterator<Item = ObjectRef>) -> Self {
+        let mut merged = self.clone();
+        environment.clone_into(&mut merged.environment);
+        for object in objects {
+            merged.objects.entry(object).or_default();
+        }
+        merged
+    }
 }
 
 /// JSON maps need string keys: the inventory is stored as a list of entries.
@@ -168,6 +185,20 @@ pub async fn apply(
     previous: &Inventory,
     options: &ApplyOptions,
 ) -> Result<ApplyReport> {
+    let mut report = ApplyReport::default();
+    apply_into(client, manifests, previous, options, &mut report).await?;
+    Ok(report)
+}
+
+/// [`apply`], filling `report` as it goes: when it fails, `report` holds what it did until then
+/// (every object of the failed step that was applied included), for the caller to keep.
+pub async fn apply_into(
+    client: &kube::Client,
+    manifests: &[Manifest],
+    previous: &Inventory,
+    options: &ApplyOptions,
+    report: &mut ApplyReport,
+) -> Result<()> {
     let planned = plan(manifests)?;
     let groups: BTreeSet<String> = planned
         .iter()
@@ -178,7 +209,7 @@ pub async fn apply(
     let mut discovery = discover(client, &groups).await?;
     let mut params = PatchParams::apply(FIELD_MANAGER);
     params.force = options.force;
-    let mut report = ApplyReport {
+    *report = ApplyReport {
         inventory: Inventory { environment: options.environment.clone(), ..Inventory::default() },
         ..ApplyReport::default()
     };
@@ -187,15 +218,28 @@ pub async fn apply(
     for step in steps {
         let batch: Vec<&PlannedObject> = planned.iter().filter(|p| p.step == step).collect();
         let started = Instant::now();
-        let results: Vec<(ObjectRef, String, Change)> =
+        // Every object of the step is tried, and each one applied is reported, even when another
+        // failed: the caller keeps them in its inventory.
+        let results: Vec<Result<(ObjectRef, String, Change)>> =
             futures::stream::iter(batch.iter().map(|p| apply_one(client, &discovery, p, &params)))
                 .buffered(CONCURRENCY)
-                .try_collect()
-                .await?;
+                .collect()
+                .await;
         tracing::debug!(step, objects = results.len(), elapsed = ?started.elapsed(), "applied step");
-        for (reference, version, change) in results {
-            report.applied.push((reference.clone(), change));
-            report.inventory.objects.insert(reference, version);
+        let mut failed = None;
+        for result in results {
+            match result {
+                Ok((reference, version, change)) => {
+                    report.applied.push((reference.clone(), change));
+                    report.inventory.objects.insert(reference, version);
+                }
+                Err(error) => {
+                    failed.get_or_insert(error);
+                }
+            }
+        }
+        if let Some(error) = failed {
+            return Err(error);
         }
         let crds: Vec<&PlannedObject> =
             batch.iter().copied().filter(|p| p.reference.kind == "CustomResourceDefinition").collect();
@@ -229,7 +273,77 @@ pub async fn apply(
             wait_gone(client, name, uid).await?;
         }
     }
-    Ok(report)
+    Ok(())
+}
+
+/// An object found by [`find_owned`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owned {
+    /// The object.
+    pub reference: ObjectRef,
+    /// Whether its deletion began (it waits for finalizers).
+    pub deleting: bool,
+}
+
+/// Every object of the cluster that `environment` applied: it carries [`ENVIRONMENT_LABEL`]
+/// valued with the environment's name, and [`FIELD_MANAGER`] manages fields of it (so a label
+/// copied by hand, or onto the pods a Deployment makes, does not count). What `down` deletes
+/// when the inventory is gone, and what it checks is gone afterwards. Kinds the client may not
+/// list (403) or the server cannot list now (an aggregated API that is down) are skipped, with
+/// a warning.
+pub async fn find_owned(client: &kube::Client, environment: &str) -> Result<Vec<Owned>> {
+    // One request where the server has aggregated discovery (Kubernetes 1.30), one per group before.
+    let discovery = match Discovery::new(client.clone()).run_aggregated().await {
+        Ok(discovery) => discovery,
+        Err(_) => Discovery::new(client.clone())
+            .run()
+            .await
+            .map_err(|source| Error::Api { action: "discovering the API server's resources".into(), source })?,
+    };
+    let selector = format!("{ENVIRONMENT_LABEL}={environment}");
+    let params = kube::api::ListParams::default().labels(&selector);
+    let mut seen = BTreeSet::new();
+    let mut owned = Vec::new();
+    for group in discovery.groups() {
+        for (resource, caps) in group.recommended_resources() {
+            if !caps.supports_operation(kube::discovery::verbs::LIST) {
+                continue;
+            }
+            let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+            let list = match api.list_metadata(&params).await {
+                Ok(list) => list,
+                Err(kube::Error::Api(status)) if matches!(status.code, 403 | 404 | 405 | 503) => {
+                    tracing::warn!("not looking for {} of {environment}: {}", resource.plural, status.message);
+                    continue;
+                }
+                Err(source) => {
+                    return Err(Error::Api {
+                        action: format!("listing {} labelled {selector}", resource.plural),
+                        source,
+                    });
+                }
+            };
+            for item in list.items {
+                let meta = item.metadata;
+                let ours = meta.managed_fields.iter().flatten().any(|f| f.manager.as_deref() == Some(FIELD_MANAGER));
+                // The same object may be served by two groups (events in `v1` and `events.k8s.io`).
+                if !ours || !seen.insert(meta.uid.clone().unwrap_or_default()) {
+                    continue;
+                }
+                owned.push(Owned {
+                    reference: ObjectRef {
+                        api_version: resource.api_version.clone(),
+                        kind: resource.kind.clone(),
+                        namespace: meta.namespace.clone(),
+                        name: meta.name.clone().unwrap_or_default(),
+                    },
+                    deleting: meta.deletion_timestamp.is_some(),
+                });
+            }
+        }
+    }
+    owned.sort_by(|a, b| a.reference.cmp(&b.reference));
+    Ok(owned)
 }
 
 /// How long a pruned namespace may take to disappear.
@@ -414,5 +528,22 @@ mod tests {
             r#"{"environment":"e","objects":[{"api_version":"v1","kind":"Secret","namespace":"n","name":"s","resource_version":"42"}]}"#
         );
         assert_eq!(serde_json::from_str::<Inventory>(&text).unwrap(), inventory);
+    }
+
+    #[test]
+    fn objects_to_apply_are_added_to_the_inventory_without_losing_its_own() {
+        let object = |name: &str| ObjectRef {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: Some("n".into()),
+            name: name.into(),
+        };
+        let mut previous = Inventory::default();
+        previous.objects.insert(object("kept"), "7".into());
+        previous.objects.insert(object("again"), "8".into());
+        let merged = previous.with_objects("e", [object("again"), object("new")]);
+        assert_eq!(merged.environment, "e");
+        let entries: Vec<(&str, &str)> = merged.objects.iter().map(|(o, v)| (o.name.as_str(), v.as_str())).collect();
+        assert_eq!(entries, [("again", "8"), ("kept", "7"), ("new", "")]);
     }
 }

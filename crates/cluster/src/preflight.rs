@@ -250,18 +250,17 @@ pub fn inotify_check(setting: &str, value: Option<u64>, recommended: u64, worker
     }
 }
 
+/// The name of [`drift_check`]'s check.
+pub const DRIFT: &str = "cluster drift";
+
 /// Compares the kind config the cluster was created from with the rendered one.
 pub fn drift_check(inputs: &Inputs<'_>) -> Check {
     match inputs.applied_kind_config {
-        None => Check::pass("cluster drift", "unknown (the cluster was not created by this tool)"),
-        Some(applied) if applied == inputs.rendered_kind_config => Check::pass("cluster drift", "none"),
+        None => Check::pass(DRIFT, "unknown (the cluster was not created by this tool)"),
+        Some(applied) if applied == inputs.rendered_kind_config => Check::pass(DRIFT, "none"),
         Some(applied) => {
             let changed: Vec<String> = diff(applied, inputs.rendered_kind_config);
-            Check::fail(
-                "cluster drift",
-                format!("the kind config changed: {}", changed.join("; ")),
-                "kind-parity reset",
-            )
+            Check::fail(DRIFT, format!("the kind config changed: {}", changed.join("; ")), "kind-parity reset")
         }
     }
 }

@@ -37,7 +37,10 @@ impl Environment {
         let name = self.name().to_owned();
         let mut report = DownReport { environment: name.clone(), ..DownReport::default() };
         match &options.target {
-            Target::Kind => self.down_kind(&mut report, reporter).await?,
+            Target::Kind => {
+                self.check_applied_here(reporter)?;
+                self.down_kind(&mut report, reporter).await?;
+            }
             Target::Existing { .. } => {
                 let previous = self.state.read_inventory()?;
                 let target = self.cluster_target(&options.target);
@@ -45,13 +48,44 @@ impl Environment {
                 let mut allowed = self.config().cluster.allowed_contexts.clone();
                 allowed.extend(options.allow_contexts.iter().cloned());
                 kind_parity_cluster::check_allowed(&context, &allowed)?;
+                // The label below is the name's, which another state folder's environment of the
+                // same name carries too: its stamped namespace says whose they are. (With no
+                // stored secrets, this state folder is gone and the user asked for the name's.)
+                if let Some(identity) = self.state.read_secrets()?.and_then(|s| s.identity()) {
+                    kind_parity_cluster::check_identity(&client, self.config().namespace(), &identity).await?;
+                }
+                // The inventory names what the last apply applied; the environment's label finds
+                // what it does not (an inventory deleted by a kind `down`, or never kept by an
+                // apply that failed in an older version).
+                let owned = apply::find_owned(&client, &name).await?;
+                let unrecorded = owned.iter().filter(|o| !previous.objects.contains_key(&o.reference)).count();
+                if unrecorded > 0 {
+                    reporter.report(&Event::Info {
+                        step: Step::Delete,
+                        message: format!(
+                            "found {unrecorded} object(s) of {name} by its label that its inventory does not name"
+                        ),
+                    });
+                }
+                let all = previous.with_objects(&name, owned.into_iter().map(|o| o.reference));
                 let apply_options = apply::ApplyOptions { environment: name.clone(), force: false, prune: true };
-                let applied = apply::apply(&client, &[], &previous, &apply_options).await?;
+                let applied = apply::apply(&client, &[], &all, &apply_options).await?;
                 report.deleted_objects = applied.pruned.len();
                 reporter.report(&Event::StepFinished {
                     step: Step::Delete,
                     message: format!("deleted {} objects from context {context}", applied.pruned.len()),
                 });
+                // The state folder goes only once nothing the environment made is left: it is
+                // what the next `down` would need to find the rest.
+                let remaining = apply::find_owned(&client, &name).await?;
+                if !remaining.is_empty() {
+                    return Err(Error::ObjectsRemain {
+                        name,
+                        context,
+                        remaining: remaining.into_iter().map(|o| (o.reference, o.deleting)).collect(),
+                        root: self.state.root().to_path_buf(),
+                    });
+                }
             }
         }
         if self.state.remove()? {
@@ -62,8 +96,37 @@ impl Environment {
         Ok(report)
     }
 
-    /// `down`, then `up` from zero.
+    /// Refuses a kind `down` while the inventory says the environment's objects are in another
+    /// cluster (`apply --cluster existing`): deleting the state folder would forget them there.
+    fn check_applied_here(&self, reporter: &dyn Reporter) -> Result<()> {
+        let inventory = match self.state.read_inventory() {
+            Ok(inventory) => inventory,
+            Err(e) => {
+                // Only a hint of where objects are; the kind cluster is deleted whatever it says.
+                reporter
+                    .report(&Event::Warning { message: format!("{e}: not checking where its objects were applied") });
+                return Ok(());
+            }
+        };
+        let kind_context = format!("kind-{}", self.name());
+        match inventory.context {
+            Some(context) if context != kind_context && !inventory.objects.is_empty() => Err(Error::AppliedElsewhere {
+                name: self.name().to_owned(),
+                context,
+                objects: inventory.objects.len(),
+                root: self.state.root().to_path_buf(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// `down`, then `up` from zero. On kind, `up`'s preflight runs first: a reset that could
+    /// not create the cluster again must not delete the one there is, nor the state and the CA
+    /// the user trusts.
     pub async fn reset(&self, options: &UpOptions, reporter: &dyn Reporter) -> Result<UpReport> {
+        if options.apply.target.is_kind() {
+            self.preflight_for_reset(reporter).await?;
+        }
         let down =
             DownOptions { target: options.apply.target.clone(), allow_contexts: options.apply.allow_contexts.clone() };
         self.down(&down, reporter).await?;

@@ -58,6 +58,19 @@ pub enum Hint {
         /// The context.
         context: String,
     },
+    /// Find out what holds the objects that remain (a finalizer, a webhook, permissions), then
+    /// run `down` again: the state folder was kept.
+    ObjectsRemain,
+    /// Delete the environment from that context first (`down` on the existing cluster).
+    DownExisting {
+        /// The context.
+        context: String,
+    },
+    /// Another command works on the environment: wait for it, stop it, or wait longer.
+    Busy {
+        /// Its process id, when known.
+        pid: Option<u32>,
+    },
 }
 
 /// Everything the lifecycle can fail with.
@@ -180,6 +193,81 @@ pub enum Error {
         #[source]
         source: Box<kind_parity_cluster::Error>,
     },
+    /// An apply failed part-way. Every object it was to apply or prune stays in the
+    /// environment's inventory, so the next apply prunes and `down` deletes what it created.
+    #[error("the apply to context {context} stopped after applying {} of {planned} objects", .applied.len())]
+    ApplyStopped {
+        /// The context.
+        context: String,
+        /// How many objects the apply was to apply.
+        planned: usize,
+        /// The objects applied before it stopped, with what the apply did to each.
+        applied: Vec<(kind_parity_cluster::ObjectRef, kind_parity_cluster::apply::Change)>,
+        /// The objects of the previous apply it pruned before it stopped.
+        pruned: Vec<kind_parity_cluster::ObjectRef>,
+        /// Why it stopped.
+        #[source]
+        source: Box<kind_parity_cluster::Error>,
+    },
+    /// `down` deleted what it found, but objects the environment made are still there; the
+    /// state folder was kept, for the next `down` to find them.
+    #[error(
+        "{} object(s) of {name} remain in context {context} after deleting: {}; kept {}",
+        .remaining.len(),
+        remaining_list(.remaining),
+        .root.display()
+    )]
+    ObjectsRemain {
+        /// The environment.
+        name: String,
+        /// The context.
+        context: String,
+        /// What remains, each with whether its deletion began (a finalizer holds it).
+        remaining: Vec<(kind_parity_cluster::ObjectRef, bool)>,
+        /// The state folder, kept.
+        root: PathBuf,
+    },
+    /// A kind `down` while the inventory names objects applied to another cluster.
+    #[error(
+        "{name}'s inventory names {objects} object(s) applied to context {context}, not to its kind cluster; kept {}",
+        .root.display()
+    )]
+    AppliedElsewhere {
+        /// The environment.
+        name: String,
+        /// Where its objects were applied.
+        context: String,
+        /// How many.
+        objects: usize,
+        /// The state folder, kept.
+        root: PathBuf,
+    },
+    /// Another process holds the environment's lock, and did not release it in time.
+    #[error("environment {name} is busy: {holder} holds {} (waited {}s)", .lock_file.display(), .waited.as_secs())]
+    Busy {
+        /// The environment.
+        name: String,
+        /// Who holds the lock.
+        holder: crate::state::Holder,
+        /// The lock file.
+        lock_file: PathBuf,
+        /// How long this command waited.
+        waited: Duration,
+    },
+}
+
+/// The first objects of [`Error::ObjectsRemain`], for its message.
+fn remaining_list(remaining: &[(kind_parity_cluster::ObjectRef, bool)]) -> String {
+    const SHOWN: usize = 5;
+    let mut list: Vec<String> = remaining
+        .iter()
+        .take(SHOWN)
+        .map(|(object, deleting)| if *deleting { format!("{object} (being deleted)") } else { object.to_string() })
+        .collect();
+    if remaining.len() > SHOWN {
+        list.push(format!("and {} more", remaining.len() - SHOWN));
+    }
+    list.join(", ")
 }
 
 impl From<kind_parity_cluster::Error> for Error {
@@ -205,7 +293,7 @@ impl Error {
     pub fn hint(&self) -> Option<Hint> {
         use kind_parity_cluster::Error as Cluster;
         match self {
-            Self::Cluster(error) => match error.as_ref() {
+            Self::Cluster(error) | Self::ApplyStopped { source: error, .. } => match error.as_ref() {
                 Cluster::Conflict { .. } => Some(Hint::Force),
                 Cluster::OtherEnvironment { namespace, .. } => {
                     Some(Hint::OtherEnvironment { namespace: namespace.clone() })
@@ -226,6 +314,9 @@ impl Error {
             Self::CannotDelete { .. } => Some(Hint::StartDockerForDown),
             Self::UnknownService { known, .. } => Some(Hint::KnownServices { known: known.clone() }),
             Self::State(StateError::Out(_)) => Some(Hint::OtherOutFolder),
+            Self::Busy { holder, .. } => Some(Hint::Busy { pid: holder.pid }),
+            Self::ObjectsRemain { .. } => Some(Hint::ObjectsRemain),
+            Self::AppliedElsewhere { context, .. } => Some(Hint::DownExisting { context: context.clone() }),
             _ => None,
         }
     }

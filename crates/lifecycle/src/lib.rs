@@ -41,7 +41,7 @@ mod validate;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kind_parity_images::build::Prepared;
 use kind_parity_render::{Config, Loaded, Plan, Templates};
@@ -53,9 +53,12 @@ pub use kind_parity_cluster::ObjectRef;
 pub use kind_parity_cluster::preflight::Check;
 pub use kind_parity_probes::{Outcome, ProbeResult, Report};
 pub use logs::LogsReport;
-pub use state::State;
+pub use state::{Holder, Lock, State};
 pub use status::{ImageCurrency, StatusReport};
 pub use up::{ApplyReport, UpReport};
+
+/// How often a command waiting for an environment's lock tries again.
+const LOCK_POLL: Duration = Duration::from_millis(200);
 
 /// Which cluster a command talks to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -233,6 +236,60 @@ impl Environment {
         &self.state
     }
 
+    /// Takes the environment's lock for `command` (`up`, `down`…), waiting up to `timeout` while
+    /// another process holds it (`waiting` is called once, with who that is, when it must wait).
+    /// Two commands that change one environment at once would interleave their writes to the
+    /// cluster and the state folder: a caller that runs commands concurrently takes this first
+    /// and holds the [`Lock`] until the command ends. Read-only commands need none.
+    pub async fn lock(&self, command: &str, timeout: Duration, waiting: impl FnOnce(&Holder)) -> Result<Lock> {
+        let started = Instant::now();
+        let mut waiting = Some(waiting);
+        loop {
+            match self.lock_once(command, started, timeout, &mut waiting)? {
+                Some(lock) => return Ok(lock),
+                None => tokio::time::sleep(LOCK_POLL).await,
+            }
+        }
+    }
+
+    /// [`Environment::lock`] for a caller without an async runtime (`render`).
+    pub fn lock_blocking(&self, command: &str, timeout: Duration, waiting: impl FnOnce(&Holder)) -> Result<Lock> {
+        let started = Instant::now();
+        let mut waiting = Some(waiting);
+        loop {
+            match self.lock_once(command, started, timeout, &mut waiting)? {
+                Some(lock) => return Ok(lock),
+                None => std::thread::sleep(LOCK_POLL),
+            }
+        }
+    }
+
+    /// One try of the lock: the lock, `None` to try again after [`LOCK_POLL`], or
+    /// [`Error::Busy`] once `timeout` has passed since `started`.
+    fn lock_once(
+        &self,
+        command: &str,
+        started: Instant,
+        timeout: Duration,
+        waiting: &mut Option<impl FnOnce(&Holder)>,
+    ) -> Result<Option<Lock>> {
+        match self.state.try_lock(command)? {
+            state::TryLock::Acquired(lock) => Ok(Some(lock)),
+            state::TryLock::Busy(holder) if started.elapsed() >= timeout => Err(Error::Busy {
+                name: self.name().to_owned(),
+                holder,
+                lock_file: self.state.lock_file(),
+                waited: started.elapsed(),
+            }),
+            state::TryLock::Busy(holder) => {
+                if let Some(waiting) = waiting.take() {
+                    waiting(&holder);
+                }
+                Ok(None)
+            }
+        }
+    }
+
     /// Ensures the secrets, reads and tags every build context, renders and writes the plan
     /// (atomically: a failed render leaves the folder as it was). Blocking: it reads every build
     /// context; async callers run it on a blocking thread (as `up` does).
@@ -325,12 +382,111 @@ mod tests {
     use super::*;
 
     fn demo(state_dir: &Path) -> Environment {
+        demo_with(state_dir, &[])
+    }
+
+    /// The embedded demo with `--set path=value` overrides.
+    fn demo_with(state_dir: &Path, overrides: &[(&str, &str)]) -> Environment {
+        let overrides = overrides
+            .iter()
+            .map(|(path, value)| kind_parity_render::Override {
+                flag: format!("--set {path}={value}"),
+                path: (*path).into(),
+                value: (*value).into(),
+            })
+            .collect();
         let loaded = kind_parity_render::load(&kind_parity_render::LoadOptions {
             dir: state_dir.to_path_buf(),
+            overrides,
             ..Default::default()
         })
         .unwrap();
         Environment::open(loaded, state_dir.join(".kind-parity"))
+    }
+
+    #[tokio::test]
+    async fn reset_runs_the_preflight_before_it_deletes_anything() {
+        // Regression (issue 12): reset deleted the state folder (the CA users trust), then up's preflight failed.
+        let dir = tempfile::tempdir().unwrap();
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port().to_string();
+        let environment = demo_with(dir.path(), &[("listen_address", "127.0.0.1"), ("ports.http", &port)]);
+        environment.state().ensure_secrets(environment.config()).unwrap();
+        let secrets = std::fs::read(environment.state().secrets_file()).unwrap();
+        let ca = std::fs::read(environment.state().ca_file()).unwrap();
+
+        let error = environment.reset(&UpOptions::default(), &Silent).await.unwrap_err();
+        assert!(matches!(error, Error::Preflight { .. }), "{error:?}");
+        assert_eq!(std::fs::read(environment.state().secrets_file()).unwrap(), secrets);
+        assert_eq!(std::fs::read(environment.state().ca_file()).unwrap(), ca);
+    }
+
+    #[tokio::test]
+    async fn a_second_lock_waits_then_names_the_holder() {
+        // Regression (issue 12): two commands on one environment interleaved.
+        let dir = tempfile::tempdir().unwrap();
+        let environment = demo(dir.path());
+        let _held = environment.lock("up", Duration::ZERO, |_| {}).await.unwrap();
+        let mut waited_for = None;
+        let started = Instant::now();
+        let error = environment
+            .lock("down", Duration::from_millis(300), |holder| waited_for = Some(holder.clone()))
+            .await
+            .unwrap_err();
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        let holder = Holder { pid: Some(std::process::id()), command: Some("up".into()) };
+        assert_eq!(waited_for, Some(holder.clone()));
+        let Error::Busy { holder: busy, lock_file, .. } = &error else { panic!("{error:?}") };
+        assert_eq!(*busy, holder);
+        assert_eq!(*lock_file, dir.path().join(".kind-parity").join(format!("{}.lock", environment.name())));
+        assert!(
+            error.to_string().starts_with(&format!(
+                "environment {} is busy: `up` (pid {}) holds {}",
+                environment.name(),
+                std::process::id(),
+                lock_file.display()
+            )),
+            "{error}"
+        );
+        assert_eq!(error.hint(), Some(Hint::Busy { pid: Some(std::process::id()) }));
+    }
+
+    #[tokio::test]
+    async fn a_kind_down_keeps_the_state_of_objects_applied_to_another_cluster() {
+        // Regression (issue 12): a kind `down` after `apply --cluster existing` deleted the inventory of what it applied there.
+        let dir = tempfile::tempdir().unwrap();
+        let environment = demo(dir.path());
+        let state = environment.state();
+        state.ensure_secrets(environment.config()).unwrap();
+        let mut inventory = kind_parity_cluster::apply::Inventory {
+            environment: environment.name().into(),
+            context: Some("shared".into()),
+            ..Default::default()
+        };
+        let secret = ObjectRef {
+            api_version: "v1".into(),
+            kind: "Secret".into(),
+            namespace: Some("kp".into()),
+            name: "s".into(),
+        };
+        inventory.objects.insert(secret, "1".into());
+        state.write_inventory(&inventory).unwrap();
+
+        let error = environment.down(&DownOptions::default(), &Silent).await.unwrap_err();
+        assert!(
+            matches!(&error, Error::AppliedElsewhere { context, objects: 1, .. } if context == "shared"),
+            "{error:?}"
+        );
+        assert_eq!(error.hint(), Some(Hint::DownExisting { context: "shared".into() }));
+        assert_eq!(state.read_inventory().unwrap(), inventory);
+    }
+
+    #[tokio::test]
+    async fn a_dropped_lock_is_free_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let environment = demo(dir.path());
+        drop(environment.lock("up", Duration::ZERO, |_| {}).await.unwrap());
+        environment.lock_blocking("render", Duration::ZERO, |_| panic!("nobody holds it")).unwrap();
     }
 
     #[test]

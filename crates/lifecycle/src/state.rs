@@ -6,18 +6,20 @@
 //!   secrets.json               generated secrets and the local CA's key (0600)
 //!   ca.crt                     the local CA certificate, for users to trust
 //!   rendered/                  the last render (replaced whole, holds a marker file)
-//!   inventory.json             the objects the last apply applied (for prune and status)
+//!   inventory.json             the objects the last apply applied, and the running one will
+//!                              have (written before it starts), with their context (prune, down)
 //!   kind-config.applied.yaml   the kind config the cluster was created from
 //!   kind-create.pending        present while `kind create cluster` runs (an interrupted create)
 //!   kubeconfig                 the environment's own kubeconfig (never ~/.kube/config)
 //!   demo/                      the embedded demo stack's files, when it is the config
 //!   logs/                      `kind export logs` after a failed create or wait
 //!   diagnostics/<UTC time>/    the bundles of `logs`
+//! <state_dir>/<name>.lock      the environment's advisory lock (beside the folder `down` deletes)
 //! ```
 //!
-//! Writes are atomic: a file is written beside its target and renamed over it; a folder is
-//! built beside its target and swapped in, so an interrupted or failed run leaves the previous
-//! content as it was. A rendered folder holds a marker file, and only such a folder (or an empty
+//! Writes are atomic and durable: a file is written beside its target, flushed to disk, renamed
+//! over it, and the folder is flushed; a folder is built beside its target, flushed, and swapped
+//! in, so an interrupted or failed run (or a power cut) leaves the previous content as it was. A rendered folder holds a marker file, and only such a folder (or an empty
 //! one) is ever replaced: `render --out` never deletes what kind-parity did not write. Everything holding a secret is created with mode 0600 (folders 0700).
 
 use std::fs;
@@ -128,7 +130,9 @@ impl State {
     pub fn unmark_creating(&self) -> Result<(), StateError> {
         let path = self.creating_marker();
         match fs::remove_file(&path) {
-            Ok(()) => Ok(()),
+            // Flushed: a marker that comes back after a power cut would have the next `up`
+            // delete a cluster that was created whole.
+            Ok(()) => sync_dir(&self.root).map_err(|source| StateError::Write { path, source }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(source) => Err(StateError::Write { path, source }),
         }
@@ -217,12 +221,115 @@ impl State {
         if !changes.is_empty() {
             create_private_dir(&self.root)?;
             write_atomic(&path, secrets.to_json().as_bytes(), 0o600)?;
-            if let Some(tls) = &secrets.tls {
-                write_atomic(&self.ca_file(), tls.ca_cert.as_bytes(), 0o644)?;
-            }
+        }
+        if let Some(tls) = &secrets.tls {
+            self.ensure_ca_file(&tls.ca_cert)?;
         }
         Ok((secrets, changes))
     }
+
+    /// Writes `ca.crt` from the kept CA unless it already holds it: users are told to trust that
+    /// file, so one deleted or edited by hand (or never written, a crash between the secrets and
+    /// it) is written again rather than named while missing.
+    fn ensure_ca_file(&self, ca_cert: &str) -> Result<(), StateError> {
+        let path = self.ca_file();
+        match fs::read_to_string(&path) {
+            Ok(text) if text == ca_cert => return Ok(()),
+            Ok(_) => tracing::warn!("{} differs from the kept CA: writing it again", path.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(StateError::Read { path, source }),
+        }
+        create_private_dir(&self.root)?;
+        write_atomic(&path, ca_cert.as_bytes(), 0o644)
+    }
+}
+
+impl State {
+    /// The environment's lock file, `<state_dir>/<name>.lock`: beside the state folder, not in
+    /// it, since `down` deletes the folder while it holds the lock. It is never deleted: a
+    /// command waiting on the old file and one creating a new one would both hold "the" lock.
+    pub fn lock_file(&self) -> PathBuf {
+        let mut name = self.root.file_name().unwrap_or_default().to_os_string();
+        name.push(".lock");
+        self.root.with_file_name(name)
+    }
+
+    /// Takes the environment's advisory lock for `command` if no other process holds it, and
+    /// writes who holds it into the lock file; when another does, says who that is.
+    pub fn try_lock(&self, command: &str) -> Result<TryLock, StateError> {
+        use std::io::{Read as _, Seek as _};
+        let path = self.lock_file();
+        if let Some(dir) = path.parent() {
+            create_private_dir(dir)?;
+        }
+        let err = |source| StateError::Write { path: path.clone(), source };
+        let mut options = fs::OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&path).map_err(err)?;
+        // fs4's, called by path: std's inherent `File::try_lock` of the same name would win.
+        match fs4::FileExt::try_lock(&file) {
+            Ok(()) => {}
+            Err(fs4::TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                // Unreadable (or not written yet by a holder that just took it): an unknown holder.
+                let _ = file.read_to_string(&mut text);
+                return Ok(TryLock::Busy(Holder::parse(&text)));
+            }
+            Err(fs4::TryLockError::Error(source)) => return Err(err(source)),
+        }
+        file.set_len(0).map_err(err)?;
+        file.rewind().map_err(err)?;
+        writeln!(file, "{} {command}", std::process::id()).map_err(err)?;
+        Ok(TryLock::Acquired(Lock { _file: file }))
+    }
+}
+
+/// An environment's advisory lock (`flock` on Unix), held while a command changes it. Dropping it
+/// closes the file, which releases the lock; so does the end of the process, however it ends
+/// (Ctrl-C, SIGKILL, a crash), so a lock is never left held by a process that is gone.
+#[derive(Debug)]
+pub struct Lock {
+    _file: fs::File,
+}
+
+/// Who holds an environment's lock, as the holder wrote it into the lock file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Holder {
+    /// The holder's process id, when the file says.
+    pub pid: Option<u32>,
+    /// The command it runs (`up`, `down`), when the file says.
+    pub command: Option<String>,
+}
+
+impl Holder {
+    fn parse(text: &str) -> Self {
+        let mut words = text.split_whitespace();
+        let pid = words.next().and_then(|w| w.parse().ok());
+        let command = pid.and(words.next()).map(str::to_owned);
+        Self { pid, command }
+    }
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.command, self.pid) {
+            (Some(command), Some(pid)) => write!(f, "`{command}` (pid {pid})"),
+            (None, Some(pid)) => write!(f, "pid {pid}"),
+            _ => f.write_str("another command"),
+        }
+    }
+}
+
+/// What [`State::try_lock`] found.
+#[derive(Debug)]
+#[must_use]
+pub enum TryLock {
+    /// The lock is this process's until the [`Lock`] is dropped.
+    Acquired(Lock),
+    /// Another process holds it.
+    Busy(Holder),
 }
 
 /// The file every folder `render` writes holds, so a later render knows the folder is its own.
@@ -301,7 +408,13 @@ pub fn write_plan(plan: &Plan, out: &Path, options: &WriteOptions) -> Result<Vec
         written.push(rel);
     }
     write_new(&staging.path().join(MARKER), MARKER_TEXT.as_bytes(), 0o644)?;
+    for dir in
+        walkdir::WalkDir::new(staging.path()).into_iter().filter_map(|e| e.ok()).filter(|e| e.file_type().is_dir())
+    {
+        sync_dir(dir.path()).map_err(write_err(dir.path()))?;
+    }
     swap_in(staging.path(), &out, &parent).map_err(write_err(&out))?;
+    sync_dir(&parent).map_err(write_err(&parent))?;
     drop(staging);
     Ok(written)
 }
@@ -394,11 +507,18 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateError> {
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
     #[cfg(not(unix))]
     let _ = mode;
-    let mut file = options.open(path).map_err(|source| StateError::Write { path: path.to_path_buf(), source })?;
-    file.write_all(bytes).map_err(|source| StateError::Write { path: path.to_path_buf(), source })
+    let err = |source| StateError::Write { path: path.to_path_buf(), source };
+    let mut file = options.open(path).map_err(err)?;
+    file.write_all(bytes).map_err(err)?;
+    // Flushed before the folder is swapped in: a crash must not leave a render of empty files.
+    file.sync_all().map_err(err)
 }
 
-/// Writes `path` through a temporary file beside it, so readers never see half a file.
+/// Writes `path` durably and atomically, the one way every state file is written: a temporary
+/// file beside it is written, flushed to disk (`fsync`), renamed over `path`, and the folder is
+/// flushed too, so a crash or a power cut leaves either the old content or the new one, never an
+/// empty or half-written file (a rename alone is not durable on ext4 or XFS until the folder's
+/// entry reaches the disk).
 fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let err = |source| StateError::Write { path: path.to_path_buf(), source };
@@ -411,6 +531,65 @@ fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateError> 
     }
     #[cfg(not(unix))]
     let _ = mode;
+    tmp.as_file().sync_all().map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;
+    sync_dir(dir).map_err(err)
+}
+
+/// Flushes a folder's entries (files created, renamed or removed in it) to disk. Windows has no
+/// such call (and needs none: its renames are journaled with the file).
+pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    fs::File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn demo(dir: &Path) -> (State, Config) {
+        let loaded =
+            kind_parity_render::load(&kind_parity_render::LoadOptions { dir: dir.to_path_buf(), ..Default::default() })
+                .unwrap();
+        (State::new(&dir.join(".kind-parity"), &loaded.config.name), loaded.config)
+    }
+
+    #[test]
+    fn a_deleted_ca_file_is_written_again_from_the_kept_ca() {
+        // Regression (issue 12): a ca.crt deleted by hand was never written again, while render named it.
+        let dir = tempfile::tempdir().unwrap();
+        let (state, config) = demo(dir.path());
+        let (secrets, _) = state.ensure_secrets(&config).unwrap();
+        let ca = secrets.tls.expect("the demo has TLS").ca_cert;
+        fs::remove_file(state.ca_file()).unwrap();
+        let (_, changes) = state.ensure_secrets(&config).unwrap();
+        assert!(changes.is_empty(), "nothing new was generated: {changes:?}");
+        assert_eq!(fs::read_to_string(state.ca_file()).unwrap(), ca);
+    }
+
+    #[test]
+    fn an_edited_ca_file_is_written_again_from_the_kept_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let (state, config) = demo(dir.path());
+        let (secrets, _) = state.ensure_secrets(&config).unwrap();
+        fs::write(state.ca_file(), "not the CA\n").unwrap();
+        state.ensure_secrets(&config).unwrap();
+        assert_eq!(fs::read_to_string(state.ca_file()).unwrap(), secrets.tls.unwrap().ca_cert);
+    }
+
+    #[test]
+    fn a_holder_is_read_from_the_lock_file() {
+        let check = |text: &str, pid: Option<u32>, command: Option<&str>, shown: &str| {
+            let holder = Holder::parse(text);
+            assert_eq!(holder, Holder { pid, command: command.map(str::to_owned) }, "{text:?}");
+            assert_eq!(holder.to_string(), shown, "{text:?}");
+        };
+        check("42 up\n", Some(42), Some("up"), "`up` (pid 42)");
+        check("42\n", Some(42), None, "pid 42");
+        check("", None, None, "another command");
+        check("up 42", None, None, "another command");
+    }
 }

@@ -72,12 +72,31 @@ impl Environment {
     /// Every preflight check, rendered in memory only (the check compares kind configs): writes
     /// nothing but the secrets an environment needs anyway.
     pub async fn doctor(&self) -> Result<Vec<Check>> {
+        let (secrets, _) = self.state.ensure_secrets(self.config())?;
+        let kind_config = self.kind_config(&secrets)?;
+        Ok(self.preflight_checks(&kind_config).await)
+    }
+
+    /// The kind config the environment renders, in memory.
+    fn kind_config(&self, secrets: &kind_parity_render::Secrets) -> Result<String> {
         let config = self.config();
-        let (secrets, _) = self.state.ensure_secrets(config)?;
         let images = crate::images::image_refs(config, &[]);
         let templates = kind_parity_render::Templates::embedded()?;
-        let plan = kind_parity_render::render(config, &self.loaded.inputs, &secrets, &images, &templates)?;
-        Ok(self.preflight_checks(&plan.kind_config).await)
+        Ok(kind_parity_render::render(config, &self.loaded.inputs, secrets, &images, &templates)?.kind_config)
+    }
+
+    /// `up`'s preflight as `reset` runs it, before it deletes anything: in memory (the stored
+    /// secrets, or new ones if they are missing or unreadable, since `reset` replaces them), and
+    /// without the drift check, as the cluster it would compare with is the one `reset` deletes.
+    pub(crate) async fn preflight_for_reset(&self, reporter: &dyn Reporter) -> Result<()> {
+        let mut secrets = self.state.read_secrets().ok().flatten().unwrap_or_default();
+        secrets
+            .ensure(self.config(), &mut rand::rng(), time::OffsetDateTime::now_utc())
+            .map_err(|source| crate::state::StateError::Secrets { path: self.state.secrets_file(), source })?;
+        let kind_config = self.kind_config(&secrets)?;
+        let mut checks = self.preflight_checks(&kind_config).await;
+        checks.retain(|check| check.name != preflight::DRIFT);
+        report_preflight(&checks, reporter)
     }
 
     async fn preflight_checks(&self, kind_config: &str) -> Vec<Check> {
@@ -103,13 +122,7 @@ impl Environment {
         let target = &options.apply.target;
         if target.is_kind() {
             let checks = self.preflight_checks(&rendered.plan.kind_config).await;
-            for check in &checks {
-                reporter.report(&Event::from(check));
-            }
-            let failed = checks.iter().filter(|c| c.failed()).count();
-            if failed > 0 {
-                return Err(Error::Preflight { failed });
-            }
+            report_preflight(&checks, reporter)?;
         }
         let images = match target {
             Target::Kind => {
@@ -229,9 +242,34 @@ impl Environment {
             kind_parity_cluster::check_identity(&client, config.namespace(), identity).await?;
         }
         let previous = self.state.read_inventory()?;
+        let manifests = to_apply(&rendered.plan.manifests);
+        let planned: Vec<ObjectRef> = apply::plan(&manifests)?.into_iter().map(|p| p.reference).collect();
+        // Recorded before anything is applied: an apply that fails or is stopped (Ctrl-C drops
+        // this future at any await) leaves an inventory naming everything it may have created
+        // and everything it was to prune, so the next apply prunes and `down` deletes them.
+        let mut recorded = previous.with_objects(&config.name, planned.iter().cloned());
+        recorded.context = Some(context.clone());
+        self.state.write_inventory(&recorded)?;
         let apply_options = apply::ApplyOptions { environment: config.name.clone(), force: options.force, prune: true };
         reporter.report(&Event::StepStarted { step: Step::Apply, message: format!("applying to context {context}") });
-        let applied = apply::apply(&client, &to_apply(&rendered.plan.manifests), &previous, &apply_options).await?;
+        let mut applied = apply::ApplyReport::default();
+        if let Err(source) = apply::apply_into(&client, &manifests, &previous, &apply_options, &mut applied).await {
+            // What was applied got its version, what was pruned is gone; the rest stays recorded.
+            let mut kept = recorded;
+            kept.objects.extend(applied.inventory.objects.clone());
+            for pruned in &applied.pruned {
+                kept.objects.remove(pruned);
+            }
+            self.state.write_inventory(&kept)?;
+            return Err(Error::ApplyStopped {
+                context,
+                planned: planned.len(),
+                applied: applied.applied,
+                pruned: applied.pruned,
+                source: Box::new(source),
+            });
+        }
+        applied.inventory.context = Some(context.clone());
         self.state.write_inventory(&applied.inventory)?;
         reporter.report(&Event::ObjectsApplied {
             context: context.clone(),
@@ -391,6 +429,17 @@ impl Environment {
         self.state.write_applied_kind_config(kind_config)?;
         self.state.unmark_creating()?;
         Ok(())
+    }
+}
+
+/// Reports each check; [`Error::Preflight`] when one failed.
+fn report_preflight(checks: &[Check], reporter: &dyn Reporter) -> Result<()> {
+    for check in checks {
+        reporter.report(&Event::from(check));
+    }
+    match checks.iter().filter(|c| c.failed()).count() {
+        0 => Ok(()),
+        failed => Err(Error::Preflight { failed }),
     }
 }
 
