@@ -94,8 +94,21 @@ pub enum Command {
     Reset(DownArgs),
     /// Print a completion script for a shell, e.g. `kind-parity completions bash > /etc/bash_completion.d/kind-parity`
     Completions(CompletionsArgs),
+    /// Write a commented starter kind-parity.yaml for this repository (a service per Dockerfile found)
+    Init(InitArgs),
     /// Print the JSON Schema of kind-parity.yaml, for editors: `kind-parity schema > kind-parity.schema.json`
     Schema,
+}
+
+/// Options of `init`.
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    /// Replace the config file when it exists
+    #[arg(long)]
+    pub force: bool,
+    /// Where the file's `$schema` line points editors [default: the schema of this release's repository]
+    #[arg(long, value_name = "URL|PATH")]
+    pub schema: Option<String>,
 }
 
 /// Options of `completions`.

@@ -18,6 +18,7 @@ pub mod args;
 pub mod ci;
 mod cluster;
 mod images;
+mod init;
 mod interrupt;
 mod logs;
 mod reporter;
@@ -247,6 +248,7 @@ fn execute(cli: &Cli) -> Outcome {
             completions(args.shell, &mut std::io::stdout().lock())?;
             Ok(0)
         }
+        Command::Init(args) => init::init(global, args),
         Command::Schema => {
             schema(&mut std::io::stdout().lock())?;
             Ok(0)
