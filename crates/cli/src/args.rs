@@ -94,7 +94,7 @@ pub enum Command {
     Reset(DownArgs),
     /// Print a completion script for a shell, e.g. `kind-parity completions bash > /etc/bash_completion.d/kind-parity`
     Completions(CompletionsArgs),
-    /// Write a commented starter kind-parity.yaml for this repository (a service per Dockerfile found)
+    /// Write a commented starter kind-parity.yaml for this repository (a service per Dockerfile found), or import a compose project
     Init(InitArgs),
     /// Print the JSON Schema of kind-parity.yaml, for editors: `kind-parity schema > kind-parity.schema.json`
     Schema,
@@ -106,6 +106,12 @@ pub struct InitArgs {
     /// Replace the config file when it exists
     #[arg(long)]
     pub force: bool,
+    /// Import an existing compose project instead: its files in order (later ones override earlier ones, as compose merges them)
+    #[arg(long = "from-compose", value_name = "FILE", num_args = 1..)]
+    pub from_compose: Vec<PathBuf>,
+    /// With --from-compose: enable a compose profile (repeatable; COMPOSE_PROFILES is read too)
+    #[arg(long = "profile", value_name = "NAME", requires = "from_compose")]
+    pub profiles: Vec<String>,
     /// Where the file's `$schema` line points editors [default: the schema of this release's repository]
     #[arg(long, value_name = "URL|PATH")]
     pub schema: Option<String>,

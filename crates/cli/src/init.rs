@@ -12,9 +12,10 @@ pub(crate) fn init(global: &GlobalArgs, args: &InitArgs) -> Outcome {
         force: args.force,
         name: global.name.clone(),
         schema: args.schema.clone(),
+        compose_files: args.from_compose.clone(),
+        profiles: args.profiles.clone(),
         env: std::env::vars().collect(),
         dir,
-        ..InitOptions::default()
     };
     let report = init::init(&options).map_err(|error| match error {
         init::Error::Exists { path } => Exit {

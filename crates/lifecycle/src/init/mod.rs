@@ -8,6 +8,7 @@
 //! what the import could map (an unpinned image or a context that is missing stays for the user
 //! to fix, with the loader's `file:line` errors).
 
+pub mod compose;
 mod starter;
 
 use std::path::{Path, PathBuf};
@@ -161,7 +162,11 @@ pub fn init(options: &InitOptions) -> Result<InitReport> {
     }
     // The config's relative paths (build contexts) are relative to the file written.
     let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
-    let starter = starter::starter(&options.dir, &base, options)?;
+    let starter = if options.compose_files.is_empty() {
+        starter::starter(&options.dir, &base, options)?
+    } else {
+        compose::import(&base, options)?
+    };
     write(&path, &starter.text, options.force)?;
     tracing::info!(path = %path.display(), services = starter.services.len(), "wrote the starter config");
     Ok(InitReport {
