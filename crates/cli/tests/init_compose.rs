@@ -276,3 +276,158 @@ fn the_binary_prints_what_it_could_not_map_on_stderr() {
 }
 
 use predicates::prelude::PredicateBooleanExt as _;
+
+/// The compose-go checker (tests/compose-go), built once: compose-go v2's loader, the one
+/// `docker compose config` runs. `None` (a loud skip, a failure under CI) where Go is missing.
+fn compose_go() -> Option<PathBuf> {
+    static BUILT: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compose-go");
+            let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("kp-compose-project");
+            let built = std::process::Command::new("go")
+                .args(["build", "-mod=mod", "-o"])
+                .arg(&out)
+                .arg(".")
+                .current_dir(&src)
+                .output();
+            match built {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    kind_parity_testkit::skip("init_compose", "go is not installed: compose-go's loader is not run")
+                }
+                Err(e) => panic!("running go: {e}"),
+                Ok(o) if !o.status.success() => {
+                    panic!("building the compose-go checker failed:\n{}", String::from_utf8_lossy(&o.stderr))
+                }
+                Ok(_) => Some(out),
+            }
+        })
+        .clone()
+}
+
+/// The project as compose-go loads it, with `env` as the whole environment.
+fn compose_go_project(files: &[PathBuf], profiles: &[&str], env: &[(&str, &str)]) -> Option<serde_json::Value> {
+    let checker = compose_go()?;
+    let mut command = std::process::Command::new(checker);
+    command.env_clear().envs(env.iter().copied());
+    for profile in profiles {
+        command.args(["--profile", profile]);
+    }
+    let output = command.args(files).output().unwrap();
+    assert!(output.status.success(), "compose-go refused the project: {}", String::from_utf8_lossy(&output.stderr));
+    Some(serde_json::from_slice(&output.stdout).unwrap())
+}
+
+/// What `init` reads of the fixture's project equals what compose-go reads: the same services,
+/// and for each its image, build, ports, command, entrypoint and environment entries.
+fn reads_as_compose_does(project: &str, files: &[&str], profiles: &[&str], env: &[(&str, &str)]) {
+    use kind_parity_lifecycle::init::compose;
+    let files: Vec<PathBuf> = files.iter().map(|f| fixture(project).join(f)).collect();
+    let Some(expected) = compose_go_project(&files, profiles, env) else { return };
+    let options = InitOptions {
+        compose_files: files.clone(),
+        profiles: profiles.iter().map(|p| (*p).to_owned()).collect(),
+        env: env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        ..InitOptions::default()
+    };
+    let ours = compose::load(&files, &options).unwrap();
+    let theirs = expected["services"].as_object().unwrap();
+    let mut names: Vec<&String> = ours.services.keys().collect();
+    names.sort();
+    assert_eq!(names, theirs.keys().collect::<Vec<_>>(), "{project}: services");
+    let yaml = |v: Option<&serde_yaml_ng::Value>| -> serde_json::Value {
+        v.map(|v| serde_json::to_value(v).unwrap()).unwrap_or(serde_json::Value::Null)
+    };
+    for (name, service) in &ours.services {
+        let def = &service.definition;
+        let them = &theirs[name.as_str()];
+        let at = format!("{project}: services.{name}");
+        assert_eq!(yaml(def.get("image")), them["image"], "{at}.image");
+        if let Some(build) = def.get("build") {
+            assert_eq!(yaml(build.get("context")), them["build"]["context"], "{at}.build.context");
+            if let Some(dockerfile) = build.get("dockerfile") {
+                assert_eq!(yaml(Some(dockerfile)), them["build"]["dockerfile"], "{at}.build.dockerfile");
+            }
+        }
+        for key in ["command", "entrypoint"] {
+            if let Some(serde_yaml_ng::Value::Sequence(list)) = def.get(key) {
+                assert_eq!(yaml(Some(&serde_yaml_ng::Value::Sequence(list.clone()))), them[key], "{at}.{key}");
+            }
+        }
+        let ports: Vec<String> = def
+            .get("ports")
+            .and_then(serde_yaml_ng::Value::as_sequence)
+            .map(|l| l.iter().filter_map(|p| p.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        let their_ports: Vec<String> = them["ports"]
+            .as_array()
+            .map(|l| l.iter().map(|p| format!("{}:{}", p["published"].as_str().unwrap_or(""), p["target"])).collect())
+            .unwrap_or_default();
+        assert_eq!(ports, their_ports, "{at}.ports");
+        if let Some(serde_yaml_ng::Value::Mapping(environment)) = def.get("environment") {
+            for (key, value) in environment {
+                if let serde_yaml_ng::Value::String(value) = value {
+                    assert_eq!(
+                        them["environment"][key.as_str().unwrap()],
+                        serde_json::json!(value),
+                        "{at}.environment"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_web_app_project_reads_as_compose_reads_it() {
+    reads_as_compose_does("webapp", &["compose.yaml"], &[], &[]);
+}
+
+#[test]
+fn the_keycloak_and_nats_project_reads_as_compose_reads_it() {
+    reads_as_compose_does("auth-events", &["compose.yaml"], &[], &[]);
+}
+
+#[test]
+fn extends_and_interpolation_read_as_compose_reads_them() {
+    reads_as_compose_does("layered", &["compose.yaml"], &[], &[("LOG_LEVEL", "warn")]);
+}
+
+#[test]
+fn profiles_read_as_compose_reads_them() {
+    reads_as_compose_does("layered", &["compose.yaml"], &["debug"], &[]);
+}
+
+#[test]
+fn several_files_merge_as_compose_merges_them() {
+    reads_as_compose_does("multi", &["compose.yaml", "compose.override.yaml"], &[], &[]);
+}
+
+/// `init --from-compose` of one compose file's `text`, in a new folder.
+fn import_text(text: &str) -> kind_parity_lifecycle::init::Result<InitReport> {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("compose.yaml"), text).unwrap();
+    init(&InitOptions {
+        dir: dir.path().to_path_buf(),
+        compose_files: vec![dir.path().join("compose.yaml")],
+        ..InitOptions::default()
+    })
+}
+
+#[test]
+fn a_required_variable_that_is_unset_stops_the_import() {
+    let error = import_text("services:\n  api:\n    image: ghcr.io/acme/api:${TAG:?set TAG}\n").unwrap_err();
+    assert!(error.to_string().ends_with("required variable TAG is missing a value: set TAG"), "{error}");
+}
+
+#[test]
+fn an_extends_of_a_service_that_does_not_exist_is_an_error() {
+    let error = import_text("services:\n  api:\n    extends: base\n    image: ghcr.io/acme/api:1\n").unwrap_err();
+    assert!(error.to_string().ends_with("services.api extends `base`, which the file does not define"), "{error}");
+}
+
+#[test]
+fn an_unpinned_image_is_imported_and_reported() {
+    let report = import_text("services:\n  proxy:\n    image: nginx\n").unwrap();
+    assert!(report.unmapped.iter().any(|u| u.what.ends_with("services.proxy.image") && u.why.contains("not pinned")));
+}

@@ -285,7 +285,7 @@ fn absolute_paths(mut service: Mapping, dir: &Path) -> Mapping {
         if p.contains("://") || p.starts_with("git@") || Path::new(p).is_absolute() {
             p.to_owned()
         } else {
-            dir.join(p).to_string_lossy().into_owned()
+            clean(&dir.join(p)).to_string_lossy().into_owned()
         }
     };
     if let Some(Value::Mapping(build)) = service.get_mut("build")
@@ -307,6 +307,23 @@ fn absolute_paths(mut service: Mapping, dir: &Path) -> Mapping {
         }
     }
     service
+}
+
+/// `path` without `.` and with each `..` taking off the folder before it, as compose-go writes
+/// the paths it resolves (lexically: a symbolic link is not followed).
+fn clean(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Lists whose later value replaces the earlier one instead of adding to it.
