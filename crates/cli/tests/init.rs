@@ -130,6 +130,18 @@ fn json_output_lists_what_was_written() {
     assert_eq!(report["replaced"], serde_json::json!(false));
 }
 
+#[test]
+fn the_starter_is_valid_by_the_schema_it_names() {
+    let repo =
+        repository(&[("api/Dockerfile", "FROM alpine:3.22\nEXPOSE 3000\n"), ("web/Dockerfile", "FROM alpine:3.22\n")]);
+    kind_parity(repo.path()).arg("init").assert().success();
+    let text = fs::read_to_string(repo.path().join("kind-parity.yaml")).unwrap();
+    let validator = jsonschema::validator_for(&kind_parity_render::json_schema()).unwrap();
+    let instance: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&instance).map(|e| format!("{}: {e}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
 fn load_after_init(dir: &Path, args: &[&str]) -> Config {
     kind_parity(dir).args(args).arg("init").assert().success();
     load(dir)

@@ -127,6 +127,21 @@ fn what_has_no_equivalent_is_reported_with_the_reason() {
 }
 
 #[test]
+fn the_imported_config_is_valid_by_the_schema_it_names() {
+    for imported in [
+        webapp(),
+        import("auth-events", &["compose.yaml"], &[], &[]),
+        import("layered", &["compose.yaml"], &["debug"], &[]),
+    ] {
+        let validator = jsonschema::validator_for(&kind_parity_render::json_schema()).unwrap();
+        let instance: serde_json::Value = serde_yaml_ng::from_str(&imported.text).unwrap();
+        let errors: Vec<String> =
+            validator.iter_errors(&instance).map(|e| format!("{}: {e}", e.instance_path())).collect();
+        assert!(errors.is_empty(), "{errors:?}\n{}", imported.text);
+    }
+}
+
+#[test]
 fn keycloak_and_nats_containers_become_the_components() {
     let imported = import("auth-events", &["compose.yaml"], &[], &[]);
     let config = &imported.config;
