@@ -66,7 +66,8 @@ impl Command {
             Self::Validate(a) => (Some(&a.source), Some(&a.state)),
             Self::Down(a) => (Some(&a.source), Some(&a.state)),
             Self::Reset(a) => (Some(&a.up.apply.source), Some(&a.up.apply.state)),
-            Self::Completions(_) | Self::Schema => (None, None),
+            // `init` writes a config rather than loading one: its `--config` and `--name` are its own.
+            Self::Init(_) | Self::Completions(_) | Self::Schema => (None, None),
         }
     }
 }
@@ -194,8 +195,33 @@ pub enum Command {
     Reset(ResetArgs),
     /// Print a completion script for a shell, e.g. `kind-parity completions bash > /etc/bash_completion.d/kind-parity`
     Completions(CompletionsArgs),
+    /// Write a commented starter kind-parity.yaml for this repository (a service per Dockerfile found), or import a compose project
+    Init(InitArgs),
     /// Print the JSON Schema of kind-parity.yaml, for editors: `kind-parity schema > kind-parity.schema.json`
     Schema,
+}
+
+/// Options of `init`.
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    /// The file to write [default: ./kind-parity.yaml]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The environment's name [default: the working directory's]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Replace the config file when it exists
+    #[arg(long)]
+    pub force: bool,
+    /// Import an existing compose project instead: its files in order (later ones override earlier ones, as compose merges them)
+    #[arg(long = "from-compose", value_name = "FILE", num_args = 1..)]
+    pub from_compose: Vec<PathBuf>,
+    /// With --from-compose: enable a compose profile (repeatable; COMPOSE_PROFILES is read too)
+    #[arg(long = "profile", value_name = "NAME", requires = "from_compose")]
+    pub profiles: Vec<String>,
+    /// Where the file's `$schema` line points editors [default: the schema of this release's repository]
+    #[arg(long, value_name = "URL|PATH")]
+    pub schema: Option<String>,
 }
 
 /// Options of `completions`.

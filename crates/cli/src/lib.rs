@@ -19,6 +19,7 @@ pub mod args;
 pub mod ci;
 mod cluster;
 mod images;
+mod init;
 mod interrupt;
 mod logs;
 mod reporter;
@@ -341,6 +342,7 @@ fn execute(command: &Command, global: &GlobalArgs) -> Outcome {
             completions(args.shell, &mut std::io::stdout().lock())?;
             Ok(0)
         }
+        Command::Init(args) => init::init(global, args),
         Command::Schema => {
             schema(&mut std::io::stdout().lock())?;
             Ok(0)

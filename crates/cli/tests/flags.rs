@@ -61,6 +61,7 @@ fn each_command_offers_exactly_the_flags_it_uses() {
             &[SOURCE, STATE, TARGET, &["allow-context"], WAIT, &["force", "export-kubeconfig", "skip-validate", "yes"]],
         ),
         ("completions", &[]),
+        ("init", &[&["config", "name", "force", "from-compose", "profile", "schema"]]),
         ("schema", &[]),
     ];
     let commands: Vec<String> =

@@ -33,6 +33,7 @@ mod down;
 mod error;
 mod event;
 pub mod images;
+pub mod init;
 mod logs;
 pub mod state;
 mod status;

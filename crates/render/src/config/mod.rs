@@ -19,6 +19,7 @@ pub use load::{
 pub use model::*;
 pub use path::{Path, Seg};
 pub(crate) use validate::SERVICE_SUBNET;
+pub use validate::{KIND_CLUSTER_NAME_MAX, RESERVED_SERVICE_NAMES};
 
 use crate::error::{Error, Result};
 
