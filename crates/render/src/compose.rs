@@ -117,6 +117,10 @@ const HEALTHY: DependsOn = DependsOn { condition: "service_healthy" };
 const COMPLETED: DependsOn = DependsOn { condition: "service_completed_successfully" };
 const STARTED: DependsOn = DependsOn { condition: "service_started" };
 
+/// The compose service that clears a killed first initialisation of PostgreSQL's volume before
+/// the server starts, with the script kind's `init-guard` initContainer runs.
+pub const POSTGRES_GUARD: &str = "postgres-guard";
+
 /// The compose service that runs PostgreSQL's roles and databases script once the server is up.
 pub const POSTGRES_INIT: &str = "postgres-init";
 
@@ -146,6 +150,17 @@ pub(crate) fn render(config: &Config, inputs: &Inputs, secrets: &Secrets, images
     if config.postgres.enabled {
         let superuser = need(config::POSTGRES_SUPERUSER_PASSWORD)?;
         volumes.insert("postgres-data".to_owned(), Volume::default());
+        // The same guard as kind's initContainer, on the same volume, before the server starts.
+        services.insert(
+            POSTGRES_GUARD.into(),
+            ComposeService {
+                image: Some(config.postgres.image.clone()),
+                command: vec!["sh".into(), "-c".into(), literal(crate::render::POSTGRES_INIT_GUARD)],
+                environment: BTreeMap::from([("PGDATA".to_owned(), "/var/lib/postgresql/data/pgdata".to_owned())]),
+                volumes: vec!["postgres-data:/var/lib/postgresql/data".into()],
+                ..ComposeService::default()
+            },
+        );
         services.insert(
             names::POSTGRES.into(),
             ComposeService {
@@ -161,6 +176,7 @@ pub(crate) fn render(config: &Config, inputs: &Inputs, secrets: &Secrets, images
                 ports: vec![publish(config.postgres.compose_port, 5432)],
                 volumes: vec!["postgres-data:/var/lib/postgresql/data".into()],
                 healthcheck: Some(Healthcheck::cmd(&["pg_isready", "-U", "postgres", "-h", "127.0.0.1"])),
+                depends_on: IndexMap::from([(POSTGRES_GUARD.to_owned(), COMPLETED)]),
                 ..ComposeService::default()
             },
         );

@@ -37,7 +37,7 @@ mod secrets;
 /// so an embedder passes the versions this crate was built with.
 pub use {rand, time};
 
-pub use compose::POSTGRES_INIT;
+pub use compose::{POSTGRES_GUARD, POSTGRES_INIT};
 pub use config::{Config, Inputs, LoadOptions, Loaded, Override, Source, explain, json_schema, load, origins};
 pub use drift::{Difference, DriftReport, ServiceDrift, drift};
 pub use error::{Diagnostic, Diagnostics, Error, Location, Result};

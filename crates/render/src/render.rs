@@ -287,6 +287,27 @@ impl Templates {
     }
 }
 
+/// The script that runs before PostgreSQL in both modes (kind's `init-guard` initContainer,
+/// compose's `postgres-guard` service), with `PGDATA` set and the data volume mounted. The
+/// image's entrypoint takes a data directory with `PG_VERSION` as initialised for ever, so a
+/// first initialisation killed part-way (initdb, or the temporary server that runs the init
+/// scripts) would leave a server without its users and passwords (docker-library/postgres#1207).
+/// The script marks a first initialisation next to the data directory and, at the next start,
+/// removes what a killed one left: no `postmaster.opts`, or the temporary server's (started
+/// with `-c listen_addresses=''`, docker-entrypoint.sh `docker_temp_server_start`). A data
+/// directory it did not see initialised carries no marker and is never touched.
+pub(crate) const POSTGRES_INIT_GUARD: &str = r#"set -eu
+marker="$(dirname "$PGDATA")/.kind-parity-initialising"
+if [ -e "$marker" ]; then
+  if [ ! -e "$PGDATA/postmaster.opts" ] || grep -qF '"listen_addresses="' "$PGDATA/postmaster.opts"; then
+    echo "the first initialisation of $PGDATA was interrupted: removing what it left, to initialise again"
+    rm -rf "$PGDATA"
+  fi
+  rm -f "$marker"
+fi
+if [ ! -s "$PGDATA/PG_VERSION" ]; then touch "$marker"; fi
+"#;
+
 handlebars_helper!(json_helper: |v: Json| serde_json::to_string(v).expect("json values serialize"));
 handlebars_helper!(join_helper: |v: array| v.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(","));
 handlebars_helper!(b64_helper: |s: str| B64.encode(s));
@@ -609,6 +630,7 @@ pub fn render(
         let ctx = base(json!({ "postgres": {
             "image": config.postgres.image, "storage": config.postgres.storage,
             "superuser_password": superuser, "roles": roles, "databases": databases, "secrets_hash": secrets_hash,
+            "init_guard": POSTGRES_INIT_GUARD,
         }}));
         push(
             "20-postgres.yaml",

@@ -121,6 +121,25 @@ fn postgres_init_sets_each_generated_password_and_passes_none_as_an_argument() {
     );
 }
 
+#[test]
+fn compose_runs_the_same_init_guard_on_the_same_volume_before_postgres() {
+    let loaded = load_demo(&[]);
+    let plan = render_loaded(&loaded, &secrets_for(&loaded));
+    let compose: Value = serde_yaml_ng::from_str(&plan.compose_file).unwrap();
+    let guard = &compose["services"][kind_parity_render::POSTGRES_GUARD];
+    let command = guard["command"].as_array().expect("the guard's command");
+    assert_eq!(command[..2], [Value::from("sh"), Value::from("-c")]);
+    // compose reads `$$` as a literal `$`: the script the shell runs is kind's, byte for byte.
+    assert_eq!(command[2].as_str().unwrap().replace("$$", "$"), init_guard_script());
+    let postgres = &compose["services"]["postgres"];
+    assert_eq!(guard["volumes"], postgres["volumes"], "the guard sees the server's volume");
+    assert_eq!(guard["environment"]["PGDATA"], "/var/lib/postgresql/data/pgdata");
+    assert_eq!(
+        postgres["depends_on"][kind_parity_render::POSTGRES_GUARD]["condition"],
+        "service_completed_successfully"
+    );
+}
+
 /// The StatefulSet's init-guard script, rendered for a minimal environment.
 fn init_guard_script() -> String {
     let dir = tempfile::tempdir().unwrap();
