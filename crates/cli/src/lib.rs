@@ -171,6 +171,7 @@ pub(crate) fn hint_text(hint: &Hint) -> String {
             format!("add it to `cluster.allowed_contexts` or pass `--allow-context {context}`")
         }
         Hint::ObjectsRemain => "`kubectl get` them to see what holds them (a finalizer, a webhook, permissions), then run `kind-parity down` again: the state folder was kept".into(),
+        Hint::DownKind => "run `kind-parity down` first (it deletes the kind cluster its objects are in), or give this environment another --state-dir".into(),
         Hint::DownExisting { context } => format!(
             "run `kind-parity down --cluster existing --context {context}` first (add --kubeconfig FILE if it is not in your default kubeconfig)"
         ),

@@ -61,6 +61,8 @@ pub enum Hint {
     /// Find out what holds the objects that remain (a finalizer, a webhook, permissions), then
     /// run `down` again: the state folder was kept.
     ObjectsRemain,
+    /// Take the environment down from its kind cluster first.
+    DownKind,
     /// Delete the environment from that context first (`down` on the existing cluster).
     DownExisting {
         /// The context.
@@ -242,6 +244,24 @@ pub enum Error {
         /// The state folder, kept.
         root: PathBuf,
     },
+    /// An apply to one context while the inventory names objects applied to another: the new
+    /// inventory would forget them there, and no `down` would find them.
+    #[error(
+        "{name}'s inventory names {objects} object(s) applied to context {recorded}; applying to {context} would forget them there (kept {})",
+        .root.display()
+    )]
+    InventoryElsewhere {
+        /// The environment.
+        name: String,
+        /// Where its objects are.
+        recorded: String,
+        /// Where this apply was to go.
+        context: String,
+        /// How many.
+        objects: usize,
+        /// The state folder.
+        root: PathBuf,
+    },
     /// Another process holds the environment's lock, and did not release it in time.
     #[error("environment {name} is busy: {holder} holds {} (waited {}s)", .lock_file.display(), .waited.as_secs())]
     Busy {
@@ -317,6 +337,10 @@ impl Error {
             Self::Busy { holder, .. } => Some(Hint::Busy { pid: holder.pid }),
             Self::ObjectsRemain { .. } => Some(Hint::ObjectsRemain),
             Self::AppliedElsewhere { context, .. } => Some(Hint::DownExisting { context: context.clone() }),
+            Self::InventoryElsewhere { name, recorded, .. } if *recorded == format!("kind-{name}") => {
+                Some(Hint::DownKind)
+            }
+            Self::InventoryElsewhere { recorded, .. } => Some(Hint::DownExisting { context: recorded.clone() }),
             _ => None,
         }
     }

@@ -514,6 +514,19 @@ mod tests {
     }
 
     #[test]
+    fn an_inventory_elsewhere_hints_at_the_down_that_empties_it() {
+        let elsewhere = |recorded: &str| Error::InventoryElsewhere {
+            name: "kp-demo".into(),
+            recorded: recorded.into(),
+            context: "prod-like".into(),
+            objects: 3,
+            root: PathBuf::from(".kind-parity/kp-demo"),
+        };
+        assert_eq!(elsewhere("kind-kp-demo").hint(), Some(Hint::DownKind));
+        assert_eq!(elsewhere("shared").hint(), Some(Hint::DownExisting { context: "shared".into() }));
+    }
+
+    #[test]
     fn another_state_folders_namespace_hints_at_another_name_and_names_both_identities() {
         let error = Error::from(kind_parity_cluster::Error::OtherEnvironment {
             namespace: "kp-demo".into(),

@@ -242,6 +242,18 @@ impl Environment {
             kind_parity_cluster::check_identity(&client, config.namespace(), identity).await?;
         }
         let previous = self.state.read_inventory()?;
+        match &previous.context {
+            Some(recorded) if *recorded != context && !previous.objects.is_empty() => {
+                return Err(Error::InventoryElsewhere {
+                    name: config.name.clone(),
+                    recorded: recorded.clone(),
+                    context,
+                    objects: previous.objects.len(),
+                    root: self.state.root().to_path_buf(),
+                });
+            }
+            _ => {}
+        }
         let manifests = to_apply(&rendered.plan.manifests);
         let planned: Vec<ObjectRef> = apply::plan(&manifests)?.into_iter().map(|p| p.reference).collect();
         // Recorded before anything is applied: an apply that fails or is stopped (Ctrl-C drops

@@ -224,3 +224,34 @@ async fn a_second_state_folder_with_the_same_name_neither_applies_over_nor_delet
 
     first.down(&down, &Silent).await.expect("the first's own down");
 }
+
+#[tokio::test]
+async fn an_apply_to_another_context_than_the_inventorys_is_refused_and_forgets_nothing() {
+    // Regression (issue 12): applying to a second cluster replaced the inventory, and the first
+    // cluster's objects were never found again.
+    let test = "an_apply_to_another_context_than_the_inventorys_is_refused_and_forgets_nothing";
+    let Some((_client, kubeconfig, context)) = test_bed(test).await else { return };
+    let name = unique("kp-elsewhere");
+    let _cleanup = Cleanup { namespace: name.clone(), held: None };
+    let dir = tempfile::tempdir().unwrap();
+    let environment = environment(dir.path(), &name);
+    let options = ApplyOptions {
+        target: existing(&kubeconfig),
+        allow_contexts: vec![context.clone()],
+        no_wait: true,
+        ..Default::default()
+    };
+    environment.apply(&options, &Silent).await.expect("the first apply");
+    // As if that apply had gone to another cluster: this one is now "another context".
+    let mut inventory = environment.state().read_inventory().unwrap();
+    inventory.context = Some("the-first-cluster".into());
+    environment.state().write_inventory(&inventory).unwrap();
+
+    let error = environment.apply(&options, &Silent).await.unwrap_err();
+    assert!(
+        matches!(&error, Error::InventoryElsewhere { recorded, context: to, objects, .. }
+            if recorded == "the-first-cluster" && *to == context && *objects == inventory.objects.len()),
+        "{error:?}"
+    );
+    assert_eq!(environment.state().read_inventory().unwrap(), inventory, "the inventory was kept as it was");
+}
