@@ -1,23 +1,13 @@
 //! The `kind-parity` binary: arguments, output, exit codes, and what it writes.
 
+mod common;
+
 use std::fs;
 use std::path::Path;
 
 use assert_cmd::Command;
+use common::kind_parity;
 use predicates::prelude::*;
-
-/// The binary, run in `dir` with no inherited `KIND_PARITY_*` config variables.
-fn kind_parity(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("kind-parity").unwrap();
-    cmd.current_dir(dir);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("KIND_PARITY_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("NO_COLOR", "1");
-    cmd
-}
 
 fn demo_config() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/demo/kind-parity.yaml")

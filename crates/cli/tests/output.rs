@@ -2,22 +2,11 @@
 //! failures included, with the documented exit code; with `human`, a command's result goes to
 //! stdout and messages to stderr. And `config` shows what defaults resolve to, not `null`.
 
+mod common;
+
 use std::path::Path;
 
-use assert_cmd::Command;
-
-/// The binary, run in `dir` with no inherited `KIND_PARITY_*` config variables.
-fn kind_parity(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("kind-parity").unwrap();
-    cmd.current_dir(dir);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("KIND_PARITY_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("NO_COLOR", "1");
-    cmd
-}
+use common::kind_parity;
 
 /// Runs `args` in `dir` and returns the exit code and stdout parsed as one JSON value (the
 /// test fails when stdout is anything else).
