@@ -43,6 +43,16 @@ fn existing(kubeconfig: &str) -> Target {
     Target::Existing { kubeconfig: Some(kubeconfig.into()), context: None }
 }
 
+/// An apply to the test bed's context that returns once the objects are applied.
+fn apply_without_wait(kubeconfig: &str, context: &str) -> ApplyOptions {
+    ApplyOptions {
+        target: existing(kubeconfig),
+        allow_contexts: vec![context.to_owned()],
+        no_wait: true,
+        ..Default::default()
+    }
+}
+
 /// Applies `object` with server-side apply as field manager `manager`.
 async fn apply_as<K>(api: &Api<K>, manager: &str, name: &str, object: serde_json::Value)
 where
@@ -95,12 +105,7 @@ async fn an_apply_that_stops_part_way_keeps_every_object_it_was_to_apply_in_the_
     let dir = tempfile::tempdir().unwrap();
     let environment = environment(dir.path(), &name);
 
-    let options = ApplyOptions {
-        target: existing(&kubeconfig),
-        allow_contexts: vec![context.clone()],
-        no_wait: true,
-        ..Default::default()
-    };
+    let options = apply_without_wait(&kubeconfig, &context);
     let error = environment.apply(&options, &Silent).await.unwrap_err();
     let Error::ApplyStopped { planned, applied, source, .. } = &error else { panic!("{error:?}") };
     assert!(
@@ -198,12 +203,7 @@ async fn a_second_state_folder_with_the_same_name_neither_applies_over_nor_delet
     let _cleanup = Cleanup { namespace: name.clone(), held: None };
     let (first_dir, second_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (first, second) = (environment(first_dir.path(), &name), environment(second_dir.path(), &name));
-    let options = ApplyOptions {
-        target: existing(&kubeconfig),
-        allow_contexts: vec![context.clone()],
-        no_wait: true,
-        ..Default::default()
-    };
+    let options = apply_without_wait(&kubeconfig, &context);
     first.apply(&options, &Silent).await.expect("the first applies");
     let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), &name);
     let before = secrets.get("kind-parity-tls").await.expect("the first's TLS secret").data;
@@ -235,12 +235,7 @@ async fn an_apply_to_another_context_than_the_inventorys_is_refused_and_forgets_
     let _cleanup = Cleanup { namespace: name.clone(), held: None };
     let dir = tempfile::tempdir().unwrap();
     let environment = environment(dir.path(), &name);
-    let options = ApplyOptions {
-        target: existing(&kubeconfig),
-        allow_contexts: vec![context.clone()],
-        no_wait: true,
-        ..Default::default()
-    };
+    let options = apply_without_wait(&kubeconfig, &context);
     environment.apply(&options, &Silent).await.expect("the first apply");
     // As if that apply had gone to another cluster: this one is now "another context".
     let mut inventory = environment.state().read_inventory().unwrap();
