@@ -292,13 +292,13 @@ fn the_binary_prints_what_it_could_not_map_on_stderr() {
 
 use predicates::prelude::PredicateBooleanExt as _;
 
-/// The compose-go checker (tests/compose-go), built once: compose-go v2's loader, the one
+/// The compose-go checker (render's tests/compose-go, shared with its compose tests), built once: compose-go v2's loader, the one
 /// `docker compose config` runs. `None` (a loud skip, a failure under CI) where Go is missing.
 fn compose_go() -> Option<PathBuf> {
     static BUILT: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compose-go");
+            let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../render/tests/compose-go");
             let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("kp-compose-project");
             let built = std::process::Command::new("go")
                 .args(["build", "-mod=mod", "-o"])
@@ -324,7 +324,7 @@ fn compose_go() -> Option<PathBuf> {
 fn compose_go_project(files: &[PathBuf], profiles: &[&str], env: &[(&str, &str)]) -> Option<serde_json::Value> {
     let checker = compose_go()?;
     let mut command = std::process::Command::new(checker);
-    command.env_clear().envs(env.iter().copied());
+    command.env_clear().envs(env.iter().copied()).arg("project");
     for profile in profiles {
         command.args(["--profile", profile]);
     }
