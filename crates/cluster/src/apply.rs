@@ -252,12 +252,14 @@ pub async fn apply_into(
     }
 
     if options.prune {
-        // Objects one by one first, namespaces last: deleting a namespace would take its objects
-        // along, but through a collection delete that (on Kubernetes 1.20) leaves a Service's
-        // cluster IP allocated until a repair loop runs, so a `reset` could not take it again.
+        // The reverse of the apply's order: objects one by one first, then CRDs, namespaces last.
+        // Deleting a namespace would take its objects along, but through a collection delete that
+        // (on Kubernetes 1.20) leaves a Service's cluster IP allocated until a repair loop runs, so
+        // a `reset` could not take it again. Deleting a CRD first would have its cleanup finalizer
+        // race the prune for its custom resources, which then might or might not be reported.
         let mut stale: Vec<&ObjectRef> =
             previous.objects.keys().filter(|r| !report.inventory.objects.contains_key(*r)).collect();
-        stale.sort_by_key(|r| r.kind == "Namespace" && r.namespace.is_none());
+        stale.sort_by_key(|r| prune_rank(r));
         let mut pruned_namespaces = Vec::new();
         for reference in stale {
             if let Some(uid) = prune_one(client, &discovery, reference, &options.environment).await? {
@@ -470,6 +472,15 @@ fn lost_create_race(status: &kube::core::Status) -> bool {
 /// Deletes an object of the previous apply, unless it is gone or no longer carries our label
 /// (then someone else owns it now, and it is left alone). Returns the uid of the object it
 /// deleted, `None` when it deleted nothing.
+/// Where `reference` comes in a prune: 0 for most objects, 1 for CRDs, 2 for namespaces.
+fn prune_rank(reference: &ObjectRef) -> u8 {
+    match (reference.kind.as_str(), reference.namespace.is_none()) {
+        ("Namespace", true) => 2,
+        ("CustomResourceDefinition", true) if reference.api_version.starts_with("apiextensions.k8s.io/") => 1,
+        _ => 0,
+    }
+}
+
 async fn prune_one(
     client: &kube::Client,
     discovery: &Discovery,
@@ -511,6 +522,26 @@ async fn wait_established(client: &kube::Client, name: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prune_deletes_objects_then_crds_then_namespaces() {
+        let object = |api_version: &str, kind: &str, namespace: Option<&str>| ObjectRef {
+            api_version: api_version.into(),
+            kind: kind.into(),
+            namespace: namespace.map(Into::into),
+            name: "x".into(),
+        };
+        // Sorted as the inventory holds them: the CRD and the namespace come first.
+        let mut stale = [
+            object("apiextensions.k8s.io/v1", "CustomResourceDefinition", None),
+            object("v1", "Namespace", None),
+            object("example.test/v1", "Widget", Some("ns")),
+            object("v1", "ConfigMap", Some("ns")),
+        ];
+        stale.sort_by_key(prune_rank);
+        let kinds: Vec<&str> = stale.iter().map(|r| r.kind.as_str()).collect();
+        assert_eq!(kinds, ["Widget", "ConfigMap", "CustomResourceDefinition", "Namespace"]);
+    }
 
     #[test]
     fn the_inventory_round_trips_through_json() {
