@@ -16,7 +16,8 @@ const BENCHES: &[(&str, &str)] = &[
 ];
 
 pub fn run(rest: &[String]) -> Result<()> {
-    let wanted: Vec<&str> = rest.iter().map(String::as_str).collect();
+    let real_kind = rest.iter().any(|a| a == "--real-kind");
+    let wanted: Vec<&str> = rest.iter().map(String::as_str).filter(|a| *a != "--real-kind").collect();
     if let Some(unknown) = wanted.iter().find(|w| **w != "lifecycle" && !BENCHES.iter().any(|(n, _)| n == *w)) {
         let known: Vec<&str> = BENCHES.iter().map(|(n, _)| *n).chain(["lifecycle"]).collect();
         bail!("no bench named `{unknown}`; the benches are {}", known.join(", "));
@@ -32,7 +33,7 @@ pub fn run(rest: &[String]) -> Result<()> {
         }
     }
     if wanted.is_empty() || wanted.contains(&"lifecycle") {
-        lifecycle()?;
+        lifecycle(real_kind)?;
     }
     Ok(())
 }
@@ -41,15 +42,23 @@ pub fn run(rest: &[String]) -> Result<()> {
 /// stand-in where no kind is installed), with the demo stack copied into a work folder so its
 /// api can be edited. Each figure is printed with its ratio against its target (issue 15's
 /// targets) or, for a cold `up`, against a bare `kind create cluster` measured in the same run.
-fn lifecycle() -> Result<()> {
-    let (path, which) = match crate::testbed::kind::path_with_standin() {
-        Ok(Some(path)) => (path, "the test bed's kind STAND-IN"),
-        Ok(None) => (std::env::var_os("PATH").unwrap_or_default(), "the kind on PATH"),
-        Err(e) => {
-            eprintln!("SKIPPED bench lifecycle: {e:#}");
-            return Ok(());
+fn lifecycle(real_kind: bool) -> Result<()> {
+    // `--real-kind`: the test bed's real kind and the node image built here, as the e2e takes them.
+    let (path, node_image, which) = if real_kind {
+        let (path, image) = crate::e2e::real_kind()?;
+        (path, image, "the REAL kind (the test bed's)")
+    } else {
+        match crate::testbed::kind::path_with_standin() {
+            Ok(Some(path)) => (path, None, "the test bed's kind STAND-IN"),
+            Ok(None) => (std::env::var_os("PATH").unwrap_or_default(), None, "the kind on PATH"),
+            Err(e) => {
+                eprintln!("SKIPPED bench lifecycle: {e:#}");
+                return Ok(());
+            }
         }
     };
+    // The node image `up` boots is the one the bare cluster boots too.
+    let image = node_image.clone().unwrap_or_else(|| kind_parity_render::config::DEFAULT_NODE_IMAGE.to_owned());
     let root = crate::project_root();
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(&root)
@@ -67,12 +76,17 @@ fn lifecycle() -> Result<()> {
         .context("writing the demo into the work folder")?;
     let run = |args: &[&str]| -> Result<Duration> {
         let started = Instant::now();
-        let out = Command::new(&binary)
+        let mut command = Command::new(&binary);
+        command
             .args(args)
             .current_dir(work.path())
             .env("PATH", &path)
             .env("NO_COLOR", "1")
-            .env_remove("KIND_PARITY_CONFIG")
+            .env_remove("KIND_PARITY_CONFIG");
+        if let Some(image) = &node_image {
+            command.env("KIND_PARITY_CLUSTER__NODE_IMAGE", image);
+        }
+        let out = command
             .output()
             .with_context(|| format!("running kind-parity {}", args.join(" ")))?;
         let took = started.elapsed();
@@ -93,7 +107,9 @@ fn lifecycle() -> Result<()> {
     let kubeconfig = work.path().join("reference.kubeconfig");
     let kubeconfig = kubeconfig.to_string_lossy();
     let _ = kind(&["delete", "cluster", "--name", reference, "--kubeconfig", &kubeconfig]);
-    let bare = kind(&["create", "cluster", "--name", reference, "--kubeconfig", &kubeconfig, "--wait", "5m"])?;
+    let bare = kind(&[
+        "create", "cluster", "--name", reference, "--kubeconfig", &kubeconfig, "--image", &image, "--wait", "5m",
+    ])?;
     kind(&["delete", "cluster", "--name", reference, "--kubeconfig", &kubeconfig])?;
 
     // Whatever fails below, the environment goes.

@@ -574,7 +574,7 @@ fn slug(name: &str) -> String {
 /// `--real-kind`: the PATH with the test bed's real kind first, and the node image made here to
 /// kind's contract (`cargo xtask testbed up kindnode`). The pinned default names upstream's
 /// digest, which a local build never has, so the config is pointed at the local tag.
-fn real_kind() -> Result<(OsString, Option<String>)> {
+pub(crate) fn real_kind() -> Result<(OsString, Option<String>)> {
     let vars = crate::testbed::env_vars()?;
     let var = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let (Some(kind), Some(image)) = (var("KIND_PARITY_TEST_REAL_KIND"), var("KIND_PARITY_TEST_KIND_NODE_IMAGE")) else {

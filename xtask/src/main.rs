@@ -64,7 +64,7 @@ tasks:
   e2e [--junit F] [--real-kind]
                    end to end on a kind cluster (kind on PATH, else the test bed's stand-in;
                    --real-kind: the test bed's real kind and node image)
-  bench [NAME]     benchmarks (render, apply, images, probes, registry)
+  bench [NAME]     benchmarks (render, apply, images, probes, registry, lifecycle [--real-kind])
   man [--out DIR]  the man pages of kind-parity and its commands (default: target/man)
   testbed up|down|env|status
                    the integration test bed: Docker, Kubernetes with a node that runs pods,
