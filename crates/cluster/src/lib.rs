@@ -10,6 +10,8 @@
 //!   phase concurrently; it prunes what an earlier apply created and this one no longer renders.
 //! - [`readiness`] holds kubectl's rollout rules; [`wait::wait_ready`] waits for every workload
 //!   under one deadline, and stops early with a [`diagnose::Diagnosis`] when a pod is stuck.
+//! - [`pod_security`] judges pod templates by the Pod Security Standards as the API server's
+//!   admission does, so workloads it would refuse are found before they are applied.
 
 pub mod apply;
 pub mod bundle;
@@ -18,6 +20,7 @@ pub mod diagnose;
 pub mod docker;
 mod error;
 pub mod kind;
+pub mod pod_security;
 pub mod preflight;
 pub mod readiness;
 pub mod status;
