@@ -581,7 +581,11 @@ fn is_default_class(meta: &ObjectMeta) -> bool {
 
 /// Takes the default-class annotation off the planned IngressClasses when the cluster already
 /// has another default: an Ingress without a class goes to the default, and a shared cluster's
-/// Ingresses must not start going to ours (the environment's own name their class). Returns the
+/// Ingresses must not start going to ours (the environment's own name their class). Kubernetes'
+/// DefaultIngressClass admission plugin (`plugin/pkg/admission/network/defaultingressclass`,
+/// `getDefaultClass`) gives a class-less Ingress the newest of several defaults, which ours
+/// would be, and before that refused it ("N default IngressClasses were found, only 1
+/// allowed"), so a second default breaks someone's Ingresses either way. Returns the
 /// classes it changed, each with the default that was there. A cluster whose IngressClasses
 /// cannot be listed (403) cannot say, so ours is not made the default there either.
 async fn yield_default_class(client: &kube::Client, planned: &mut [PlannedObject]) -> Result<Vec<(ObjectRef, String)>> {
