@@ -145,6 +145,9 @@ impl From<kind_parity_render::Error> for Failure {
 pub(crate) fn hint_text(hint: &Hint) -> String {
     match hint {
         Hint::FixPreflight => "fix what the lines above say, then run `kind-parity up` again".into(),
+        Hint::FixPreflightThenReset => {
+            "nothing was deleted: fix what the lines above say, then run `kind-parity reset` again".into()
+        }
         Hint::Reset => "run `kind-parity reset` to recreate it from the current config".into(),
         Hint::UpFirst => "run `kind-parity up` first (validate checks a running environment)".into(),
         Hint::UpCreatesCluster => "`kind-parity up` creates it".into(),
@@ -163,7 +166,13 @@ pub(crate) fn hint_text(hint: &Hint) -> String {
         ),
         Hint::BuildOrPull => "build it (`kind-parity build`) or pull it first".into(),
         Hint::Render => "run `kind-parity render` to write the environment's secrets and CA again".into(),
-        Hint::Force => "rerun with --force to take ownership of these fields".into(),
+        Hint::Force => "another manager changed these fields of this environment's own object: rerun with --force to take them back (--force never takes over an object of another tool or environment)".into(),
+        Hint::NotOurs { object, environment } => format!(
+            "kind-parity takes over no object it did not create: delete {object} if nothing needs it, or hand it to this environment with the label kind-parity.dev/environment={environment}; a cluster's own ingress controller (k3s and k3d install Traefik with IngressClass `traefik`) is best disabled for a parity environment (k3s `--disable traefik`)"
+        ),
+        Hint::AnotherEnvironments { environment } => format!(
+            "give this environment another `name` or `namespace`, or run `kind-parity down` in the checkout of {environment} first"
+        ),
         Hint::OtherEnvironment { namespace } => format!(
             "give this environment another `name` (or `namespace`), or run `kind-parity down` in the checkout that brought {namespace} up; if that state folder is gone for good, `kind-parity down` here deletes a kind cluster, and on an existing cluster `kubectl delete namespace {namespace}` frees it"
         ),

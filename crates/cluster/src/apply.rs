@@ -14,14 +14,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
+use k8s_openapi::api::networking::v1::IngressClass;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions};
 use kube::core::GroupVersionKind;
 use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::{ENVIRONMENT_LABEL, FIELD_MANAGER, ObjectRef};
+use crate::{ENVIRONMENT_LABEL, FIELD_MANAGER, ObjectRef, SHARED_LABEL, USER_ANNOTATION_PREFIX};
 
 /// A manifest file to apply: this layer's own input, so that an embedder who applies and waits
 /// needs no renderer (`kind-parity-lifecycle` makes these from `kind_parity_render::Manifest`).
@@ -113,6 +115,12 @@ pub struct ApplyReport {
     pub applied: Vec<(ObjectRef, Change)>,
     /// Objects deleted because they are no longer rendered.
     pub pruned: Vec<ObjectRef>,
+    /// Shared objects no longer rendered that the prune left, because other environments still
+    /// use them: each with their names.
+    pub kept: Vec<(ObjectRef, Vec<String>)>,
+    /// IngressClasses applied without the default-class annotation they were rendered with,
+    /// each with the cluster's default class that made it so.
+    pub not_default: Vec<(ObjectRef, String)>,
     /// The inventory to store for the next apply.
     pub inventory: Inventory,
 }
@@ -199,7 +207,7 @@ pub async fn apply_into(
     options: &ApplyOptions,
     report: &mut ApplyReport,
 ) -> Result<()> {
-    let planned = plan(manifests)?;
+    let mut planned = plan(manifests)?;
     let groups: BTreeSet<String> = planned
         .iter()
         .map(|p| &p.reference)
@@ -213,6 +221,7 @@ pub async fn apply_into(
         inventory: Inventory { environment: options.environment.clone(), ..Inventory::default() },
         ..ApplyReport::default()
     };
+    report.not_default = yield_default_class(client, &mut planned).await?;
 
     let steps: BTreeSet<usize> = planned.iter().map(|p| p.step).collect();
     for step in steps {
@@ -220,11 +229,12 @@ pub async fn apply_into(
         let started = Instant::now();
         // Every object of the step is tried, and each one applied is reported, even when another
         // failed: the caller keeps them in its inventory.
-        let results: Vec<Result<(ObjectRef, String, Change)>> =
-            futures::stream::iter(batch.iter().map(|p| apply_one(client, &discovery, p, &params)))
-                .buffered(CONCURRENCY)
-                .collect()
-                .await;
+        let results: Vec<Result<(ObjectRef, String, Change)>> = futures::stream::iter(
+            batch.iter().map(|p| apply_one(client, &discovery, p, &params, &options.environment)),
+        )
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
         tracing::debug!(step, objects = results.len(), elapsed = ?started.elapsed(), "applied step");
         let mut failed = None;
         for result in results {
@@ -262,11 +272,15 @@ pub async fn apply_into(
         stale.sort_by_key(|r| prune_rank(r));
         let mut pruned_namespaces = Vec::new();
         for reference in stale {
-            if let Some(uid) = prune_one(client, &discovery, reference, &options.environment).await? {
-                if reference.kind == "Namespace" && reference.namespace.is_none() {
-                    pruned_namespaces.push((reference.name.clone(), uid));
+            match prune_one(client, &discovery, reference, &options.environment).await? {
+                Pruned::Deleted { uid } => {
+                    if reference.kind == "Namespace" && reference.namespace.is_none() {
+                        pruned_namespaces.push((reference.name.clone(), uid));
+                    }
+                    report.pruned.push(reference.clone());
                 }
-                report.pruned.push(reference.clone());
+                Pruned::Kept { users } => report.kept.push((reference.clone(), users)),
+                Pruned::Left => {}
             }
         }
         // A namespace takes a while to go (its contents first); an apply right after (`reset`)
@@ -289,7 +303,8 @@ pub struct Owned {
 
 /// Every object of the cluster that `environment` applied: it carries [`ENVIRONMENT_LABEL`]
 /// valued with the environment's name, and [`FIELD_MANAGER`] manages fields of it (so a label
-/// copied by hand, or onto the pods a Deployment makes, does not count). What `down` deletes
+/// copied by hand, or onto the pods a Deployment makes, does not count), and no other
+/// environment marks it as a user ([`SHARED_LABEL`]: it stays theirs). What `down` deletes
 /// when the inventory is gone, and what it checks is gone afterwards. Kinds the client may not
 /// list (403) or the server cannot list now (an aggregated API that is down) are skipped, with
 /// a warning.
@@ -327,7 +342,7 @@ pub async fn find_owned(client: &kube::Client, environment: &str) -> Result<Vec<
             };
             for item in list.items {
                 let meta = item.metadata;
-                let ours = meta.managed_fields.iter().flatten().any(|f| f.manager.as_deref() == Some(FIELD_MANAGER));
+                let ours = managed_by_us(&meta) && other_users(&meta, environment).is_empty();
                 // The same object may be served by two groups (events in `v1` and `events.k8s.io`).
                 if !ours || !seen.insert(meta.uid.clone().unwrap_or_default()) {
                     continue;
@@ -421,6 +436,7 @@ async fn apply_one(
     discovery: &Discovery,
     planned: &PlannedObject,
     params: &PatchParams,
+    environment: &str,
 ) -> Result<(ObjectRef, String, Change)> {
     let reference = &planned.reference;
     let (resource, caps) = resolve(discovery, reference)?;
@@ -430,38 +446,183 @@ async fn apply_one(
         .await
         .map_err(|source| Error::Api { action: format!("reading {reference} before applying it"), source })?
         .map(|m| m.metadata);
+    if let Some(before) = &before {
+        check_takeover(reference, is_shared(&planned.object.metadata), before, environment)?;
+    }
     let mut result = api.patch(&reference.name, params, &Patch::Apply(&planned.object)).await;
     // Another client created it between our read and our apply (409 AlreadyExists, or, for a
     // Service with a fixed cluster IP, 422 "already allocated"): apply again, now as an update.
     if before.is_none() && matches!(&result, Err(kube::Error::Api(s)) if lost_create_race(s)) {
         result = api.patch(&reference.name, params, &Patch::Apply(&planned.object)).await;
     }
-    match result {
-        Ok(applied) => {
-            let after = &applied.metadata;
-            let change = match &before {
-                None => Change::Created,
-                Some(b) if b.resource_version == after.resource_version => Change::Unchanged,
-                // Objects with a generation: controllers write their status, and the API server may
-                // rewrite field ownership without a change (1.20 does for StatefulSets); the spec
-                // changed only if the generation did, the metadata only if labels or annotations did.
-                Some(b)
-                    if b.generation.is_some()
-                        && b.generation == after.generation
-                        && b.labels == after.labels
-                        && b.annotations == after.annotations =>
-                {
-                    Change::Unchanged
-                }
-                Some(_) => Change::Configured,
-            };
-            Ok((reference.clone(), after.resource_version.clone().unwrap_or_default(), change))
-        }
+    let mut applied = match result {
+        Ok(applied) => applied,
         Err(kube::Error::Api(status)) if status.code == 409 => {
-            Err(Error::Conflict { object: reference.clone(), message: status.message })
+            return Err(Error::Conflict { object: reference.clone(), message: status.message });
         }
-        Err(source) => Err(Error::Api { action: format!("applying {reference} from {}", planned.file), source }),
+        Err(source) => {
+            return Err(Error::Api { action: format!("applying {reference} from {}", planned.file), source });
+        }
+    };
+    if is_shared(&planned.object.metadata) && !users_of(&applied.metadata).iter().any(|u| u == environment) {
+        applied = mark_user(&api, reference, environment, true).await?;
     }
+    let after = &applied.metadata;
+    let change = match &before {
+        None => Change::Created,
+        Some(b) if b.resource_version == after.resource_version => Change::Unchanged,
+        // Objects with a generation: controllers write their status, and the API server may
+        // rewrite field ownership without a change (1.20 does for StatefulSets); the spec
+        // changed only if the generation did, the metadata only if labels or annotations did.
+        Some(b)
+            if b.generation.is_some()
+                && b.generation == after.generation
+                && b.labels == after.labels
+                && b.annotations == after.annotations =>
+        {
+            Change::Unchanged
+        }
+        Some(_) => Change::Configured,
+    };
+    Ok((reference.clone(), after.resource_version.clone().unwrap_or_default(), change))
+}
+
+/// The field manager of the environments' marks on shared objects. Not [`FIELD_MANAGER`]: a
+/// server-side apply removes the fields its manager owned and no longer sets, so one
+/// environment's apply would take the others' marks away.
+const USERS_FIELD_MANAGER: &str = "kind-parity-users";
+
+/// Adds (`used`) or removes environment's mark on a shared object, returning the object after.
+async fn mark_user(
+    api: &Api<DynamicObject>,
+    reference: &ObjectRef,
+    environment: &str,
+    used: bool,
+) -> Result<DynamicObject> {
+    let key = format!("{USER_ANNOTATION_PREFIX}{environment}");
+    let value = if used { serde_json::Value::from(environment) } else { serde_json::Value::Null };
+    let patch = serde_json::json!({ "metadata": { "annotations": { key: value } } });
+    let params = PatchParams { field_manager: Some(USERS_FIELD_MANAGER.into()), ..PatchParams::default() };
+    let action = if used { "marking" } else { "unmarking" };
+    api.patch(&reference.name, &params, &Patch::Merge(&patch)).await.map_err(|source| Error::Api {
+        action: format!("{action} {reference} as used by environment {environment}"),
+        source,
+    })
+}
+
+/// Whether an object is one the environments of a cluster share ([`SHARED_LABEL`]).
+fn is_shared(meta: &ObjectMeta) -> bool {
+    meta.labels.as_ref().is_some_and(|l| l.contains_key(SHARED_LABEL))
+}
+
+/// The environments whose mark a shared object carries.
+fn users_of(meta: &ObjectMeta) -> Vec<String> {
+    meta.annotations
+        .iter()
+        .flatten()
+        .filter_map(|(key, _)| key.strip_prefix(USER_ANNOTATION_PREFIX))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The environments other than `environment` whose mark a shared object carries.
+fn other_users(meta: &ObjectMeta, environment: &str) -> Vec<String> {
+    users_of(meta).into_iter().filter(|u| u != environment).collect()
+}
+
+/// Whether [`FIELD_MANAGER`] manages fields of the object.
+fn managed_by_us(meta: &ObjectMeta) -> bool {
+    meta.managed_fields.iter().flatten().any(|f| f.manager.as_deref() == Some(FIELD_MANAGER))
+}
+
+/// The object's field managers, sorted, each once.
+fn managers_of(meta: &ObjectMeta) -> Vec<String> {
+    let managers: BTreeSet<String> = meta.managed_fields.iter().flatten().filter_map(|f| f.manager.clone()).collect();
+    managers.into_iter().collect()
+}
+
+/// The environment label's value on the object.
+fn environment_of(meta: &ObjectMeta) -> Option<&str> {
+    meta.labels.as_ref().and_then(|l| l.get(ENVIRONMENT_LABEL)).map(String::as_str)
+}
+
+/// Refuses to apply over an existing object that is not `environment`'s to change: one
+/// kind-parity never managed (a cluster's own IngressClass, which its installer manages) unless
+/// it carries the environment's label (an object handed over, or applied with kubectl from the
+/// rendered files), and one of another environment unless the environments share it. A
+/// forced apply is no exception: `force` takes fields, never objects.
+fn check_takeover(reference: &ObjectRef, shared: bool, live: &ObjectMeta, environment: &str) -> Result<()> {
+    let label = environment_of(live);
+    if label == Some(environment) {
+        return Ok(());
+    }
+    if !managed_by_us(live) {
+        return Err(Error::NotOurs {
+            object: Box::new(reference.clone()),
+            managers: managers_of(live),
+            environment: environment.to_owned(),
+        });
+    }
+    match label {
+        Some(other) if !shared => {
+            Err(Error::AnotherEnvironments { object: reference.clone(), environment: other.to_owned() })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The annotation that makes an IngressClass the cluster's default
+/// (`k8s.io/api/networking/v1`, `AnnotationIsDefaultIngressClass`).
+const DEFAULT_CLASS_ANNOTATION: &str = "ingressclass.kubernetes.io/is-default-class";
+
+fn is_default_class(meta: &ObjectMeta) -> bool {
+    meta.annotations.as_ref().and_then(|a| a.get(DEFAULT_CLASS_ANNOTATION)).is_some_and(|v| v == "true")
+}
+
+/// Takes the default-class annotation off the planned IngressClasses when the cluster already
+/// has another default: an Ingress without a class goes to the default, and a shared cluster's
+/// Ingresses must not start going to ours (the environment's own name their class). Kubernetes'
+/// DefaultIngressClass admission plugin (`plugin/pkg/admission/network/defaultingressclass`,
+/// `getDefaultClass`) gives a class-less Ingress the newest of several defaults, which ours
+/// would be, and before that refused it ("N default IngressClasses were found, only 1
+/// allowed"), so a second default breaks someone's Ingresses either way. Returns the
+/// classes it changed, each with the default that was there. A cluster whose IngressClasses
+/// cannot be listed (403) cannot say, so ours is not made the default there either.
+async fn yield_default_class(client: &kube::Client, planned: &mut [PlannedObject]) -> Result<Vec<(ObjectRef, String)>> {
+    let ours: Vec<usize> = planned
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| {
+            p.reference.kind == "IngressClass"
+                && p.reference.api_version.starts_with("networking.k8s.io/")
+                && is_default_class(&p.object.metadata)
+        })
+        .map(|(i, _)| i)
+        .collect();
+    if ours.is_empty() {
+        return Ok(Vec::new());
+    }
+    let api: Api<IngressClass> = Api::all(client.clone());
+    let defaults: Vec<String> = match api.list_metadata(&kube::api::ListParams::default()).await {
+        Ok(list) => {
+            list.items.into_iter().filter(|c| is_default_class(&c.metadata)).filter_map(|c| c.metadata.name).collect()
+        }
+        Err(kube::Error::Api(status)) if status.code == 403 => {
+            vec!["unknown (IngressClasses may not be listed)".into()]
+        }
+        Err(source) => return Err(Error::Api { action: "listing IngressClasses".into(), source }),
+    };
+    let mut changed = Vec::new();
+    for index in ours {
+        let planned = &mut planned[index];
+        let Some(theirs) = defaults.iter().find(|d| **d != planned.reference.name) else { continue };
+        if let Some(annotations) = planned.object.metadata.annotations.as_mut() {
+            annotations.remove(DEFAULT_CLASS_ANNOTATION);
+        }
+        tracing::warn!("{} is not made the default IngressClass: the cluster's default is {theirs}", planned.reference);
+        changed.push((planned.reference.clone(), theirs.clone()));
+    }
+    Ok(changed)
 }
 
 fn lost_create_race(status: &kube::core::Status) -> bool {
@@ -469,9 +630,6 @@ fn lost_create_race(status: &kube::core::Status) -> bool {
         || (status.code == 422 && status.message.contains("provided IP is already allocated"))
 }
 
-/// Deletes an object of the previous apply, unless it is gone or no longer carries our label
-/// (then someone else owns it now, and it is left alone). Returns the uid of the object it
-/// deleted, `None` when it deleted nothing.
 /// Where `reference` comes in a prune: 0 for most objects, 1 for CRDs, 2 for namespaces.
 fn prune_rank(reference: &ObjectRef) -> u8 {
     match (reference.kind.as_str(), reference.namespace.is_none()) {
@@ -481,30 +639,76 @@ fn prune_rank(reference: &ObjectRef) -> u8 {
     }
 }
 
+/// What [`prune_one`] did.
+enum Pruned {
+    /// It deleted the object, whose uid this is.
+    Deleted { uid: String },
+    /// A shared object that these other environments still use: only the mark was removed.
+    Kept { users: Vec<String> },
+    /// Nothing: the object is gone, or not the environment's (any more) to delete.
+    Left,
+}
+
+/// Deletes an object of the previous apply, unless it is gone or not the environment's: no
+/// field of it is [`FIELD_MANAGER`]'s (someone else made it, and an apply refused to take it
+/// over), or it no longer carries the environment's label (someone else owns it now). A shared
+/// object loses the environment's mark first, and is deleted only when no other environment's
+/// mark is left (and only as it was then: one marked meanwhile stays).
 async fn prune_one(
     client: &kube::Client,
     discovery: &Discovery,
     reference: &ObjectRef,
     environment: &str,
-) -> Result<Option<String>> {
+) -> Result<Pruned> {
     let Ok((resource, caps)) = resolve(discovery, reference) else {
         tracing::warn!("not pruning {reference}: the API server no longer serves its kind");
-        return Ok(None);
+        return Ok(Pruned::Left);
     };
     let api = api_for(client, &resource, &caps, reference.namespace.as_deref());
     let current = api
-        .get_opt(&reference.name)
+        .get_metadata_opt(&reference.name)
         .await
         .map_err(|source| Error::Api { action: format!("reading {reference} before pruning it"), source })?;
-    let Some(current) = current else { return Ok(None) };
-    if current.metadata.labels.as_ref().and_then(|l| l.get(ENVIRONMENT_LABEL)).map(String::as_str) != Some(environment)
-    {
-        tracing::warn!("not pruning {reference}: it no longer carries {ENVIRONMENT_LABEL}={environment}");
-        return Ok(None);
+    let Some(mut current) = current.map(|c| c.metadata) else { return Ok(Pruned::Left) };
+    if !managed_by_us(&current) {
+        let managers = managers_of(&current).join(", ");
+        tracing::warn!("not pruning {reference}: kind-parity did not make it (its managers: {managers})");
+        return Ok(Pruned::Left);
     }
-    match api.delete(&reference.name, &DeleteParams::background()).await {
-        Ok(_) => Ok(Some(current.metadata.uid.unwrap_or_default())),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
+    let marked = users_of(&current).iter().any(|u| u == environment);
+    if marked {
+        // The object as it is after the mark is gone says who else uses it: two environments'
+        // downs at once cannot both see the other's mark.
+        current = mark_user(&api, reference, environment, false).await?.metadata;
+    }
+    let others = other_users(&current, environment);
+    if !others.is_empty() {
+        tracing::info!("not deleting {reference}: environment(s) {} use it too", others.join(", "));
+        return Ok(Pruned::Kept { users: others });
+    }
+    if !marked && environment_of(&current) != Some(environment) {
+        tracing::warn!("not pruning {reference}: it no longer carries {ENVIRONMENT_LABEL}={environment}");
+        return Ok(Pruned::Left);
+    }
+    let mut params = DeleteParams::background();
+    if marked {
+        // Only as it was when no other mark was left: another environment's apply may mark it now.
+        params.preconditions =
+            Some(Preconditions { resource_version: current.resource_version.clone(), uid: current.uid.clone() });
+    }
+    match api.delete(&reference.name, &params).await {
+        Ok(_) => Ok(Pruned::Deleted { uid: current.uid.unwrap_or_default() }),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(Pruned::Left),
+        Err(kube::Error::Api(status)) if status.code == 409 && marked => {
+            let users = api
+                .get_metadata_opt(&reference.name)
+                .await
+                .ok()
+                .flatten()
+                .map(|c| other_users(&c.metadata, environment))
+                .unwrap_or_default();
+            if users.is_empty() { Ok(Pruned::Left) } else { Ok(Pruned::Kept { users }) }
+        }
         Err(source) => Err(Error::Api { action: format!("pruning {reference}"), source }),
     }
 }
@@ -541,6 +745,75 @@ mod tests {
         stale.sort_by_key(prune_rank);
         let kinds: Vec<&str> = stale.iter().map(|r| r.kind.as_str()).collect();
         assert_eq!(kinds, ["Widget", "ConfigMap", "CustomResourceDefinition", "Namespace"]);
+    }
+
+    /// Live metadata with `label` as the environment label and fields of `managers`.
+    fn live(label: Option<&str>, managers: &[&str]) -> ObjectMeta {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+        ObjectMeta {
+            labels: label.map(|l| [(ENVIRONMENT_LABEL.to_owned(), l.to_owned())].into()),
+            managed_fields: Some(
+                managers
+                    .iter()
+                    .map(|m| ManagedFieldsEntry { manager: Some((*m).to_owned()), ..ManagedFieldsEntry::default() })
+                    .collect(),
+            ),
+            ..ObjectMeta::default()
+        }
+    }
+
+    fn ingress_class() -> ObjectRef {
+        ObjectRef {
+            api_version: "networking.k8s.io/v1".into(),
+            kind: "IngressClass".into(),
+            namespace: None,
+            name: "traefik".into(),
+        }
+    }
+
+    #[test]
+    fn an_object_another_manager_made_is_not_taken_over() {
+        // Regression (issue 12): k3s's IngressClass `traefik`, managed by helm, was adopted, then deleted by `down`.
+        let error = check_takeover(&ingress_class(), true, &live(None, &["helm-controller", "k3s"]), "kp-demo");
+        let Err(Error::NotOurs { object, managers, environment }) = error else { panic!("{error:?}") };
+        assert_eq!(
+            (*object, managers, environment.as_str()),
+            (ingress_class(), vec!["helm-controller".to_owned(), "k3s".to_owned()], "kp-demo")
+        );
+    }
+
+    #[test]
+    fn an_object_with_the_environments_label_or_manager_is_applied_over() {
+        // Handed over with the label (or applied with kubectl from the rendered files), or ours.
+        assert!(check_takeover(&ingress_class(), false, &live(Some("kp-demo"), &["kubectl"]), "kp-demo").is_ok());
+        assert!(check_takeover(&ingress_class(), false, &live(None, &[FIELD_MANAGER]), "kp-demo").is_ok());
+    }
+
+    #[test]
+    fn another_environments_object_is_refused_unless_shared() {
+        // Regression (issue 12): one field manager for all environments, so no conflict, and even --force took it.
+        let theirs = live(Some("kp-other"), &[FIELD_MANAGER]);
+        let error = check_takeover(&ingress_class(), false, &theirs, "kp-demo");
+        assert!(
+            matches!(&error, Err(Error::AnotherEnvironments { environment, .. }) if environment == "kp-other"),
+            "{error:?}"
+        );
+        assert!(check_takeover(&ingress_class(), true, &theirs, "kp-demo").is_ok());
+    }
+
+    #[test]
+    fn a_shared_objects_users_are_its_marks() {
+        let mut meta = live(Some("kp-a"), &[FIELD_MANAGER]);
+        meta.annotations = Some(
+            [
+                (format!("{USER_ANNOTATION_PREFIX}kp-a"), "kp-a".to_owned()),
+                (format!("{USER_ANNOTATION_PREFIX}kp-b"), "kp-b".to_owned()),
+                ("unrelated.example/x".to_owned(), String::new()),
+            ]
+            .into(),
+        );
+        assert_eq!(users_of(&meta), ["kp-a", "kp-b"]);
+        assert_eq!(other_users(&meta, "kp-a"), ["kp-b"]);
     }
 
     #[test]

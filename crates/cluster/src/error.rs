@@ -137,6 +137,27 @@ pub enum Error {
         /// The API server's message, naming the fields and their managers.
         message: String,
     },
+    /// An object to apply exists, and kind-parity did not make it: no field of it is
+    /// [`crate::FIELD_MANAGER`]'s and it does not carry the environment's label (a cluster's
+    /// own IngressClass, managed by its installer). Taking it over would have `down` delete it.
+    #[error("{object} exists and is not kind-parity's (managed by {}); not taking it over", managers_list(.managers))]
+    NotOurs {
+        /// The object (boxed: the error stays small).
+        object: Box<ObjectRef>,
+        /// The field managers of its fields, sorted.
+        managers: Vec<String>,
+        /// The environment that was to apply it (whose label would hand it over).
+        environment: String,
+    },
+    /// An object to apply exists and is another environment's: it carries that one's label and
+    /// is not one the environments of a cluster share.
+    #[error("{object} belongs to environment {environment}; not taking it over")]
+    AnotherEnvironments {
+        /// The object.
+        object: ObjectRef,
+        /// The environment whose label it carries.
+        environment: String,
+    },
     /// The namespace belongs to another environment of the same name (another state folder).
     #[error(
         "namespace {namespace} belongs to another environment: its identity is {theirs}, this state folder's is {ours} (another checkout with the same name, or a state folder made again?)"
@@ -197,6 +218,10 @@ pub enum Error {
     /// A pod of an object is stuck for a reason waiting will not fix.
     #[error("{}", .0)]
     Stuck(Box<Diagnosis>),
+}
+
+fn managers_list(managers: &[String]) -> String {
+    if managers.is_empty() { "no field manager".to_owned() } else { managers.join(", ") }
 }
 
 fn pod_details(pod: Option<&Diagnosis>) -> String {

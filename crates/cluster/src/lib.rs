@@ -42,6 +42,13 @@ pub use error::{Error, Result};
 pub const FIELD_MANAGER: &str = "kind-parity";
 /// The label that marks objects this tool applied, valued with the environment's name.
 pub const ENVIRONMENT_LABEL: &str = "kind-parity.dev/environment";
+/// The label that marks an object every environment of a cluster applies alike (the ingress
+/// controller, its namespace and its cluster-wide objects): each environment marks it with its
+/// own [`USER_ANNOTATION_PREFIX`] annotation, and it is deleted only by the last one to go.
+pub const SHARED_LABEL: &str = "kind-parity.dev/shared";
+/// The prefix of the annotation an environment marks a shared object with, followed by the
+/// environment's name (`users.kind-parity.dev/kp-demo`).
+pub const USER_ANNOTATION_PREFIX: &str = "users.kind-parity.dev/";
 /// The annotation on an environment's namespace that says which state folder applies it (the
 /// fingerprint of its local CA, `kind_parity_render::Secrets::identity`).
 pub const IDENTITY_ANNOTATION: &str = "kind-parity.dev/identity";

@@ -606,3 +606,211 @@ async fn an_unstamped_or_missing_namespace_passes() {
     kind_parity_cluster::check_identity(&client, &ns, "sha256:ours").await.expect("unstamped");
     kind_parity_cluster::check_identity(&client, &unique("kp-identity-missing"), "sha256:ours").await.expect("missing");
 }
+
+/// Deletes IngressClass `name` when dropped, whatever the test did.
+struct IngressClassGuard(String);
+
+impl Drop for IngressClassGuard {
+    fn drop(&mut self) {
+        let name = self.0.clone();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async move {
+                let Ok(path) = std::env::var(kind_parity_testkit::KUBECONFIG) else { return };
+                let target = Target { kubeconfig: Some(path.into()), context: None };
+                let Ok((client, _)) = connect(&target).await else { return };
+                let api: Api<k8s_openapi::api::networking::v1::IngressClass> = Api::all(client);
+                let _ = api.delete(&name, &DeleteParams::background()).await;
+            })
+        })
+        .join();
+    }
+}
+
+/// An IngressClass `name` of controller `example.test/ingress`, labelled for `environment`,
+/// the cluster's default when `default`.
+fn ingress_class_manifest(name: &str, environment: &str, default: bool) -> Manifest {
+    let annotations =
+        if default { "  annotations: {ingressclass.kubernetes.io/is-default-class: \"true\"}\n" } else { "" };
+    Manifest {
+        file: "10-ingress-class.yaml".into(),
+        order: 0,
+        content: format!(
+            "apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata:\n  name: {name}\n  labels: {{kind-parity.dev/environment: {environment}, kind-parity.dev/shared: \"true\"}}\n{annotations}spec:\n  controller: example.test/ingress\n"
+        ),
+    }
+}
+
+/// Applies IngressClass `name` as field manager `manager` (not kind-parity), the default when `default`.
+async fn ingress_class_as(client: &kube::Client, manager: &str, name: &str, default: bool) -> IngressClassGuard {
+    let api: Api<k8s_openapi::api::networking::v1::IngressClass> = Api::all(client.clone());
+    let mut class = json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "IngressClass",
+        "metadata": {"name": name},
+        "spec": {"controller": "example.test/theirs"},
+    });
+    if default {
+        class["metadata"]["annotations"] = json!({"ingressclass.kubernetes.io/is-default-class": "true"});
+    }
+    api.patch(name, &PatchParams::apply(manager), &Patch::Apply(&class)).await.expect("test setup applies");
+    IngressClassGuard(name.to_owned())
+}
+
+#[tokio::test]
+async fn an_ingress_class_another_manager_made_is_not_taken_over_even_forced() {
+    // Regression (issue 12): k3s's IngressClass `traefik`, managed by helm, was adopted, then deleted by `down`.
+    let test = "an_ingress_class_another_manager_made_is_not_taken_over_even_forced";
+    let Some(client) = client(test).await else { return };
+    let name = unique("kp-helms");
+    let _guard = ingress_class_as(&client, "helm-controller", &name, false).await;
+    let options = ApplyOptions { environment: ENVIRONMENT.into(), force: true, prune: true };
+
+    let manifests = [ingress_class_manifest(&name, ENVIRONMENT, false)];
+    let err = apply::apply(&client, &manifests, &Inventory::default(), &options).await.expect_err("refused");
+    let Error::NotOurs { object, managers, .. } = &err else { panic!("{err:?}") };
+    assert_eq!((object.name.as_str(), managers.as_slice()), (name.as_str(), ["helm-controller".to_owned()].as_slice()));
+    assert!(err.to_string().contains("managed by helm-controller"), "{err}");
+    let api: Api<k8s_openapi::api::networking::v1::IngressClass> = Api::all(client.clone());
+    let live = api.get(&name).await.unwrap();
+    assert_eq!(live.metadata.labels, None, "the apply changed it");
+    assert_eq!(live.spec.unwrap().controller.as_deref(), Some("example.test/theirs"));
+}
+
+#[tokio::test]
+async fn a_forced_apply_does_not_take_another_environments_object() {
+    // Regression (issue 12): all environments apply as one field manager, so nothing conflicted,
+    // and the conflict's advice (--force) took over another environment's objects anyway.
+    let test = "a_forced_apply_does_not_take_another_environments_object";
+    let Some(client) = client(test).await else { return };
+    let ns = unique("kp-theirs");
+    let _cleanup = DeleteOnDrop(ns.clone());
+    let namespace = Manifest {
+        file: "00-namespace.yaml".into(),
+        order: 0,
+        content: format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n"),
+    };
+    let config = |environment: &str| Manifest {
+        file: "01-config.yaml".into(),
+        order: 0,
+        content: format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: {ns}\n  labels: {{kind-parity.dev/environment: {environment}}}\ndata: {{owner: {environment}}}\n"
+        ),
+    };
+    let theirs = ApplyOptions { environment: "kp-theirs".into(), force: false, prune: false };
+    apply::apply(&client, &[namespace, config("kp-theirs")], &Inventory::default(), &theirs).await.unwrap();
+
+    let ours = ApplyOptions { environment: "kp-ours".into(), force: true, prune: false };
+    let err = apply::apply(&client, &[config("kp-ours")], &Inventory::default(), &ours).await.expect_err("refused");
+    assert!(
+        matches!(&err, Error::AnotherEnvironments { object, environment } if object.name == "settings" && environment == "kp-theirs"),
+        "{err:?}"
+    );
+    let configmaps: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let live = configmaps.get("settings").await.unwrap();
+    assert_eq!(live.data.unwrap()["owner"], "kp-theirs");
+}
+
+#[tokio::test]
+async fn a_prune_leaves_an_object_kind_parity_did_not_make() {
+    // Regression (issue 12): an inventory records what an apply is to apply before it runs, a
+    // refused object included, and a prune deleted whatever carried the environment's label.
+    let test = "a_prune_leaves_an_object_kind_parity_did_not_make";
+    let Some(client) = client(test).await else { return };
+    let ns = unique("kp-notmade");
+    let _cleanup = DeleteOnDrop(ns.clone());
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap())
+        .await
+        .unwrap();
+    let configmaps: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let theirs = json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "theirs", "labels": {"kind-parity.dev/environment": ns}},
+    });
+    configmaps.patch("theirs", &PatchParams::apply("someone-else"), &Patch::Apply(&theirs)).await.unwrap();
+    let mut inventory = Inventory { environment: ns.clone(), ..Inventory::default() };
+    let reference = ObjectRef {
+        api_version: "v1".into(),
+        kind: "ConfigMap".into(),
+        namespace: Some(ns.clone()),
+        name: "theirs".into(),
+    };
+    inventory.objects.insert(reference, String::new());
+
+    let options = ApplyOptions { environment: ns.clone(), force: false, prune: true };
+    let report = apply::apply(&client, &[], &inventory, &options).await.expect("prune");
+    assert!(report.pruned.is_empty(), "{:?}", report.pruned);
+    assert!(configmaps.get_opt("theirs").await.unwrap().is_some(), "someone else's object was deleted");
+}
+
+#[tokio::test]
+async fn a_shared_object_is_deleted_only_by_the_last_environment_using_it() {
+    // Regression (issue 12): one environment's `down` deleted the ingress another one used.
+    let test = "a_shared_object_is_deleted_only_by_the_last_environment_using_it";
+    let Some(client) = client(test).await else { return };
+    let name = unique("kp-shared");
+    let _guard = IngressClassGuard(name.clone());
+    let (first, second) = (format!("{name}-a"), format!("{name}-b"));
+    let options = |environment: &str| ApplyOptions { environment: environment.into(), force: false, prune: true };
+    let first_applied =
+        apply::apply(&client, &[ingress_class_manifest(&name, &first, false)], &Inventory::default(), &options(&first))
+            .await
+            .expect("the first applies");
+    let second_applied = apply::apply(
+        &client,
+        &[ingress_class_manifest(&name, &second, false)],
+        &Inventory::default(),
+        &options(&second),
+    )
+    .await
+    .expect("the second applies the same shared object");
+    let api: Api<k8s_openapi::api::networking::v1::IngressClass> = Api::all(client.clone());
+    let users = |class: &k8s_openapi::api::networking::v1::IngressClass| -> Vec<String> {
+        let mut users: Vec<String> = class
+            .metadata
+            .annotations
+            .iter()
+            .flatten()
+            .filter_map(|(k, _)| k.strip_prefix(kind_parity_cluster::USER_ANNOTATION_PREFIX).map(str::to_owned))
+            .collect();
+        users.sort();
+        users
+    };
+    assert_eq!(users(&api.get(&name).await.unwrap()), [first.clone(), second.clone()]);
+
+    let first_down = apply::apply(&client, &[], &first_applied.inventory, &options(&first)).await.unwrap();
+    assert!(first_down.pruned.is_empty(), "{:?}", first_down.pruned);
+    assert_eq!(first_down.kept.len(), 1, "{:?}", first_down.kept);
+    assert_eq!(first_down.kept[0].1, [second.as_str()]);
+    assert_eq!(users(&api.get(&name).await.expect("still there for the second")), [second.as_str()]);
+
+    let second_down = apply::apply(&client, &[], &second_applied.inventory, &options(&second)).await.unwrap();
+    assert_eq!(second_down.pruned.len(), 1, "the last user deletes it: {second_down:?}");
+    assert!(api.get_opt(&name).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn an_ingress_class_is_not_made_the_default_where_the_cluster_has_one() {
+    // Regression (issue 12): ours was always the default, so a shared cluster's Ingresses without
+    // a class went to it (or, before Kubernetes picked the newest of several, were refused).
+    let test = "an_ingress_class_is_not_made_the_default_where_the_cluster_has_one";
+    let Some(client) = client(test).await else { return };
+    let theirs = unique("kp-their-default");
+    let _their_guard = ingress_class_as(&client, "someone-else", &theirs, true).await;
+    let ours = unique("kp-our-class");
+    let _our_guard = IngressClassGuard(ours.clone());
+    let options = ApplyOptions { environment: ENVIRONMENT.into(), force: false, prune: false };
+
+    let report =
+        apply::apply(&client, &[ingress_class_manifest(&ours, ENVIRONMENT, true)], &Inventory::default(), &options)
+            .await
+            .expect("applied");
+    assert_eq!(report.not_default.len(), 1, "{:?}", report.not_default);
+    assert_eq!(report.not_default[0].0.name, ours);
+    let api: Api<k8s_openapi::api::networking::v1::IngressClass> = Api::all(client.clone());
+    let live = api.get(&ours).await.unwrap();
+    let default = live.metadata.annotations.unwrap_or_default().remove("ingressclass.kubernetes.io/is-default-class");
+    assert_eq!(default, None, "ours was made a second default");
+}

@@ -21,6 +21,8 @@ pub struct DownReport {
     pub deleted_cluster: bool,
     /// How many objects were deleted (existing clusters).
     pub deleted_objects: usize,
+    /// Shared objects (the ingress) left because other environments of the cluster use them.
+    pub kept_shared: Vec<kind_parity_cluster::ObjectRef>,
     /// The node containers removed through Docker (a half-created cluster, or no kind binary).
     pub removed_containers: Vec<String>,
     /// Whether the local registry was removed.
@@ -71,6 +73,14 @@ impl Environment {
                 let apply_options = apply::ApplyOptions { environment: name.clone(), force: false, prune: true };
                 let applied = apply::apply(&client, &[], &all, &apply_options).await?;
                 report.deleted_objects = applied.pruned.len();
+                // The shared ingress stays while another environment of the cluster uses it.
+                for (object, users) in &applied.kept {
+                    reporter.report(&Event::Info {
+                        step: Step::Delete,
+                        message: format!("kept {object}: environment(s) {} use it too", users.join(", ")),
+                    });
+                }
+                report.kept_shared = applied.kept.iter().map(|(object, _)| object.clone()).collect();
                 reporter.report(&Event::StepFinished {
                     step: Step::Delete,
                     message: format!("deleted {} objects from context {context}", applied.pruned.len()),

@@ -20,6 +20,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Hint {
     /// Fix what the failed preflight checks say, then run `up` again.
     FixPreflight,
+    /// Fix what the failed preflight checks say, then run `reset` again: it deleted nothing.
+    FixPreflightThenReset,
     /// Recreate the environment from the current config (`reset`).
     Reset,
     /// Bring the environment up first: the command checks a running one.
@@ -46,8 +48,23 @@ pub enum Hint {
     BuildOrPull,
     /// Render again: it writes the secrets and the CA the config needs.
     Render,
-    /// Take ownership of the conflicting fields (force the apply).
+    /// Take the conflicting fields of the environment's own object back (force the apply);
+    /// a forced apply still takes over no object that is not the environment's.
     Force,
+    /// The object exists and kind-parity did not make it: remove it, or hand it to the
+    /// environment with its label, or disable what installs it (k3s and k3d install Traefik and
+    /// its IngressClass `traefik`).
+    NotOurs {
+        /// The object.
+        object: String,
+        /// The environment whose label would hand it over.
+        environment: String,
+    },
+    /// The object is another environment's: pick another name or namespace, or take that one down.
+    AnotherEnvironments {
+        /// The environment it belongs to.
+        environment: String,
+    },
     /// The namespace is another environment's: pick another name, or take that one down.
     OtherEnvironment {
         /// The namespace.
@@ -127,6 +144,12 @@ pub enum Error {
     /// Preflight checks failed; each was reported as an [`crate::Event::PreflightCheck`].
     #[error("{failed} preflight check(s) failed")]
     Preflight {
+        /// How many.
+        failed: usize,
+    },
+    /// `reset`'s preflight checks failed, before it deleted anything.
+    #[error("{failed} preflight check(s) failed; reset deleted nothing")]
+    ResetPreflight {
         /// How many.
         failed: usize,
     },
@@ -315,6 +338,12 @@ impl Error {
         match self {
             Self::Cluster(error) | Self::ApplyStopped { source: error, .. } => match error.as_ref() {
                 Cluster::Conflict { .. } => Some(Hint::Force),
+                Cluster::NotOurs { object, environment, .. } => {
+                    Some(Hint::NotOurs { object: object.to_string(), environment: environment.clone() })
+                }
+                Cluster::AnotherEnvironments { environment, .. } => {
+                    Some(Hint::AnotherEnvironments { environment: environment.clone() })
+                }
                 Cluster::OtherEnvironment { namespace, .. } => {
                     Some(Hint::OtherEnvironment { namespace: namespace.clone() })
                 }
@@ -326,6 +355,7 @@ impl Error {
             Self::Render(kind_parity_render::Error::MissingSecret { .. })
             | Self::Probes(kind_parity_probes::Error::BadCa(_)) => Some(Hint::Render),
             Self::Preflight { .. } => Some(Hint::FixPreflight),
+            Self::ResetPreflight { .. } => Some(Hint::FixPreflightThenReset),
             Self::KindConfigChanged { .. } => Some(Hint::Reset),
             Self::NotReady { timeout, .. } => Some(Hint::LongerTimeout { timeout: *timeout }),
             Self::ParityFailed { .. } => Some(Hint::FixParity),

@@ -417,7 +417,9 @@ mod tests {
         let ca = std::fs::read(environment.state().ca_file()).unwrap();
 
         let error = environment.reset(&UpOptions::default(), &Silent).await.unwrap_err();
-        assert!(matches!(error, Error::Preflight { .. }), "{error:?}");
+        assert!(matches!(error, Error::ResetPreflight { .. }), "{error:?}");
+        // Regression (issue 12): its hint said to run `up` again, which recreates nothing.
+        assert_eq!(error.hint(), Some(Hint::FixPreflightThenReset));
         assert_eq!(std::fs::read(environment.state().secrets_file()).unwrap(), secrets);
         assert_eq!(std::fs::read(environment.state().ca_file()).unwrap(), ca);
     }
@@ -524,6 +526,29 @@ mod tests {
         };
         assert_eq!(elsewhere("kind-kp-demo").hint(), Some(Hint::DownKind));
         assert_eq!(elsewhere("shared").hint(), Some(Hint::DownExisting { context: "shared".into() }));
+    }
+
+    #[test]
+    fn an_object_that_is_not_the_environments_hints_at_what_frees_it_not_at_force() {
+        // Regression (issue 12): the advice was `--force`, which took over other tools' and environments' objects.
+        let object = kind_parity_cluster::ObjectRef {
+            api_version: "networking.k8s.io/v1".into(),
+            kind: "IngressClass".into(),
+            namespace: None,
+            name: "traefik".into(),
+        };
+        let not_ours = Error::from(kind_parity_cluster::Error::NotOurs {
+            object: Box::new(object.clone()),
+            managers: vec!["helm-controller".into()],
+            environment: "kp-demo".into(),
+        });
+        assert_eq!(
+            not_ours.hint(),
+            Some(Hint::NotOurs { object: "IngressClass traefik".into(), environment: "kp-demo".into() })
+        );
+        let theirs =
+            Error::from(kind_parity_cluster::Error::AnotherEnvironments { object, environment: "kp-b".into() });
+        assert_eq!(theirs.hint(), Some(Hint::AnotherEnvironments { environment: "kp-b".into() }));
     }
 
     #[test]

@@ -96,7 +96,11 @@ impl Environment {
         let kind_config = self.kind_config(&secrets)?;
         let mut checks = self.preflight_checks(&kind_config).await;
         checks.retain(|check| check.name != preflight::DRIFT);
-        report_preflight(&checks, reporter)
+        // Its own error: the next step is `reset` again, not `up` (nothing was deleted).
+        report_preflight(&checks, reporter).map_err(|error| match error {
+            Error::Preflight { failed } => Error::ResetPreflight { failed },
+            other => other,
+        })
     }
 
     async fn preflight_checks(&self, kind_config: &str) -> Vec<Check> {
@@ -291,6 +295,18 @@ impl Environment {
             unchanged: applied.count(Change::Unchanged),
             pruned: applied.pruned.clone(),
         });
+        for (class, theirs) in &applied.not_default {
+            reporter.report(&Event::Info {
+                step: Step::Apply,
+                message: format!("{class} is not the default IngressClass: the cluster's is {theirs}"),
+            });
+        }
+        for (object, users) in &applied.kept {
+            reporter.report(&Event::Info {
+                step: Step::Apply,
+                message: format!("kept {object}: environment(s) {} use it too", users.join(", ")),
+            });
+        }
         let mut report = ApplyReport {
             environment: config.name.clone(),
             rendered: rendered.out.clone(),

@@ -96,8 +96,8 @@ async fn an_apply_that_stops_part_way_keeps_every_object_it_was_to_apply_in_the_
     let Some((client, kubeconfig, context)) = test_bed(test).await else { return };
     let name = unique("kp-stop");
     let _cleanup = Cleanup { namespace: name.clone(), held: None };
-    // Another manager owns the namespace's environment label with another value, so applying
-    // the namespace conflicts, in the apply's first step.
+    // Another manager made the namespace, for another environment, so the apply refuses to take
+    // it over, in its first step.
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let labels = json!({ ENVIRONMENT_LABEL: "someone-else" });
     let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}});
@@ -109,7 +109,7 @@ async fn an_apply_that_stops_part_way_keeps_every_object_it_was_to_apply_in_the_
     let error = environment.apply(&options, &Silent).await.unwrap_err();
     let Error::ApplyStopped { planned, applied, source, .. } = &error else { panic!("{error:?}") };
     assert!(
-        matches!(source.as_ref(), kind_parity_cluster::Error::Conflict { object, .. } if object.kind == "Namespace" && object.name == name),
+        matches!(source.as_ref(), kind_parity_cluster::Error::NotOurs { object, .. } if object.kind == "Namespace" && object.name == name),
         "{source:?}"
     );
     assert!(!applied.iter().any(|(object, _)| object.name == name), "{applied:?}");
@@ -249,4 +249,42 @@ async fn an_apply_to_another_context_than_the_inventorys_is_refused_and_forgets_
         "{error:?}"
     );
     assert_eq!(environment.state().read_inventory().unwrap(), inventory, "the inventory was kept as it was");
+}
+
+#[tokio::test]
+async fn one_environments_down_leaves_the_ingress_another_one_uses() {
+    // Regression (issue 12): the first `down` of two environments on one cluster deleted the
+    // shared ingress (namespace kind-parity-ingress) the other one still used.
+    let test = "one_environments_down_leaves_the_ingress_another_one_uses";
+    let Some((client, kubeconfig, context)) = test_bed(test).await else { return };
+    let (first_name, second_name) = (unique("kp-first"), unique("kp-second"));
+    let _first_cleanup = Cleanup { namespace: first_name.clone(), held: None };
+    let _second_cleanup = Cleanup { namespace: second_name.clone(), held: None };
+    let (first_dir, second_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let first = environment(first_dir.path(), &first_name);
+    let second = environment(second_dir.path(), &second_name);
+    let options = apply_without_wait(&kubeconfig, &context);
+    first.apply(&options, &Silent).await.expect("the first applies");
+    second.apply(&options, &Silent).await.expect("the second applies");
+    let mark = |name: &str| format!("{}{name}", kind_parity_cluster::USER_ANNOTATION_PREFIX);
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(client.clone(), "kind-parity-ingress");
+
+    let down = DownOptions { target: existing(&kubeconfig), allow_contexts: vec![context.clone()] };
+    let report = first.down(&down, &Silent).await.expect("the first's down");
+    assert!(report.kept_shared.iter().any(|o| o.kind == "Deployment" && o.name == "traefik"), "{report:?}");
+    let traefik = deployments.get_opt("traefik").await.unwrap().expect("the second's ingress is still there");
+    let annotations = traefik.metadata.annotations.unwrap_or_default();
+    assert!(annotations.contains_key(&mark(&second_name)), "{annotations:?}");
+    assert!(!annotations.contains_key(&mark(&first_name)), "{annotations:?}");
+    assert!(
+        Api::<Namespace>::all(client.clone()).get_opt(&first_name).await.unwrap().is_none(),
+        "the first's own namespace is gone"
+    );
+
+    second.down(&down, &Silent).await.expect("the second's down");
+    // Deleted now, unless environments of other tests on the test bed use it too.
+    if let Some(traefik) = deployments.get_opt("traefik").await.unwrap() {
+        assert!(!traefik.metadata.annotations.unwrap_or_default().contains_key(&mark(&second_name)));
+    }
 }
