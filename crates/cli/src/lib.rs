@@ -183,6 +183,23 @@ pub(crate) fn hint_text(hint: &Hint) -> String {
     }
 }
 
+/// A probe's next action in the binary's terms: the command that takes it. The probes library
+/// says what to do in words that name no command, and which [`kind_parity_probes::Next`]
+/// actions it refers to.
+pub(crate) fn next_command(next: &kind_parity_probes::Next) -> String {
+    use kind_parity_probes::Next;
+    match next {
+        Next::Up => "`kind-parity up`".into(),
+        Next::Status => "`kind-parity status`".into(),
+        Next::Logs { .. } => "`kind-parity logs`".into(),
+        Next::Reset => "`kind-parity reset`".into(),
+        Next::Render => "`kind-parity render`".into(),
+        Next::Drift => "`kind-parity render --drift`".into(),
+        Next::Address { component } => format!("`kind-parity validate --{component} HOST:PORT`"),
+        other => other.to_string(),
+    }
+}
+
 /// What a command returns: its exit code, or the failure that ended it.
 pub(crate) type Outcome = Result<u8, Failure>;
 

@@ -39,7 +39,9 @@ pub(crate) async fn validate(global: &GlobalArgs, args: &ValidateArgs) -> crate:
         Err(e) => return Err(junit_start_failure(args, Some(environment.name()), e.into(), started)),
     };
     if let Some(path) = &args.junit {
-        report.write_junit(&suite_name(Some(environment.name())), path).map_err(anyhow::Error::from)?;
+        report
+            .write_junit(&suite_name(Some(environment.name())), path, &crate::next_command)
+            .map_err(anyhow::Error::from)?;
     }
     match global.output {
         OutputFormat::Json => println!("{}", report.json()),
@@ -95,7 +97,7 @@ fn junit_start_failure(
 ) -> Failure {
     let Some(path) = &args.junit else { return error };
     let report = start_failure_report(environment, &error, started.elapsed());
-    if let Err(e) = report.write_junit(&suite_name(environment), path) {
+    if let Err(e) = report.write_junit(&suite_name(environment), path, &crate::next_command) {
         eprintln!(
             "warning: the suite could not start, and its JUnit report could not be written either: {:#}",
             anyhow::Error::from(e)
@@ -125,6 +127,7 @@ fn start_failure_report(environment: Option<&str>, failure: &Failure, elapsed: s
         checked,
         found,
         remediation,
+        next: Vec::new(),
         blocked_by: None,
     };
     Report::new(vec![result], elapsed)
@@ -132,7 +135,7 @@ fn start_failure_report(environment: Option<&str>, failure: &Failure, elapsed: s
 
 /// The report's table, its outcome words colored when `--color` says so.
 pub(crate) fn table(global: &GlobalArgs, report: &Report) -> String {
-    let table = report.table();
+    let table = report.table(&crate::next_command);
     if !crate::use_color(global.color) {
         return table;
     }

@@ -324,7 +324,9 @@ impl Error {
             Self::Images(kind_parity_images::Error::ImageNotFound { .. }) => Some(Hint::BuildOrPull),
             Self::Images(kind_parity_images::Error::NoNodes { .. }) => Some(Hint::UpCreatesCluster),
             Self::Render(kind_parity_render::Error::MissingSecret { .. })
-            | Self::Probes(kind_parity_probes::Error::BadCa(_)) => Some(Hint::Render),
+            | Self::Probes(kind_parity_probes::Error::BadCa(_) | kind_parity_probes::Error::NotGenerated { .. }) => {
+                Some(Hint::Render)
+            }
             Self::Preflight { .. } => Some(Hint::FixPreflight),
             Self::KindConfigChanged { .. } => Some(Hint::Reset),
             Self::NotReady { timeout, .. } => Some(Hint::LongerTimeout { timeout: *timeout }),

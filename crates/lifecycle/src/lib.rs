@@ -552,6 +552,7 @@ mod tests {
             ),
             (Error::from(kind_parity_render::Error::MissingSecret { name: "session-key".into() }), Hint::Render),
             (Error::from(kind_parity_probes::Error::BadCa("no PEM".into())), Hint::Render),
+            (Error::from(kind_parity_probes::Error::NotGenerated { what: "local CA".into() }), Hint::Render),
             (
                 Error::from(kind_parity_cluster::Error::Conflict {
                     object: ObjectRef {
