@@ -101,7 +101,11 @@ fn finish_up(global: &GlobalArgs, draw: &Draw, result: kind_parity_lifecycle::Re
         Ok(report) => report,
         Err(kind_parity_lifecycle::Error::ParityFailed { name, report }) => {
             match draw {
-                Draw::Human(_) => eprint!("{}", crate::validate::table(global, &report)),
+                // Part of the failure `up` ends with, printed with it on stderr.
+                Draw::Human(_) => {
+                    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+                    eprint!("{}", crate::validate::table_for(global, &report, terminal));
+                }
                 Draw::Json(_) => draw.report(&serde_json::json!({ "environment": name, "parity": report })),
             }
             return Err(kind_parity_lifecycle::Error::ParityFailed { name, report }.into());
@@ -163,9 +167,13 @@ pub(crate) async fn doctor(global: &GlobalArgs) -> Outcome {
         );
         return Ok(u8::from(failed));
     }
-    let human = Human::new(global);
+    // The checks are doctor's result: stdout (with `-q`, the failed ones only).
     for check in &checks {
-        human.report(&Event::from(check));
+        if let Event::PreflightCheck { name, status, found, fix } = Event::from(check)
+            && (!global.quiet || check.failed())
+        {
+            println!("{}", crate::reporter::check_text(&name, status, &found, fix.as_deref()));
+        }
     }
     Ok(u8::from(failed))
 }

@@ -252,11 +252,18 @@ pub fn log_filter(quiet: bool, verbose: u8) -> String {
         .join(",")
 }
 
+/// Whether to color what goes to stderr.
 pub(crate) fn use_color(choice: ColorChoice) -> bool {
+    use_color_on(choice, std::io::stderr().is_terminal())
+}
+
+/// Whether to color what goes to a stream that is a `terminal` or not (`auto` colors a terminal
+/// only, and never with `NO_COLOR` set).
+pub(crate) fn use_color_on(choice: ColorChoice, terminal: bool) -> bool {
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        ColorChoice::Auto => terminal && std::env::var_os("NO_COLOR").is_none(),
     }
 }
 
@@ -549,7 +556,28 @@ fn changing(command: &str, work: impl std::future::Future<Output = Outcome>) -> 
 
 #[cfg(test)]
 mod tests {
-    use super::{causes, log_filter};
+    use super::{causes, log_filter, next_command};
+
+    #[test]
+    fn a_probes_next_action_is_worded_as_the_command_that_takes_it() {
+        use kind_parity_probes::Next;
+        let cases = [
+            (Next::Up, "`kind-parity up`"),
+            (Next::Status, "`kind-parity status`"),
+            (Next::logs_of("vault"), "`kind-parity logs`"),
+            (Next::Reset, "`kind-parity reset`"),
+            (Next::Render, "`kind-parity render`"),
+            (Next::Drift, "`kind-parity render --drift`"),
+            (Next::Address { component: "redis".into() }, "`kind-parity validate --redis HOST:PORT`"),
+        ];
+        for (next, command) in cases {
+            assert_eq!(next_command(&next), command, "{next:?}");
+        }
+        assert_eq!(
+            kind_parity_probes::worded("read its log", &[Next::logs_of("vault")], &next_command),
+            "read its log (`kind-parity logs`)"
+        );
+    }
 
     /// The directive `filter` holds for `target` (`target=level`), or its default level.
     fn level_of(filter: &str, target: &str) -> String {

@@ -1,6 +1,9 @@
 //! `kind-parity validate`: derives the parity suite from the config and the environment's state,
-//! runs it, prints the table (stderr) or JSON (stdout), optionally writes JUnit XML. Read-only.
-//! Exit 0 when every critical probe passed, 1 otherwise.
+//! runs it, prints its result on stdout (the table, or JSON), optionally writes JUnit XML; what
+//! it does meanwhile (the step line, the live probe line on a terminal) goes to stderr.
+//! Read-only. Exit 0 when every critical probe passed, 1 otherwise.
+
+use std::io::IsTerminal as _;
 
 use kind_parity_lifecycle::{Addresses, ValidateOptions};
 use kind_parity_probes::{Outcome, ProbeResult, Report};
@@ -43,15 +46,16 @@ pub(crate) async fn validate(global: &GlobalArgs, args: &ValidateArgs) -> crate:
             .write_junit(&suite_name(Some(environment.name())), path, &crate::next_command)
             .map_err(anyhow::Error::from)?;
     }
+    // The report is the command's result: stdout, in either form.
     match global.output {
         OutputFormat::Json => println!("{}", report.json()),
-        OutputFormat::Human if !global.quiet || !report.passed => eprint!("{}", table(global, &report)),
+        OutputFormat::Human if !global.quiet || !report.passed => print!("{}", table(global, &report)),
         OutputFormat::Human => {}
     }
     if let Some(root) = report.results.first().filter(|r| r.outcome == Outcome::Fail && r.critical)
         && global.output == OutputFormat::Human
     {
-        eprintln!("first root cause: {} ({})", root.id, root.found);
+        println!("first root cause: {} ({})", root.id, root.found);
     }
     Ok(u8::from(!report.passed))
 }
@@ -133,10 +137,16 @@ fn start_failure_report(environment: Option<&str>, failure: &Failure, elapsed: s
     Report::new(vec![result], elapsed)
 }
 
-/// The report's table, its outcome words colored when `--color` says so.
+/// The report's table, its outcome words colored when `--color` says so (`auto`: when stdout,
+/// where `validate` prints it, is a terminal; `up` prints it on stderr, and passes that).
 pub(crate) fn table(global: &GlobalArgs, report: &Report) -> String {
+    table_for(global, report, std::io::stdout().is_terminal())
+}
+
+/// [`table`], for a stream that is a terminal or not.
+pub(crate) fn table_for(global: &GlobalArgs, report: &Report, terminal: bool) -> String {
     let table = report.table(&crate::next_command);
-    if !crate::use_color(global.color) {
+    if !crate::use_color_on(global.color, terminal) {
         return table;
     }
     let paint = |line: &str| {
