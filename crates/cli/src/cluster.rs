@@ -169,10 +169,10 @@ pub(crate) async fn doctor(global: &GlobalArgs) -> Outcome {
     }
     // The checks are doctor's result: stdout (with `-q`, the failed ones only).
     for check in &checks {
-        if let Event::PreflightCheck { name, status, found, fix } = Event::from(check)
+        if let Event::PreflightCheck { name, status, found, fix, recreate } = Event::from(check)
             && (!global.quiet || check.failed())
         {
-            println!("{}", crate::reporter::check_text(&name, status, &found, fix.as_deref()));
+            println!("{}", crate::reporter::check_text(&name, status, &found, fix.as_deref(), recreate));
         }
     }
     Ok(u8::from(failed))

@@ -152,6 +152,8 @@ pub(crate) fn hint_text(hint: &Hint) -> String {
             "the pod above says what it waited for; if it was only slow, raise `--timeout` (e.g. `--timeout 20m`)"
                 .into()
         }
+        Hint::LoadImages => "on kind, run `kind-parity up` (it builds the services' images and loads them into every node) or `kind-parity load IMAGE`; on an existing cluster, give the service a pushed `image:`".into(),
+        Hint::Drift => "`kind-parity render --drift` shows where the service's env differs between compose and kind".into(),
         Hint::FixParity => "fix the first root cause above; `kind-parity validate` runs the check again".into(),
         Hint::StartDockerForDown => "start Docker and run `kind-parity down` again, or install kind (https://kind.sigs.k8s.io/docs/user/quick-start/#installation); the state folder was kept".into(),
         Hint::OtherOutFolder => {

@@ -108,8 +108,8 @@ impl Reporter for Human {
                 self.say(message);
             }
             Event::Warning { message } => self.say(&format!("warning: {message}")),
-            Event::PreflightCheck { name, status, found, fix } => {
-                let text = check_text(name, *status, found, fix.as_deref());
+            Event::PreflightCheck { name, status, found, fix, recreate } => {
+                let text = check_text(name, *status, found, fix.as_deref(), *recreate);
                 match status {
                     // A failure is said even with `-q`: it stops the command.
                     CheckStatus::Fail => eprintln!("{text}"),
@@ -196,9 +196,13 @@ impl Reporter for Human {
 }
 
 /// A preflight check as its line says it (`ok    docker: 27.1`), and its `fix:` line under it
-/// when it did not pass: for `up`'s progress on stderr and `doctor`'s result on stdout.
-pub(crate) fn check_text(name: &str, status: CheckStatus, found: &str, fix: Option<&str>) -> String {
-    let fix = fix.unwrap_or("");
+/// when it did not pass (a fix that recreates the environment names `reset`): for `up`'s
+/// progress on stderr and `doctor`'s result on stdout.
+pub(crate) fn check_text(name: &str, status: CheckStatus, found: &str, fix: Option<&str>, recreate: bool) -> String {
+    let fix = match (fix.unwrap_or(""), recreate) {
+        (fix, true) => format!("{fix} (`kind-parity reset`)"),
+        (fix, false) => fix.to_owned(),
+    };
     match status {
         CheckStatus::Pass => format!("ok    {name}: {found}"),
         CheckStatus::Warn => format!("warn  {name}: {found}\n      fix: {fix}"),
