@@ -114,7 +114,7 @@ fn finish_up(global: &GlobalArgs, draw: &Draw, result: kind_parity_lifecycle::Re
     };
     draw.report(&report);
     if global.quiet || !report.apply.ready || matches!(draw, Draw::Json(_)) {
-        return Ok(0);
+        return Ok(ExitStatus::Success);
     }
     for endpoint in &report.endpoints {
         eprintln!("  {endpoint}");
@@ -129,7 +129,7 @@ fn finish_up(global: &GlobalArgs, draw: &Draw, result: kind_parity_lifecycle::Re
             report.secrets_file.display()
         );
     }
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
 pub(crate) async fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Outcome {
@@ -139,7 +139,7 @@ pub(crate) async fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Outcome {
     let result = environment.apply(&apply_options(args), draw.reporter()).await;
     draw.clear();
     draw.report(&result?);
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
 /// `kind-parity doctor`: every preflight check, one line each; exit 1 when one failed (a
@@ -165,7 +165,7 @@ pub(crate) async fn doctor(global: &GlobalArgs) -> Outcome {
             serde_json::to_string_pretty(&serde_json::json!({ "passed": !failed, "checks": checks }))
                 .map_err(anyhow::Error::from)?
         );
-        return Ok(u8::from(failed));
+        return Ok(ExitStatus::failed_if(failed));
     }
     // The checks are doctor's result: stdout (with `-q`, the failed ones only).
     for check in &checks {
@@ -175,7 +175,7 @@ pub(crate) async fn doctor(global: &GlobalArgs) -> Outcome {
             println!("{}", crate::reporter::check_text(&name, status, &found, fix.as_deref(), recreate));
         }
     }
-    Ok(u8::from(failed))
+    Ok(ExitStatus::failed_if(failed))
 }
 
 /// Asks before `down` and `reset` delete anything, unless `--yes`.
@@ -212,7 +212,7 @@ pub(crate) async fn down(global: &GlobalArgs, args: &DownArgs) -> Outcome {
     let result = environment.down(&options, draw.reporter()).await;
     draw.clear();
     draw.report(&result?);
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
 /// Asks on the terminal; without one (CI, pipes) there is nobody to ask, and the answer is yes.
@@ -276,5 +276,5 @@ pub(crate) async fn status(global: &GlobalArgs, args: &StatusArgs) -> Outcome {
             println!("local CA {} (trust it to open the endpoints without warnings)", status.ca.display());
         }
     }
-    Ok(u8::from(!status.ready || !status.images_current()))
+    Ok(ExitStatus::failed_if(!status.ready || !status.images_current()))
 }

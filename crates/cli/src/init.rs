@@ -27,7 +27,7 @@ pub(crate) fn init(global: &GlobalArgs, args: &InitArgs) -> Outcome {
         other => crate::Failure { error: other.into(), hint: None, status: ExitStatus::Failure },
     })?;
     print(global, &report)?;
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
 fn print(global: &GlobalArgs, report: &InitReport) -> anyhow::Result<()> {

@@ -66,6 +66,14 @@ impl ExitStatus {
     }
 }
 
+impl ExitStatus {
+    /// [`ExitStatus::Failure`] when `failed` (drift found, a probe or a check failed), else
+    /// [`ExitStatus::Success`].
+    pub fn failed_if(failed: bool) -> Self {
+        if failed { Self::Failure } else { Self::Success }
+    }
+}
+
 impl From<ExitStatus> for u8 {
     fn from(status: ExitStatus) -> Self {
         status as u8
@@ -202,8 +210,8 @@ pub(crate) fn next_command(next: &kind_parity_probes::Next) -> String {
     }
 }
 
-/// What a command returns: its exit code, or the failure that ended it.
-pub(crate) type Outcome = Result<u8, Failure>;
+/// What a command returns: how it exits, or the failure that ended it.
+pub(crate) type Outcome = Result<ExitStatus, Failure>;
 
 /// Sets up logging to stderr at the level [`log_filter`] makes of `-v`/`-q` (or
 /// `KIND_PARITY_LOG`).
@@ -277,7 +285,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let global = cli.global();
     let color = use_color(global.color);
     match execute(&cli.command, &global) {
-        Ok(code) => ExitCode::from(code),
+        Ok(status) => ExitCode::from(u8::from(status)),
         Err(failure) if global.output == OutputFormat::Json => {
             // One line: after the JSON lines of `up` and the others it is the stream's last.
             reporter::line(&failure.json());
@@ -299,12 +307,13 @@ pub fn run(cli: Cli) -> ExitCode {
 
 /// Ends a command line clap refused (or `--help`, `--version`): printed as clap prints it, or,
 /// when the command line asks for `--output json`, as the same JSON object as any other error
-/// ([`Failure::json`]), on stdout; the exit code is clap's (2 for a refusal).
+/// ([`Failure::json`]), on stdout; exit 2 for a refusal ([`ExitStatus::Usage`]), 0 for help.
 pub fn refused(error: &clap::Error, args: &[std::ffi::OsString]) -> ExitCode {
-    let code = u8::try_from(error.exit_code()).unwrap_or(EXIT_USAGE);
+    // `--help` and `--version` end well; anything else clap refuses is a usage error.
+    let status = if error.use_stderr() { ExitStatus::Usage } else { ExitStatus::Success };
     if !error.use_stderr() || !asks_for_json(args) {
         let _ = error.print();
-        return ExitCode::from(code);
+        return ExitCode::from(u8::from(status));
     }
     let text = error.render().to_string();
     let message = text.lines().next().unwrap_or_default().trim_start_matches("error: ").trim().to_owned();
@@ -312,10 +321,9 @@ pub fn refused(error: &clap::Error, args: &[std::ffi::OsString]) -> ExitCode {
         .lines()
         .find_map(|l| l.trim().strip_prefix("tip: "))
         .map_or_else(|| "run with --help to see what the command takes".to_owned(), str::to_owned);
-    let status = if code == EXIT_USAGE { ExitStatus::Usage } else { ExitStatus::Failure };
     let failure = Failure { error: anyhow::anyhow!(message), hint: Some(hint), status };
     reporter::line(&failure.json());
-    ExitCode::from(code)
+    ExitCode::from(u8::from(status))
 }
 
 /// Whether a command line clap could not parse says `--output json` (`--output=json`).
@@ -363,16 +371,16 @@ fn execute(command: &Command, global: &GlobalArgs) -> Outcome {
             completions(args.shell, &mut script)?;
             let script = String::from_utf8_lossy(&script);
             reporter::line(&serde_json::json!({ "shell": args.shell.to_string(), "script": script }));
-            Ok(0)
+            Ok(ExitStatus::Success)
         }
         Command::Completions(args) => {
             completions(args.shell, &mut std::io::stdout().lock())?;
-            Ok(0)
+            Ok(ExitStatus::Success)
         }
         Command::Init(args) => init::init(global, args),
         Command::Schema => {
             schema(&mut std::io::stdout().lock())?;
-            Ok(0)
+            Ok(ExitStatus::Success)
         }
     }
 }
@@ -474,7 +482,7 @@ fn render(global: &GlobalArgs, args: &args::RenderArgs) -> Outcome {
             OutputFormat::Human => print!("{report}"),
         }
         // Declared differences are decisions (docs/modes.md); only undeclared drift fails.
-        return Ok(u8::from(!report.passes()));
+        return Ok(ExitStatus::failed_if(!report.passes()));
     }
     let environment = open(global)?;
     let _lock = environment.lock_blocking("render", global.lock_timeout, waiting(global, &environment))?;
@@ -510,7 +518,7 @@ fn render(global: &GlobalArgs, args: &args::RenderArgs) -> Outcome {
         }
         OutputFormat::Human => {}
     }
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
 fn config(global: &GlobalArgs, args: &args::ConfigArgs) -> Outcome {
@@ -538,7 +546,7 @@ fn config(global: &GlobalArgs, args: &args::ConfigArgs) -> Outcome {
             print!("{}", serde_yaml_ng::to_string(&loaded.config).map_err(anyhow::Error::from)?);
         }
     }
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -57,7 +57,7 @@ pub(crate) async fn validate(global: &GlobalArgs, args: &ValidateArgs) -> crate:
     {
         println!("first root cause: {} ({})", root.id, root.found);
     }
-    Ok(u8::from(!report.passed))
+    Ok(ExitStatus::failed_if(!report.passed))
 }
 
 /// Whether a report can be written at `path`, checked before anything runs: a CI gate whose
