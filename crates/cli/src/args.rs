@@ -88,7 +88,7 @@ pub struct GlobalArgs {
     pub state_dir: PathBuf,
     /// The output format.
     pub output: OutputFormat,
-    /// When to use colors on stderr.
+    /// When to use colors.
     pub color: ColorChoice,
     /// How many `-v`.
     pub verbose: u8,
@@ -126,13 +126,13 @@ pub struct CommonArgs {
     /// How results are written: for people, or JSON on stdout for tools (errors too)
     ///
     /// human: a command's result on stdout (`config`, `status`, `render --drift`, `build`'s
-    /// tags, `logs`' folder); progress, messages, `doctor`'s checks, `validate`'s table and
+    /// tags, `logs`' folder, `doctor`'s checks, `validate`'s table); progress, messages and
     /// errors on stderr. json: only JSON on stdout, one object per command, or one JSON line per
     /// event for `up`, `apply`, `down` and `reset`; a failure is one more object,
     /// `{"error": {"message", "causes", "hint", "exit_code", "kind"}}`, with the same exit code.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
-    /// When to use colors on stderr
+    /// When to use colors (auto: on a terminal)
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
     /// More detail: -v kind-parity's debug logs, -vv its trace and the Kubernetes and Docker clients' debug
@@ -158,7 +158,7 @@ pub enum OutputFormat {
 /// Color choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorChoice {
-    /// Colors when stderr is a terminal and NO_COLOR is unset.
+    /// Colors on a terminal (the stream written to is one) when NO_COLOR is unset.
     Auto,
     /// Always.
     Always,

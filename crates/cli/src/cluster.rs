@@ -101,7 +101,11 @@ fn finish_up(global: &GlobalArgs, draw: &Draw, result: kind_parity_lifecycle::Re
         Ok(report) => report,
         Err(kind_parity_lifecycle::Error::ParityFailed { name, report }) => {
             match draw {
-                Draw::Human(_) => eprint!("{}", crate::validate::table(global, &report)),
+                // Part of the failure `up` ends with, printed with it on stderr.
+                Draw::Human(_) => {
+                    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+                    eprint!("{}", crate::validate::table_for(global, &report, terminal));
+                }
                 Draw::Json(_) => draw.report(&serde_json::json!({ "environment": name, "parity": report })),
             }
             return Err(kind_parity_lifecycle::Error::ParityFailed { name, report }.into());
@@ -110,7 +114,7 @@ fn finish_up(global: &GlobalArgs, draw: &Draw, result: kind_parity_lifecycle::Re
     };
     draw.report(&report);
     if global.quiet || !report.apply.ready || matches!(draw, Draw::Json(_)) {
-        return Ok(0);
+        return Ok(ExitStatus::Success);
     }
     for endpoint in &report.endpoints {
         eprintln!("  {endpoint}");
@@ -125,7 +129,7 @@ fn finish_up(global: &GlobalArgs, draw: &Draw, result: kind_parity_lifecycle::Re
             report.secrets_file.display()
         );
     }
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
 pub(crate) async fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Outcome {
@@ -135,7 +139,7 @@ pub(crate) async fn apply(global: &GlobalArgs, args: &ApplyArgs) -> Outcome {
     let result = environment.apply(&apply_options(args), draw.reporter()).await;
     draw.clear();
     draw.report(&result?);
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
 /// `kind-parity doctor`: every preflight check, one line each; exit 1 when one failed (a
@@ -161,13 +165,17 @@ pub(crate) async fn doctor(global: &GlobalArgs) -> Outcome {
             serde_json::to_string_pretty(&serde_json::json!({ "passed": !failed, "checks": checks }))
                 .map_err(anyhow::Error::from)?
         );
-        return Ok(u8::from(failed));
+        return Ok(ExitStatus::failed_if(failed));
     }
-    let human = Human::new(global);
+    // The checks are doctor's result: stdout (with `-q`, the failed ones only).
     for check in &checks {
-        human.report(&Event::from(check));
+        if let Event::PreflightCheck { name, status, found, fix, recreate } = Event::from(check)
+            && (!global.quiet || check.failed())
+        {
+            println!("{}", crate::reporter::check_text(&name, status, &found, fix.as_deref(), recreate));
+        }
     }
-    Ok(u8::from(failed))
+    Ok(ExitStatus::failed_if(failed))
 }
 
 /// Asks before `down` and `reset` delete anything, unless `--yes`.
@@ -204,7 +212,7 @@ pub(crate) async fn down(global: &GlobalArgs, args: &DownArgs) -> Outcome {
     let result = environment.down(&options, draw.reporter()).await;
     draw.clear();
     draw.report(&result?);
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
 /// Asks on the terminal; without one (CI, pipes) there is nobody to ask, and the answer is yes.
@@ -268,5 +276,5 @@ pub(crate) async fn status(global: &GlobalArgs, args: &StatusArgs) -> Outcome {
             println!("local CA {} (trust it to open the endpoints without warnings)", status.ca.display());
         }
     }
-    Ok(u8::from(!status.ready || !status.images_current()))
+    Ok(ExitStatus::failed_if(!status.ready || !status.images_current()))
 }

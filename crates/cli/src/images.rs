@@ -4,7 +4,7 @@
 
 use crate::args::{BuildArgs, GlobalArgs, LoadArgs, OutputFormat};
 use crate::reporter::Human;
-use crate::{Failure, Outcome};
+use crate::{ExitStatus, Failure, Outcome};
 
 /// `kind-parity build [SERVICE…]`: builds the named services' images (all with a `build` when
 /// none are named) and prints their tags on stdout.
@@ -19,7 +19,7 @@ pub(crate) async fn build(global: &GlobalArgs, args: &BuildArgs) -> Outcome {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&tags).map_err(anyhow::Error::from)?),
         OutputFormat::Human => tags.iter().for_each(|t| println!("{t}")),
     }
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
 /// `kind-parity load IMAGE…`: loads local images into the nodes of the environment's kind
@@ -66,5 +66,5 @@ pub(crate) async fn load(global: &GlobalArgs, args: &LoadArgs) -> Outcome {
                 .map_err(anyhow::Error::from)?
         );
     }
-    Ok(0)
+    Ok(ExitStatus::Success)
 }

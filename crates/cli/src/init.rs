@@ -27,7 +27,7 @@ pub(crate) fn init(global: &GlobalArgs, args: &InitArgs) -> Outcome {
         other => crate::Failure { error: other.into(), hint: None, status: ExitStatus::Failure },
     })?;
     print(global, &report)?;
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
 fn print(global: &GlobalArgs, report: &InitReport) -> anyhow::Result<()> {
@@ -40,7 +40,10 @@ fn print(global: &GlobalArgs, report: &InitReport) -> anyhow::Result<()> {
                 if report.services.is_empty() { "no service yet".to_owned() } else { report.services.join(", ") };
             eprintln!("{verb} {} (services: {services})", report.path.display());
             for unmapped in &report.unmapped {
-                eprintln!("warning: not imported: {unmapped}");
+                match &unmapped.profile {
+                    Some(profile) => eprintln!("warning: not imported: {unmapped} (`--profile {profile}`)"),
+                    None => eprintln!("warning: not imported: {unmapped}"),
+                }
             }
             eprintln!("next: `kind-parity config` checks it, `kind-parity render` writes the environment's files");
         }

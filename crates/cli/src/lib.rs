@@ -66,6 +66,14 @@ impl ExitStatus {
     }
 }
 
+impl ExitStatus {
+    /// [`ExitStatus::Failure`] when `failed` (drift found, a probe or a check failed), else
+    /// [`ExitStatus::Success`].
+    pub fn failed_if(failed: bool) -> Self {
+        if failed { Self::Failure } else { Self::Success }
+    }
+}
+
 impl From<ExitStatus> for u8 {
     fn from(status: ExitStatus) -> Self {
         status as u8
@@ -155,6 +163,8 @@ pub(crate) fn hint_text(hint: &Hint) -> String {
             "the pod above says what it waited for; if it was only slow, raise `--timeout` (e.g. `--timeout 20m`)"
                 .into()
         }
+        Hint::LoadImages => "on kind, run `kind-parity up` (it builds the services' images and loads them into every node) or `kind-parity load IMAGE`; on an existing cluster, give the service a pushed `image:`".into(),
+        Hint::Drift => "`kind-parity render --drift` shows where the service's env differs between compose and kind".into(),
         Hint::FixParity => "fix the first root cause above; `kind-parity validate` runs the check again".into(),
         Hint::StartDockerForDown => "start Docker and run `kind-parity down` again, or install kind (https://kind.sigs.k8s.io/docs/user/quick-start/#installation); the state folder was kept".into(),
         Hint::OtherOutFolder => {
@@ -192,8 +202,25 @@ pub(crate) fn hint_text(hint: &Hint) -> String {
     }
 }
 
-/// What a command returns: its exit code, or the failure that ended it.
-pub(crate) type Outcome = Result<u8, Failure>;
+/// A probe's next action in the binary's terms: the command that takes it. The probes library
+/// says what to do in words that name no command, and which [`kind_parity_probes::Next`]
+/// actions it refers to.
+pub(crate) fn next_command(next: &kind_parity_probes::Next) -> String {
+    use kind_parity_probes::Next;
+    match next {
+        Next::Up => "`kind-parity up`".into(),
+        Next::Status => "`kind-parity status`".into(),
+        Next::Logs { .. } => "`kind-parity logs`".into(),
+        Next::Reset => "`kind-parity reset`".into(),
+        Next::Render => "`kind-parity render`".into(),
+        Next::Drift => "`kind-parity render --drift`".into(),
+        Next::Address { component } => format!("`kind-parity validate --{component} HOST:PORT`"),
+        other => other.to_string(),
+    }
+}
+
+/// What a command returns: how it exits, or the failure that ended it.
+pub(crate) type Outcome = Result<ExitStatus, Failure>;
 
 /// Sets up logging to stderr at the level [`log_filter`] makes of `-v`/`-q` (or
 /// `KIND_PARITY_LOG`).
@@ -244,11 +271,18 @@ pub fn log_filter(quiet: bool, verbose: u8) -> String {
         .join(",")
 }
 
+/// Whether to color what goes to stderr.
 pub(crate) fn use_color(choice: ColorChoice) -> bool {
+    use_color_on(choice, std::io::stderr().is_terminal())
+}
+
+/// Whether to color what goes to a stream that is a `terminal` or not (`auto` colors a terminal
+/// only, and never with `NO_COLOR` set).
+pub(crate) fn use_color_on(choice: ColorChoice, terminal: bool) -> bool {
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        ColorChoice::Auto => terminal && std::env::var_os("NO_COLOR").is_none(),
     }
 }
 
@@ -260,7 +294,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let global = cli.global();
     let color = use_color(global.color);
     match execute(&cli.command, &global) {
-        Ok(code) => ExitCode::from(code),
+        Ok(status) => ExitCode::from(u8::from(status)),
         Err(failure) if global.output == OutputFormat::Json => {
             // One line: after the JSON lines of `up` and the others it is the stream's last.
             reporter::line(&failure.json());
@@ -282,12 +316,13 @@ pub fn run(cli: Cli) -> ExitCode {
 
 /// Ends a command line clap refused (or `--help`, `--version`): printed as clap prints it, or,
 /// when the command line asks for `--output json`, as the same JSON object as any other error
-/// ([`Failure::json`]), on stdout; the exit code is clap's (2 for a refusal).
+/// ([`Failure::json`]), on stdout; exit 2 for a refusal ([`ExitStatus::Usage`]), 0 for help.
 pub fn refused(error: &clap::Error, args: &[std::ffi::OsString]) -> ExitCode {
-    let code = u8::try_from(error.exit_code()).unwrap_or(EXIT_USAGE);
+    // `--help` and `--version` end well; anything else clap refuses is a usage error.
+    let status = if error.use_stderr() { ExitStatus::Usage } else { ExitStatus::Success };
     if !error.use_stderr() || !asks_for_json(args) {
         let _ = error.print();
-        return ExitCode::from(code);
+        return ExitCode::from(u8::from(status));
     }
     let text = error.render().to_string();
     let message = text.lines().next().unwrap_or_default().trim_start_matches("error: ").trim().to_owned();
@@ -295,10 +330,9 @@ pub fn refused(error: &clap::Error, args: &[std::ffi::OsString]) -> ExitCode {
         .lines()
         .find_map(|l| l.trim().strip_prefix("tip: "))
         .map_or_else(|| "run with --help to see what the command takes".to_owned(), str::to_owned);
-    let status = if code == EXIT_USAGE { ExitStatus::Usage } else { ExitStatus::Failure };
     let failure = Failure { error: anyhow::anyhow!(message), hint: Some(hint), status };
     reporter::line(&failure.json());
-    ExitCode::from(code)
+    ExitCode::from(u8::from(status))
 }
 
 /// Whether a command line clap could not parse says `--output json` (`--output=json`).
@@ -346,16 +380,16 @@ fn execute(command: &Command, global: &GlobalArgs) -> Outcome {
             completions(args.shell, &mut script)?;
             let script = String::from_utf8_lossy(&script);
             reporter::line(&serde_json::json!({ "shell": args.shell.to_string(), "script": script }));
-            Ok(0)
+            Ok(ExitStatus::Success)
         }
         Command::Completions(args) => {
             completions(args.shell, &mut std::io::stdout().lock())?;
-            Ok(0)
+            Ok(ExitStatus::Success)
         }
         Command::Init(args) => init::init(global, args),
         Command::Schema => {
             schema(&mut std::io::stdout().lock())?;
-            Ok(0)
+            Ok(ExitStatus::Success)
         }
     }
 }
@@ -457,7 +491,7 @@ fn render(global: &GlobalArgs, args: &args::RenderArgs) -> Outcome {
             OutputFormat::Human => print!("{report}"),
         }
         // Declared differences are decisions (docs/modes.md); only undeclared drift fails.
-        return Ok(u8::from(!report.passes()));
+        return Ok(ExitStatus::failed_if(!report.passes()));
     }
     let environment = open(global)?;
     let _lock = environment.lock_blocking("render", global.lock_timeout, waiting(global, &environment))?;
@@ -493,7 +527,7 @@ fn render(global: &GlobalArgs, args: &args::RenderArgs) -> Outcome {
         }
         OutputFormat::Human => {}
     }
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
 fn config(global: &GlobalArgs, args: &args::ConfigArgs) -> Outcome {
@@ -521,7 +555,7 @@ fn config(global: &GlobalArgs, args: &args::ConfigArgs) -> Outcome {
             print!("{}", serde_yaml_ng::to_string(&loaded.config).map_err(anyhow::Error::from)?);
         }
     }
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -541,7 +575,28 @@ fn changing(command: &str, work: impl std::future::Future<Output = Outcome>) -> 
 
 #[cfg(test)]
 mod tests {
-    use super::{causes, log_filter};
+    use super::{causes, log_filter, next_command};
+
+    #[test]
+    fn a_probes_next_action_is_worded_as_the_command_that_takes_it() {
+        use kind_parity_probes::Next;
+        let cases = [
+            (Next::Up, "`kind-parity up`"),
+            (Next::Status, "`kind-parity status`"),
+            (Next::logs_of("vault"), "`kind-parity logs`"),
+            (Next::Reset, "`kind-parity reset`"),
+            (Next::Render, "`kind-parity render`"),
+            (Next::Drift, "`kind-parity render --drift`"),
+            (Next::Address { component: "redis".into() }, "`kind-parity validate --redis HOST:PORT`"),
+        ];
+        for (next, command) in cases {
+            assert_eq!(next_command(&next), command, "{next:?}");
+        }
+        assert_eq!(
+            kind_parity_probes::worded("read its log", &[Next::logs_of("vault")], &next_command),
+            "read its log (`kind-parity logs`)"
+        );
+    }
 
     /// The directive `filter` holds for `target` (`target=level`), or its default level.
     fn level_of(filter: &str, target: &str) -> String {

@@ -3,6 +3,7 @@
 
 use kind_parity_lifecycle::LogsOptions;
 
+use crate::ExitStatus;
 use crate::args::{GlobalArgs, LogsArgs, OutputFormat};
 use crate::reporter::Human;
 
@@ -28,5 +29,5 @@ pub(crate) async fn logs(global: &GlobalArgs, args: &LogsArgs) -> crate::Outcome
         ),
         OutputFormat::Human => println!("{}", report.dir.display()),
     }
-    Ok(0)
+    Ok(ExitStatus::Success)
 }

@@ -1,6 +1,7 @@
 //! The binary's reporters of the lifecycle's events: [`Human`] draws them on stderr (a spinner
 //! per build and a bar per node on a terminal, lines otherwise), [`Json`] writes each as one
-//! JSON line on stdout, for IDEs and CI.
+//! JSON line on stdout, for IDEs and CI. Events are what a command does while it runs; its
+//! result (a table, a report) each command prints on stdout itself.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal as _, Write as _};
@@ -107,12 +108,12 @@ impl Reporter for Human {
                 self.say(message);
             }
             Event::Warning { message } => self.say(&format!("warning: {message}")),
-            Event::PreflightCheck { name, status, found, fix } => {
-                let fix = fix.as_deref().unwrap_or("");
+            Event::PreflightCheck { name, status, found, fix, recreate } => {
+                let text = check_text(name, *status, found, fix.as_deref(), *recreate);
                 match status {
-                    CheckStatus::Pass => self.say(&format!("ok    {name}: {found}")),
-                    CheckStatus::Warn => self.say(&format!("warn  {name}: {found}\n      fix: {fix}")),
-                    CheckStatus::Fail => eprintln!("fail  {name}: {found}\n      fix: {fix}"),
+                    // A failure is said even with `-q`: it stops the command.
+                    CheckStatus::Fail => eprintln!("{text}"),
+                    _ => self.say(&text),
                 }
             }
             Event::BuildStarted { service } if self.live => {
@@ -191,6 +192,21 @@ impl Reporter for Human {
             }
             _ => {}
         }
+    }
+}
+
+/// A preflight check as its line says it (`ok    docker: 27.1`), and its `fix:` line under it
+/// when it did not pass (a fix that recreates the environment names `reset`): for `up`'s
+/// progress on stderr and `doctor`'s result on stdout.
+pub(crate) fn check_text(name: &str, status: CheckStatus, found: &str, fix: Option<&str>, recreate: bool) -> String {
+    let fix = match (fix.unwrap_or(""), recreate) {
+        (fix, true) => format!("{fix} (`kind-parity reset`)"),
+        (fix, false) => fix.to_owned(),
+    };
+    match status {
+        CheckStatus::Pass => format!("ok    {name}: {found}"),
+        CheckStatus::Warn => format!("warn  {name}: {found}\n      fix: {fix}"),
+        CheckStatus::Fail => format!("fail  {name}: {found}\n      fix: {fix}"),
     }
 }
 

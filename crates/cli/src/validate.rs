@@ -1,6 +1,9 @@
 //! `kind-parity validate`: derives the parity suite from the config and the environment's state,
-//! runs it, prints the table (stderr) or JSON (stdout), optionally writes JUnit XML. Read-only.
-//! Exit 0 when every critical probe passed, 1 otherwise.
+//! runs it, prints its result on stdout (the table, or JSON), optionally writes JUnit XML; what
+//! it does meanwhile (the step line, the live probe line on a terminal) goes to stderr.
+//! Read-only. Exit 0 when every critical probe passed, 1 otherwise.
+
+use std::io::IsTerminal as _;
 
 use kind_parity_lifecycle::{Addresses, ValidateOptions};
 use kind_parity_probes::{Outcome, ProbeResult, Report};
@@ -39,19 +42,22 @@ pub(crate) async fn validate(global: &GlobalArgs, args: &ValidateArgs) -> crate:
         Err(e) => return Err(junit_start_failure(args, Some(environment.name()), e.into(), started)),
     };
     if let Some(path) = &args.junit {
-        report.write_junit(&suite_name(Some(environment.name())), path).map_err(anyhow::Error::from)?;
+        report
+            .write_junit(&suite_name(Some(environment.name())), path, &crate::next_command)
+            .map_err(anyhow::Error::from)?;
     }
+    // The report is the command's result: stdout, in either form.
     match global.output {
         OutputFormat::Json => println!("{}", report.json()),
-        OutputFormat::Human if !global.quiet || !report.passed => eprint!("{}", table(global, &report)),
+        OutputFormat::Human if !global.quiet || !report.passed => print!("{}", table(global, &report)),
         OutputFormat::Human => {}
     }
     if let Some(root) = report.results.first().filter(|r| r.outcome == Outcome::Fail && r.critical)
         && global.output == OutputFormat::Human
     {
-        eprintln!("first root cause: {} ({})", root.id, root.found);
+        println!("first root cause: {} ({})", root.id, root.found);
     }
-    Ok(u8::from(!report.passed))
+    Ok(ExitStatus::failed_if(!report.passed))
 }
 
 /// Whether a report can be written at `path`, checked before anything runs: a CI gate whose
@@ -95,7 +101,7 @@ fn junit_start_failure(
 ) -> Failure {
     let Some(path) = &args.junit else { return error };
     let report = start_failure_report(environment, &error, started.elapsed());
-    if let Err(e) = report.write_junit(&suite_name(environment), path) {
+    if let Err(e) = report.write_junit(&suite_name(environment), path, &crate::next_command) {
         eprintln!(
             "warning: the suite could not start, and its JUnit report could not be written either: {:#}",
             anyhow::Error::from(e)
@@ -125,15 +131,22 @@ fn start_failure_report(environment: Option<&str>, failure: &Failure, elapsed: s
         checked,
         found,
         remediation,
+        next: Vec::new(),
         blocked_by: None,
     };
     Report::new(vec![result], elapsed)
 }
 
-/// The report's table, its outcome words colored when `--color` says so.
+/// The report's table, its outcome words colored when `--color` says so (`auto`: when stdout,
+/// where `validate` prints it, is a terminal; `up` prints it on stderr, and passes that).
 pub(crate) fn table(global: &GlobalArgs, report: &Report) -> String {
-    let table = report.table();
-    if !crate::use_color(global.color) {
+    table_for(global, report, std::io::stdout().is_terminal())
+}
+
+/// [`table`], for a stream that is a terminal or not.
+pub(crate) fn table_for(global: &GlobalArgs, report: &Report, terminal: bool) -> String {
+    let table = report.table(&crate::next_command);
+    if !crate::use_color_on(global.color, terminal) {
         return table;
     }
     let paint = |line: &str| {

@@ -201,6 +201,19 @@ fn usage_errors_and_failures_have_their_own_codes() {
         "error: environment kp-demo has no state in .kind-parity/kp-demo\n  next: run `kind-parity up` first",
     ));
     kind_parity(dir.path()).args(["validate", "--ingress", "nowhere"]).assert().code(2);
+    // An invalid config is a usage error whatever the command, as the runbook's table says.
+    for command in ["status", "doctor", "logs", "down", "load", "validate", "render", "config"] {
+        let mut args = vec![command, "--set", "services.api.depends_on=[nope]"];
+        if command == "load" {
+            args.push("api:latest");
+        }
+        kind_parity(dir.path())
+            .args(&args)
+            .env("PATH", dir.path())
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("invalid config"));
+    }
     // The default provider is kind; without it on PATH, `up` says how to install it.
     kind_parity(dir.path())
         .arg("up")

@@ -125,15 +125,19 @@ fn up_on_an_existing_cluster_that_cannot_pull_its_images_stops_with_a_diagnosis(
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
     let validate =
         ["--name", env, "--set", namespace.as_str(), "--ingress", &closed, "--junit", junit.to_str().unwrap()];
+    // The table is the result, on stdout; the step line is progress, on stderr (issue 11).
     kind_parity(dir.path(), "validate", &kubeconfig, &validate)
         .assert()
         .code(1)
         .stderr(predicate::str::contains(format!("validating {env} on context kind-parity-testbed: ")))
-        .stderr(predicate::str::is_match(r"(?m)^FAIL +ready.statefulset/postgres ").unwrap())
-        .stderr(predicate::str::is_match(r"(?m)^BLOCKED +postgres +postgres at svc/postgres:5432 in kp-cli-\d+: not run: `ready.statefulset/postgres` failed$").unwrap())
-        .stderr(predicate::str::is_match(r"(?m)^PASS +cluster.api ").unwrap())
-        .stderr(predicate::str::is_match(r"(?m)^PASS +cluster.nodes +\d+ms  nodes: 1 Ready").unwrap())
-        .stderr(predicate::str::contains("first root cause: "));
+        .stderr(predicate::str::contains("FAIL ").not())
+        .stdout(predicate::str::is_match(r"(?m)^FAIL +ready.statefulset/postgres ").unwrap())
+        // The probe's typed next actions, worded as the commands that take them.
+        .stdout(predicate::str::is_match(r"(?m)^ +fix: .*\(`kind-parity up`, `kind-parity (status|logs)`\)$").unwrap())
+        .stdout(predicate::str::is_match(r"(?m)^BLOCKED +postgres +postgres at svc/postgres:5432 in kp-cli-\d+: not run: `ready.statefulset/postgres` failed$").unwrap())
+        .stdout(predicate::str::is_match(r"(?m)^PASS +cluster.api ").unwrap())
+        .stdout(predicate::str::is_match(r"(?m)^PASS +cluster.nodes +\d+ms  nodes: 1 Ready").unwrap())
+        .stdout(predicate::str::contains("first root cause: "));
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains(&format!("<testsuite name=\"kind-parity validate {env}\"")), "{xml}");
     let mut colored = validate.to_vec();
@@ -141,15 +145,21 @@ fn up_on_an_existing_cluster_that_cannot_pull_its_images_stops_with_a_diagnosis(
     kind_parity(dir.path(), "validate", &kubeconfig, &colored)
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("\u{1b}[31;1mFAIL\u{1b}[0m     ready.statefulset/postgres"))
-        .stderr(predicate::str::contains("\u{1b}[32mPASS\u{1b}[0m     cluster.api"));
+        .stdout(predicate::str::contains("\u{1b}[31;1mFAIL\u{1b}[0m     ready.statefulset/postgres"))
+        .stdout(predicate::str::contains("\u{1b}[32mPASS\u{1b}[0m     cluster.api"));
     let mut json_args = validate.to_vec();
     json_args.extend(["--output", "json"]);
     let json = kind_parity(dir.path(), "validate", &kubeconfig, &json_args).output().unwrap();
     assert_eq!(json.status.code(), Some(1));
+    // stdout holds the one JSON object and nothing else; the step line went to stderr.
+    let progress = String::from_utf8_lossy(&json.stderr).into_owned();
+    assert!(progress.contains(&format!("validating {env} on context ")), "{progress}");
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(json["passed"], false);
     assert_eq!(json["results"][0]["outcome"], "fail", "{json}");
+    // The typed action, not a command: an embedder's and a script's to word.
+    assert_eq!(json["results"][0]["next"][0], serde_json::json!({"action": "up"}), "{json}");
+    assert!(!json["results"][0]["remediation"].as_str().unwrap().contains("kind-parity"), "{json}");
 
     // The diagnostics bundle: status, pods, events, the rendered files, and no secret in any file.
     let bundle = dir.path().join("bundle");

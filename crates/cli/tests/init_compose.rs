@@ -217,7 +217,10 @@ fn the_callers_environment_wins_over_dot_env() {
 fn a_profile_that_is_not_enabled_leaves_its_services_out() {
     let imported = import("layered", &["compose.yaml"], &[], &[]);
     assert!(!imported.config.services.contains_key("mailpit"));
-    assert!(has_note(&imported, "services.mailpit", "--profile debug"));
+    assert!(has_note(&imported, "services.mailpit", "enable profile `debug` to import it"));
+    // Regression (issue 11): the library's note named the CLI's `--profile`; the profile is a value its caller words.
+    let note = imported.report.unmapped.iter().find(|u| u.what.ends_with("services.mailpit")).unwrap();
+    assert_eq!(note.profile.as_deref(), Some("debug"));
 }
 
 #[test]

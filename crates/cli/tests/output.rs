@@ -149,6 +149,37 @@ fn human_results_go_to_stdout_and_messages_to_stderr() {
 }
 
 #[test]
+fn doctors_checks_are_its_result_on_stdout() {
+    // Regression (issue 11): `doctor`'s checks went to stderr, though `--output`'s help said results go to stdout.
+    let dir = tempfile::tempdir().unwrap();
+    let output =
+        kind_parity(dir.path()).env("PATH", dir.path().join("no-programs-here")).arg("doctor").output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "the kind check fails without kind on PATH");
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("fail  kind: not found on PATH\n      fix: install kind"), "{stdout}");
+    assert!(!stderr.contains("fail  kind"), "{stderr}");
+    // With -q, only what failed.
+    let quiet = kind_parity(dir.path())
+        .env("PATH", dir.path().join("no-programs-here"))
+        .args(["doctor", "-q"])
+        .output()
+        .unwrap();
+    let quiet = String::from_utf8_lossy(&quiet.stdout);
+    assert!(quiet.contains("fail  kind: ") && !quiet.contains("ok    "), "{quiet}");
+}
+
+#[test]
+fn the_help_says_where_results_and_progress_go() {
+    // Regression (issue 11): the help said `validate`'s table went to stderr, and `human` that results go to stdout.
+    let dir = tempfile::tempdir().unwrap();
+    let output = kind_parity(dir.path()).args(["validate", "--help"]).output().unwrap();
+    // Words, not lines: clap wraps the help to the terminal's width.
+    let help = String::from_utf8_lossy(&output.stdout).split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(help.contains("`doctor`'s checks, `validate`'s table); progress, messages and errors on stderr"), "{help}");
+    assert!(help.contains("results on stdout, progress and messages on stderr"), "{help}");
+}
+
+#[test]
 fn a_streaming_command_that_fails_ends_its_json_lines_with_the_error() {
     // `up` streams its events as JSON lines; its failure (kind is not on PATH: a preflight
     // check fails) is the last line, so a reader of the stream sees why it stopped.

@@ -10,11 +10,12 @@ use kube::api::{Api, ListParams, LogParams};
 
 use crate::ObjectRef;
 
-/// Container waiting reasons that waiting does not cure, with what to check.
+/// Container waiting reasons that waiting does not cure, with what to check: in words that name
+/// no command; the lifecycle's hint says which one to run.
 const STUCK: &[(&str, &str)] = &[
     (
         "ErrImageNeverPull",
-        "the image is not in the node: `kind-parity up` builds and loads the services' images; check the tag in the manifest",
+        "the image is not in the node: check the tag in the manifest, and that the image was built and loaded into every node",
     ),
     (
         "ImagePullBackOff",
@@ -24,10 +25,7 @@ const STUCK: &[(&str, &str)] = &[
         "ErrImagePull",
         "the image cannot be pulled: check its name and tag, and that the registry is reachable from the node",
     ),
-    (
-        "CrashLoopBackOff",
-        "the container keeps exiting: read the log lines above and the service's env (kind-parity render --drift)",
-    ),
+    ("CrashLoopBackOff", "the container keeps exiting: read the log lines above and the service's env"),
     ("CreateContainerConfigError", "a referenced Secret, ConfigMap or key is missing: check the events above"),
     ("InvalidImageName", "the image reference is malformed: fix it in kind-parity.yaml"),
 ];

@@ -38,21 +38,24 @@ pub struct Check {
     pub status: Status,
     /// What was found.
     pub found: String,
-    /// What to do when it did not pass.
+    /// What to do when it did not pass, naming no command.
     pub fix: Option<String>,
+    /// Whether the fix is to recreate the cluster from the current config (delete it, create it
+    /// anew): an action the caller names in its own terms (the binary's `reset` command).
+    pub recreate: bool,
 }
 
 impl Check {
     fn pass(name: impl Into<String>, found: impl Into<String>) -> Self {
-        Self { name: name.into(), status: Status::Pass, found: found.into(), fix: None }
+        Self { name: name.into(), status: Status::Pass, found: found.into(), fix: None, recreate: false }
     }
 
     fn warn(name: impl Into<String>, found: impl Into<String>, fix: impl Into<String>) -> Self {
-        Self { name: name.into(), status: Status::Warn, found: found.into(), fix: Some(fix.into()) }
+        Self { name: name.into(), status: Status::Warn, found: found.into(), fix: Some(fix.into()), recreate: false }
     }
 
     fn fail(name: impl Into<String>, found: impl Into<String>, fix: impl Into<String>) -> Self {
-        Self { name: name.into(), status: Status::Fail, found: found.into(), fix: Some(fix.into()) }
+        Self { name: name.into(), status: Status::Fail, found: found.into(), fix: Some(fix.into()), recreate: false }
     }
 
     /// Whether the check stops `up`.
@@ -260,7 +263,8 @@ pub fn drift_check(inputs: &Inputs<'_>) -> Check {
         Some(applied) if applied == inputs.rendered_kind_config => Check::pass(DRIFT, "none"),
         Some(applied) => {
             let changed: Vec<String> = diff(applied, inputs.rendered_kind_config);
-            Check::fail(DRIFT, format!("the kind config changed: {}", changed.join("; ")), "kind-parity reset")
+            let found = format!("the kind config changed: {}", changed.join("; "));
+            Check { recreate: true, ..Check::fail(DRIFT, found, "recreate the cluster from the current config") }
         }
     }
 }
@@ -340,6 +344,11 @@ mod tests {
         let check = drift_check(&inputs);
         assert!(check.failed());
         assert_eq!(check.found, "the kind config changed: - line 2: hostPort: 80; + line 2: hostPort: 8080");
+        // Regression (issue 11): the fix was the CLI's `kind-parity reset`; the action is a flag its caller words.
+        assert_eq!(
+            (check.fix.as_deref(), check.recreate),
+            (Some("recreate the cluster from the current config"), true)
+        );
     }
 
     #[test]

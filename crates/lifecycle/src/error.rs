@@ -33,6 +33,12 @@ pub enum Hint {
         /// The wait that ran out.
         timeout: Duration,
     },
+    /// An image the manifests name is not in the nodes: build the services' images and load
+    /// them into every node (what `up` does on kind), or load that image.
+    LoadImages,
+    /// A container keeps exiting: besides its logs, compare the service's env in the compose
+    /// and kind modes (the drift report).
+    Drift,
     /// Fix the parity suite's first root cause, then run `validate` again.
     FixParity,
     /// Start Docker (or install kind) and run `down` again; the state folder was kept.
@@ -348,12 +354,17 @@ impl Error {
                     Some(Hint::OtherEnvironment { namespace: namespace.clone() })
                 }
                 Cluster::ContextNotAllowed { context } => Some(Hint::AllowContext { context: context.clone() }),
+                // A stuck pod's diagnosis says what to check; for these reasons, also what to run.
+                Cluster::Stuck(diagnosis) if diagnosis.reason == "ErrImageNeverPull" => Some(Hint::LoadImages),
+                Cluster::Stuck(diagnosis) if diagnosis.reason == "CrashLoopBackOff" => Some(Hint::Drift),
                 _ => None,
             },
             Self::Images(kind_parity_images::Error::ImageNotFound { .. }) => Some(Hint::BuildOrPull),
             Self::Images(kind_parity_images::Error::NoNodes { .. }) => Some(Hint::UpCreatesCluster),
             Self::Render(kind_parity_render::Error::MissingSecret { .. })
-            | Self::Probes(kind_parity_probes::Error::BadCa(_)) => Some(Hint::Render),
+            | Self::Probes(kind_parity_probes::Error::BadCa(_) | kind_parity_probes::Error::NotGenerated { .. }) => {
+                Some(Hint::Render)
+            }
             Self::Preflight { .. } => Some(Hint::FixPreflight),
             Self::ResetPreflight { .. } => Some(Hint::FixPreflightThenReset),
             Self::KindConfigChanged { .. } => Some(Hint::Reset),

@@ -144,9 +144,13 @@ pub enum Event {
         status: CheckStatus,
         /// What was found.
         found: String,
-        /// What to do when it did not pass.
+        /// What to do when it did not pass, naming no command.
         #[serde(skip_serializing_if = "Option::is_none")]
         fix: Option<String>,
+        /// Whether the fix is to recreate the environment from the current config (the
+        /// binary's `reset`), for the caller to name.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        recreate: bool,
     },
     /// An image build begins (or is found unchanged).
     BuildStarted {

@@ -563,6 +563,25 @@ mod tests {
         assert!(message.contains("sha256:aa") && message.contains("sha256:bb"), "{message}");
     }
 
+    /// A pod of `api` stuck for `reason`, as the cluster crate diagnoses it.
+    fn stuck(reason: &str) -> kind_parity_cluster::diagnose::Diagnosis {
+        kind_parity_cluster::diagnose::Diagnosis {
+            object: ObjectRef {
+                api_version: "apps/v1".into(),
+                kind: "Deployment".into(),
+                namespace: Some("kp".into()),
+                name: "api".into(),
+            },
+            pod: "api-1".into(),
+            container: Some("api".into()),
+            reason: reason.into(),
+            message: String::new(),
+            events: vec![],
+            logs: vec![],
+            hint: "what the diagnosis says to check".into(),
+        }
+    }
+
     #[test]
     fn the_layers_errors_name_no_command_and_the_hint_says_what_to_run() {
         // Regression (issue 11): the layers' messages named `kind-parity build`, `up`, `render`.
@@ -577,6 +596,9 @@ mod tests {
             ),
             (Error::from(kind_parity_render::Error::MissingSecret { name: "session-key".into() }), Hint::Render),
             (Error::from(kind_parity_probes::Error::BadCa("no PEM".into())), Hint::Render),
+            (Error::from(kind_parity_probes::Error::NotGenerated { what: "local CA".into() }), Hint::Render),
+            (Error::from(kind_parity_cluster::Error::Stuck(Box::new(stuck("ErrImageNeverPull")))), Hint::LoadImages),
+            (Error::from(kind_parity_cluster::Error::Stuck(Box::new(stuck("CrashLoopBackOff")))), Hint::Drift),
             (
                 Error::from(kind_parity_cluster::Error::Conflict {
                     object: ObjectRef {

@@ -480,7 +480,13 @@ impl From<&Check> for Event {
             preflight::Status::Warn => CheckStatus::Warn,
             preflight::Status::Fail => CheckStatus::Fail,
         };
-        Event::PreflightCheck { name: check.name.clone(), status, found: check.found.clone(), fix: check.fix.clone() }
+        Event::PreflightCheck {
+            name: check.name.clone(),
+            status,
+            found: check.found.clone(),
+            fix: check.fix.clone(),
+            recreate: check.recreate,
+        }
     }
 }
 

@@ -68,7 +68,7 @@ async fn main() {
         let started = Instant::now();
         let report = suite::run(suite_of_20(), &|_| {}).await.unwrap();
         whole.push(started.elapsed());
-        assert!(report.passed && report.results.len() == 20, "{}", report.table());
+        assert!(report.passed && report.results.len() == 20, "{}", report.table(&kind_parity_probes::Next::to_string));
     }
     let (alone, whole) = (median(alone), median(whole));
     let ratio = whole.as_secs_f64() / alone.as_secs_f64();

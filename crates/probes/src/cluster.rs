@@ -11,13 +11,11 @@ use kind_parity_cluster::ObjectRef;
 use kind_parity_cluster::readiness::Readiness;
 use kube::api::{Api, ListParams};
 
-use crate::probe::{Check, Failure};
+use crate::probe::{Check, Failure, Next};
 
 fn api_failure(what: &str, e: &kube::Error) -> Failure {
-    Failure::new(
-        format!("{what}: {e}"),
-        "check that the cluster runs (`kind-parity status`) and the kubeconfig context is the environment's",
-    )
+    Failure::new(format!("{what}: {e}"), "check that the cluster runs and the kubeconfig context is the environment's")
+        .then(Next::Status)
 }
 
 /// The API server answers a version request.
@@ -44,8 +42,9 @@ impl Check for ApiReachable {
             let version = self.client.apiserver_version().await.map_err(|e| {
                 Failure::new(
                     format!("the API server does not answer: {e}"),
-                    "start the environment (`kind-parity up`) or check the kubeconfig context",
+                    "start the environment, or check the kubeconfig context",
                 )
+                .then(Next::Up)
             })?;
             Ok(format!("Kubernetes {}", version.git_version))
         }
@@ -107,8 +106,9 @@ fn nodes_verdict(nodes: &[Node]) -> Result<String, Failure> {
     } else {
         Err(Failure::new(
             format!("not Ready: {}", not_ready.join(", ")),
-            "`kubectl describe node NAME` says why; with kind, `kind-parity logs` collects the node logs",
-        ))
+            "`kubectl describe node NAME` says why; with kind, the logs hold the node logs",
+        )
+        .then(Next::Logs { of: None }))
     }
 }
 
@@ -137,12 +137,16 @@ impl Check for WorkloadReady {
                 Ok(Readiness::Ready) => Ok("ready".into()),
                 Ok(Readiness::Waiting(w)) => Err(Failure::new(
                     format!("not ready: {w}"),
-                    "`kind-parity up` waits for it and explains a stuck pod; `kind-parity status` shows the rest",
-                )),
+                    "bringing the environment up waits for it and explains a stuck pod; its status shows the rest",
+                )
+                .then(Next::Up)
+                .then(Next::Status)),
                 Ok(Readiness::Failed(f)) => Err(Failure::new(
                     format!("failed: {f}"),
-                    "`kind-parity up` explains a stuck pod; `kind-parity logs` collects its logs",
-                )),
+                    "bringing the environment up explains a stuck pod; its logs say more",
+                )
+                .then(Next::Up)
+                .then(Next::logs_of(self.object.name.clone()))),
                 Err(e) => Err(Failure::new(e.to_string(), "check that the cluster is reachable")),
             }
         }
@@ -188,15 +192,17 @@ impl EnvContract {
         else {
             return Err(Failure::new(
                 format!("no pod of `{}` exists in {}", self.service, self.namespace),
-                "`kind-parity up` applies the service; `kind-parity status` shows its Deployment",
-            ));
+                "bringing the environment up applies the service; its status shows the Deployment",
+            )
+            .then(Next::Up)
+            .then(Next::Status));
         };
         let pod_name = pod.metadata.name.clone().unwrap_or_default();
         let configmaps: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.namespace);
         let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
         let mut present = BTreeSet::new();
         let mut problems = Vec::new();
-        let fix_apply = "`kind-parity up` re-applies the environment's objects and rolls the pods";
+        let fix_apply = "bringing the environment up again re-applies its objects and rolls the pods";
         let containers = pod.spec.iter().flat_map(|s| &s.containers);
         for container in containers {
             for from in container.env_from.iter().flatten() {
@@ -242,7 +248,7 @@ impl EnvContract {
         if problems.is_empty() {
             Ok(format!("pod {pod_name} has all {} declared env keys", self.keys.len()))
         } else {
-            Err(Failure::new(problems.join("; "), fix_apply))
+            Err(Failure::new(problems.join("; "), fix_apply).then(Next::Up))
         }
     }
 }
@@ -289,8 +295,9 @@ impl Check for NoDrift {
             if !report.passes() {
                 return Err(Failure::new(
                     format!("undeclared drift: {}", one_line(report.undeclared())),
-                    "write the value once with contract references (`{{ postgres.url \"app\" }}`, `{{ service.api.url }}`), or declare the difference in the service's `compose.env` or `kind.env`; `kind-parity render --drift` shows each",
-                ));
+                    "write the value once with contract references (`{{ postgres.url \"app\" }}`, `{{ service.api.url }}`), or declare the difference in the service's `compose.env` or `kind.env`; the drift report shows each",
+                )
+                .then(Next::Drift));
             }
             let services = self.config.services.len();
             let declared: Vec<_> = report.declared().collect();
@@ -347,8 +354,9 @@ impl ArtifactMatches {
             .ok_or_else(|| {
                 Failure::new(
                     format!("ConfigMap {}/{} does not exist", self.namespace, self.configmap),
-                    "`kind-parity up` delivers the artifacts",
+                    "bringing the environment up delivers the artifacts",
                 )
+                .then(Next::Up)
             })?;
         let bytes = configmap
             .binary_data
@@ -359,8 +367,9 @@ impl ArtifactMatches {
             .ok_or_else(|| {
                 Failure::new(
                     format!("ConfigMap {} has no key {}", self.configmap, self.key),
-                    "`kind-parity up` delivers the artifacts",
+                    "bringing the environment up delivers the artifacts",
                 )
+                .then(Next::Up)
             })?;
         let found = format!("sha256:{:x}", sha2::Sha256::digest(&bytes));
         if found == self.digest {
@@ -368,8 +377,9 @@ impl ArtifactMatches {
         } else {
             Err(Failure::new(
                 format!("the cluster holds {found}, the repository's file is {}", self.digest),
-                "the file changed since the last `kind-parity up`, which delivers the current one",
-            ))
+                "the file changed since it was delivered: bringing the environment up delivers the current one",
+            )
+            .then(Next::Up))
         }
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::future::{BoxFuture, FutureExt as _};
 
 use crate::forward::{Forward, ServicePort};
-use crate::probe::{Check, Failure, chain};
+use crate::probe::{Check, Failure, Next, chain};
 
 /// How long a connection may take to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -136,21 +136,25 @@ impl Postgres {
         use tokio_postgres::error::SqlState;
         let code = e.code();
         let message = e.as_db_error().map_or_else(|| chain(e), |db| db.message().to_owned());
-        let reset = "the environment's generated credentials and the database's differ (its volume outlived the state folder?): `kind-parity reset` recreates both";
+        let reset = "the environment's generated credentials and the database's differ (its volume outlived the state folder?): recreating the environment recreates both";
         if code == Some(&SqlState::INVALID_PASSWORD) {
             Failure::new(format!("password authentication failed for {}: {message}", login.user), reset)
+                .then(Next::Reset)
         } else if code == Some(&SqlState::INVALID_CATALOG_NAME) {
             Failure::new(
                 format!("database {} does not exist: {message}", login.database),
-                "the init job creates the configured databases: see its logs (`kind-parity logs`), or `kind-parity reset`",
+                "the init job creates the configured databases: read its logs, or recreate the environment",
             )
+            .then(Next::logs_of("postgres"))
+            .then(Next::Reset)
         } else if code == Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION) {
-            Failure::new(format!("role {} cannot log in: {message}", login.user), reset)
+            Failure::new(format!("role {} cannot log in: {message}", login.user), reset).then(Next::Reset)
         } else if e.as_db_error().is_none() {
             Failure::new(
                 format!("cannot reach Postgres at {addr} ({}): {message}", self.endpoint.describe()),
-                "check that postgres is ready (`kind-parity status`)",
+                "check that postgres is ready",
             )
+            .then(Next::Status)
         } else {
             Failure::new(
                 format!("Postgres refused {}@{}: {message}", login.user, login.database),
@@ -208,8 +212,9 @@ impl Redis {
             if e.kind() == redis::ErrorKind::AuthenticationFailed || text.contains("WRONGPASS") {
                 Failure::new(
                     format!("AUTH failed: {text}"),
-                    "the environment's generated Redis password and the server's differ: `kind-parity up` re-applies the secret; restart redis",
+                    "the environment's generated Redis password and the server's differ: bringing the environment up re-applies the secret; restart redis",
                 )
+                .then(Next::Up)
             } else if text.contains("NOAUTH") {
                 Failure::new(
                     "the server requires a password and none is configured".to_owned(),
@@ -218,8 +223,9 @@ impl Redis {
             } else if e.is_io_error() || e.is_timeout() || e.is_connection_refusal() {
                 Failure::new(
                     format!("cannot reach Redis at {addr} ({}): {text}", self.endpoint.describe()),
-                    "check that redis is ready (`kind-parity status`)",
+                    "check that redis is ready",
                 )
+                .then(Next::Status)
             } else {
                 Failure::new(format!("Redis answered with an error: {text}"), "read Redis's logs")
             }
@@ -303,8 +309,9 @@ impl Temporal {
         let unreachable = |e: &dyn std::error::Error| {
             Failure::new(
                 format!("cannot reach Temporal's frontend at {addr} ({}): {e}", self.endpoint.describe()),
-                "check that temporal is ready (`kind-parity status`); its schema job must complete first",
+                "check that temporal is ready; its schema job must complete first",
             )
+            .then(Next::Status)
         };
         let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
             .map_err(|e| unreachable(&e))?
@@ -329,8 +336,9 @@ impl Temporal {
         if status != ServingStatus::Serving {
             return Err(Failure::new(
                 format!("gRPC health: {} is {}", Self::SERVICE, status.as_str_name()),
-                "Temporal's frontend is up but not serving: read its logs (`kind-parity logs`); the persistence (Postgres) must be reachable",
-            ));
+                "Temporal's frontend is up but not serving: read its logs; the persistence (Postgres) must be reachable",
+            )
+            .then(Next::logs_of("temporal")));
         }
         let mut missing = Vec::new();
         for namespace in &self.namespaces {
@@ -351,8 +359,10 @@ impl Temporal {
         if !missing.is_empty() {
             return Err(Failure::new(
                 format!("namespace(s) not registered: {}", missing.join(", ")),
-                "the setup job registers `temporal.namespaces`: read its log (`kind-parity logs`), or `kind-parity up` to re-run it",
-            ));
+                "the setup job registers `temporal.namespaces`: read its log, or bring the environment up to re-run it",
+            )
+            .then(Next::logs_of("temporal"))
+            .then(Next::Up));
         }
         let described = if self.namespaces.is_empty() {
             String::new()
@@ -408,8 +418,9 @@ impl Vault {
             let response = client.get(&url).header("X-Vault-Token", &self.token).send().await.map_err(|e| {
                 Failure::new(
                     format!("cannot reach Vault at {addr} ({}): {}", self.endpoint.describe(), chain(&e)),
-                    "check that vault is ready (`kind-parity status`)",
+                    "check that vault is ready",
                 )
+                .then(Next::Status)
             })?;
             let status = response.status();
             match status.as_u16() {
@@ -417,14 +428,16 @@ impl Vault {
                 403 => {
                     return Err(Failure::new(
                         format!("HTTP 403 reading {path}: the environment's token is refused"),
-                        "the Vault token Secret and the server disagree: `kind-parity up` re-applies it; a dev server keeps its token only until it restarts",
-                    ));
+                        "the Vault token Secret and the server disagree: bringing the environment up re-applies it; a dev server keeps its token only until it restarts",
+                    )
+                    .then(Next::Up));
                 }
                 404 => {
                     return Err(Failure::new(
                         format!("{path} does not exist"),
-                        "the seed container writes the declared paths when Vault starts: read its log (`kind-parity logs`)",
-                    ));
+                        "the seed container writes the declared paths when Vault starts: read its log",
+                    )
+                    .then(Next::logs_of("vault")));
                 }
                 _ => return Err(Failure::new(format!("HTTP {status} reading {path}"), "read Vault's logs")),
             }
@@ -437,8 +450,9 @@ impl Vault {
             if !missing.is_empty() {
                 return Err(Failure::new(
                     format!("{path} lacks {}", missing.join(", ")),
-                    "the seed container writes the declared keys: read its log (`kind-parity logs`)",
-                ));
+                    "the seed container writes the declared keys: read its log",
+                )
+                .then(Next::logs_of("vault")));
             }
         }
         Ok(format!("{} path(s) readable with the environment's token, every declared key present", self.paths.len()))
@@ -523,12 +537,14 @@ impl Nats {
                         Some((user, _)) => format!("NATS refused user {user}: authorization violation"),
                         None => "NATS requires credentials and none are configured".to_owned(),
                     },
-                    "`nats.auth` and the server's authorization disagree, or the password changed: `kind-parity up` re-applies the `nats` Secret; restart nats",
-                ),
+                    "`nats.auth` and the server's authorization disagree, or the password changed: bringing the environment up re-applies the `nats` Secret; restart nats",
+                )
+                .then(Next::Up),
                 _ => Failure::new(
                     format!("cannot connect to NATS at {addr} ({}): {e}", self.endpoint.describe()),
-                    "check that nats is ready (`kind-parity status`)",
-                ),
+                    "check that nats is ready",
+                )
+                .then(Next::Status),
             })?;
         client
             .flush()
@@ -543,8 +559,9 @@ impl Nats {
         let off = |found: String| {
             Failure::new(
                 found,
-                "the config has `nats.jetstream: true` but the server runs without it: start nats-server with `--jetstream` (the template does; re-apply with `kind-parity up`)",
+                "the config has `nats.jetstream: true` but the server runs without it: start nats-server with `--jetstream` (the template does: bring the environment up to re-apply it)",
             )
+            .then(Next::Up)
         };
         let reply = client
             .request("$JS.API.INFO", bytes::Bytes::new())
@@ -571,8 +588,9 @@ impl Nats {
         if !missing.is_empty() {
             return Err(Failure::new(
                 format!("declared stream(s) missing: {}", missing.join(", ")),
-                "the service that owns a stream creates it when it starts: check its logs (`kind-parity logs`); or remove it from `nats.streams`",
-            ));
+                "the service that owns a stream creates it when it starts: check its logs; or remove it from `nats.streams`",
+            )
+            .then(Next::Logs { of: None }));
         }
         let declared = if self.streams.is_empty() {
             String::new()

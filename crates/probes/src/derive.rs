@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::forward::ServicePort;
 use crate::http::{OidcIssuer, Route, UnknownHost};
 use crate::login::{LoginSpec, OidcLogin};
-use crate::probe::{Check, Failure, Probe};
+use crate::probe::{Check, Failure, Next, Probe};
 use crate::tls::Certificate;
 
 /// How the dependency probes reach Postgres, Redis and NATS.
@@ -83,9 +83,7 @@ fn login_probe(
     let password = context
         .secrets
         .get(kind_parity_render::config::KEYCLOAK_LOGIN_PASSWORD)
-        .ok_or_else(|| {
-            Error::LoginSetup("the environment has no keycloak-login-password yet: `kind-parity up` creates it".into())
-        })?
+        .ok_or_else(|| Error::NotGenerated { what: kind_parity_render::config::KEYCLOAK_LOGIN_PASSWORD.into() })?
         .to_owned();
     let mut after = vec!["oidc.issuer".to_owned(), format!("route.{}", login.redirect)];
     if let Some(call) = &login.api {
@@ -193,7 +191,7 @@ pub fn derive(context: &Context<'_>) -> Result<Vec<Probe>> {
         }
     }
     let Some(ca) = ca else {
-        return Err(Error::BadCa("the environment has no local CA yet; `kind-parity up` creates it".into()));
+        return Err(Error::NotGenerated { what: "local CA".into() });
     };
     let origin = |host: &str| Url::parse(&config.kind_origin(host)).expect("a kind origin is a URL");
     let mut first_route = None;
@@ -346,15 +344,19 @@ impl Check for Unreachable {
 
     fn run(&self) -> futures::future::BoxFuture<'_, Result<String, Failure>> {
         let component = self.component;
-        let remediation = if component == "vault" {
-            "start the environment (`kind-parity up`): vault is reached through the cluster only".to_owned()
+        let failure = if component == "vault" {
+            Failure::new(found(component), "start the environment: vault is reached through the cluster only")
+                .then(Next::Up)
         } else {
-            format!(
-                "start the environment (`kind-parity up`), or give its address (`validate --{component} HOST:PORT`)"
-            )
+            Failure::new(found(component), "start the environment, or give its address")
+                .then(Next::Up)
+                .then(Next::Address { component: component.into() })
         };
-        let found =
-            format!("{component} is switched on, but there is no cluster to reach it through and no address for it");
-        Box::pin(std::future::ready(Err(Failure::new(found, remediation))))
+        Box::pin(std::future::ready(Err(failure)))
     }
+}
+
+/// What [`Unreachable`] found.
+fn found(component: &str) -> String {
+    format!("{component} is switched on, but there is no cluster to reach it through and no address for it")
 }

@@ -27,6 +27,13 @@ pub enum Error {
     /// The environment's local CA is not a usable certificate.
     #[error("the environment's CA certificate cannot be read: {0}")]
     BadCa(String),
+    /// The environment's state lacks a value the suite needs that rendering generates (its
+    /// local CA, the login probe's password): nothing rendered the environment yet.
+    #[error("the environment has no {what} yet")]
+    NotGenerated {
+        /// What is missing: `local CA`, `keycloak-login-password`.
+        what: String,
+    },
     /// `keycloak.login` cannot be turned into a login probe.
     #[error("the login probe cannot be set up: {0}")]
     LoginSetup(String),

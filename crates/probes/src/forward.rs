@@ -10,7 +10,7 @@ use kube::api::{Api, ListParams};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::probe::Failure;
+use crate::probe::{Failure, Next};
 
 /// A Service port to forward to.
 #[derive(Clone)]
@@ -56,7 +56,7 @@ impl ServicePort {
     pub async fn open(&self) -> Result<Forward, Failure> {
         let services: Api<Service> = Api::namespaced(self.client.clone(), &self.namespace);
         let api_failure = |what: &str, e: kube::Error| {
-            Failure::new(format!("{what}: {e}"), "check that the cluster is reachable (`kind-parity status`)")
+            Failure::new(format!("{what}: {e}"), "check that the cluster is reachable").then(Next::Status)
         };
         let service = services
             .get_opt(&self.service)
@@ -65,8 +65,9 @@ impl ServicePort {
             .ok_or_else(|| {
                 Failure::new(
                     format!("Service {}/{} does not exist", self.namespace, self.service),
-                    "`kind-parity up` applies it",
+                    "bringing the environment up applies it",
                 )
+                .then(Next::Up)
             })?;
         let spec = service.spec.unwrap_or_default();
         let selector = spec.selector.unwrap_or_default();
@@ -79,8 +80,9 @@ impl ServicePort {
             .ok_or_else(|| {
                 Failure::new(
                     format!("Service {} has no port {}", self.service, self.port),
-                    "the manifests and the probes disagree: re-render with `kind-parity up`",
+                    "the manifests and the probes disagree: bring the environment up to render and apply them again",
                 )
+                .then(Next::Up)
             })?;
         let labels = selector.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
@@ -97,8 +99,9 @@ impl ServicePort {
         let pod = list.items.into_iter().find(ready).ok_or_else(|| {
             Failure::new(
                 format!("no ready pod behind Service {}/{}", self.namespace, self.service),
-                "`kind-parity status` shows why its pods are not ready",
+                "the environment's status shows why its pods are not ready",
             )
+            .then(Next::Status)
         })?;
         let port = match &target {
             IntOrString::Int(p) => u16::try_from(*p).unwrap_or(self.port),
@@ -112,8 +115,9 @@ impl ServicePort {
                 .ok_or_else(|| {
                     Failure::new(
                         format!("no container port named `{name}` in the pod"),
-                        "re-render with `kind-parity up`",
+                        "bring the environment up to render and apply it again",
                     )
+                    .then(Next::Up)
                 })?,
         };
         let name = pod.metadata.name.unwrap_or_default();

@@ -10,7 +10,7 @@ use futures::future::{BoxFuture, FutureExt as _};
 use url::Url;
 
 use crate::error::{Error, Result};
-use crate::probe::{Check, Failure, chain};
+use crate::probe::{Check, Failure, Next, chain};
 
 /// An HTTPS client that trusts only `ca_pem` and sends `url`'s host to `connect`.
 fn client(ca_pem: &str, url: &Url, connect: SocketAddr) -> Result<reqwest::Client> {
@@ -60,10 +60,9 @@ fn unanswered(e: &reqwest::Error, url: &Url, connect: SocketAddr) -> Failure {
     } else if e.is_connect() {
         Failure::new(
             format!("cannot connect to {connect}: {text}"),
-            format!(
-                "nothing answers on {connect}: is the environment up (`kind-parity status`) and the ingress's host port mapped?"
-            ),
+            format!("nothing answers on {connect}: is the environment up and the ingress's host port mapped?"),
         )
+        .then(Next::Status)
     } else if e.is_timeout() {
         Failure::new(format!("{url} did not answer in time"), "check the service's logs and readiness")
     } else {
@@ -98,14 +97,16 @@ impl Route {
             404 => Err(Failure::new(
                 format!("HTTP 404: the ingress has no route for {host}{path}"),
                 format!(
-                    "check the Ingress of `{}` (`kind-parity render` shows it): its host must be {host} and its class the controller's",
+                    "check the Ingress of `{}` in the rendered manifests: its host must be {host} and its class the controller's",
                     self.service
                 ),
-            )),
+            )
+            .then(Next::Render)),
             502..=504 => Err(Failure::new(
                 format!("HTTP {status}: the route exists but `{}` has no ready endpoint", self.service),
-                "`kind-parity status` shows which pods are not ready",
-            )),
+                "the environment's status shows which pods are not ready",
+            )
+            .then(Next::Status)),
             300..=399 => Err(Failure::new(
                 format!(
                     "HTTP {status} redirecting to {}",
@@ -118,8 +119,9 @@ impl Route {
             )),
             _ => Err(Failure::new(
                 format!("HTTP {status} for the health path {path}"),
-                format!("check `services.{}.health_path` and the service's logs (`kind-parity logs`)", self.service),
-            )),
+                format!("check `services.{}.health_path` and the service's logs", self.service),
+            )
+            .then(Next::logs_of(self.service.clone()))),
         }
     }
 }

@@ -9,6 +9,14 @@
 //! dependency failed is blocked by it, not a second failure. [`report`] prints the result as a
 //! table, JSON or JUnit XML.
 //!
+//! What a failed probe says to do names no command of any tool: its remediation is text, and
+//! the actions it refers to are [`Next`] values (bring the environment up, read its status or
+//! its logs, reset it, read the rendered manifests or the drift report, give a component's
+//! address), which the caller words in its own terms. The `kind-parity` binary words them as
+//! its commands; [`Report::table`] and [`Report::junit`] take the caller's words, and the JSON
+//! form carries each result's `next` as `{"action": "up"}`, `{"action": "logs", "of": "vault"}`,
+//! `{"action": "address", "component": "postgres"}`.
+//!
 //! Fail closed: a probe that cannot decide (a timeout, a refused connection, an answer it does
 //! not understand) fails with the reason. Only a switched-off component makes a probe skip.
 
@@ -30,5 +38,5 @@ pub mod tls;
 pub use kube;
 
 pub use error::{Error, Result};
-pub use probe::{Check, Failure, Outcome, Probe, ProbeResult};
+pub use probe::{Check, Failure, Next, Outcome, Probe, ProbeResult, worded};
 pub use report::Report;

@@ -22,7 +22,7 @@ use sha2::{Digest as _, Sha256};
 use url::Url;
 
 use crate::error::{Error, Result};
-use crate::probe::{Check, Failure, chain};
+use crate::probe::{Check, Failure, Next, chain};
 
 /// What the login uses.
 #[derive(Clone)]
@@ -97,8 +97,10 @@ impl OidcLogin {
             .timeout(Duration::from_secs(30))
             .use_rustls_tls();
         if let Some(pem) = &self.ca_pem {
-            let ca = reqwest::Certificate::from_pem(pem.as_bytes())
-                .map_err(|e| Failure::new(format!("the environment's CA is not PEM: {e}"), "`kind-parity reset`"))?;
+            let ca = reqwest::Certificate::from_pem(pem.as_bytes()).map_err(|e| {
+                Failure::new(format!("the environment's CA is not PEM: {e}"), "recreate the environment")
+                    .then(Next::Reset)
+            })?;
             builder = builder.tls_built_in_root_certs(false).add_root_certificate(ca);
         }
         if let Some(connect) = self.connect {
@@ -112,11 +114,8 @@ impl OidcLogin {
 
     fn unanswered(&self, name: &str, url: &Url, e: &reqwest::Error) -> Failure {
         let via = self.connect.map(|c| format!(" via {c}")).unwrap_or_default();
-        step(
-            name,
-            format!("no answer from {url}{via}: {}", chain(e)),
-            "check that Keycloak and the ingress are ready (`kind-parity status`)",
-        )
+        step(name, format!("no answer from {url}{via}: {}", chain(e)), "check that Keycloak and the ingress are ready")
+            .then(Next::Status)
     }
 
     async fn check(&self) -> std::result::Result<String, Failure> {
@@ -206,7 +205,9 @@ impl OidcLogin {
         let Some(location) = location else {
             let page = response.text().await.unwrap_or_default();
             let (found, fix) = if page.contains("Invalid username or password") {
-                (format!("Keycloak refused the credentials of `{}`", spec.username), "the test user's password comes from secrets.json: `kind-parity up` imports the realm with it (a realm edited by hand since? `kind-parity reset`)".to_owned())
+                let found = format!("Keycloak refused the credentials of `{}`", spec.username);
+                let fix = "the test user's password comes from secrets.json: bringing the environment up imports the realm with it (a realm edited by hand since? recreate the environment)";
+                return Err(step("login", found, fix).then(Next::Up).then(Next::Reset));
             } else if page.contains("Cookie not found") || page.contains("cookie") && status.is_client_error() {
                 (
                     "Keycloak lost the login session's cookie".to_owned(),

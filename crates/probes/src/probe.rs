@@ -20,20 +20,97 @@ pub trait Check: Send + Sync {
     }
 }
 
-/// What a failed check found, and what to do about it.
+/// What a failed check found, and what to do about it: the remediation in words that name no
+/// command of any tool, and the [`Next`] actions it refers to, which the caller words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     /// What was found instead of what was expected.
     pub found: String,
-    /// The next step for the user.
+    /// What to check or do, naming no command: the actions are in [`Failure::next`].
     pub remediation: String,
+    /// The actions the remediation refers to, in its order.
+    pub next: Vec<Next>,
 }
 
 impl Failure {
-    /// A failure with its remediation.
+    /// A failure with its remediation, and no action of the environment's to take.
     pub fn new(found: impl Into<String>, remediation: impl Into<String>) -> Self {
-        Self { found: found.into(), remediation: remediation.into() }
+        Self { found: found.into(), remediation: remediation.into(), next: Vec::new() }
     }
+
+    /// The remediation also refers to `next` (after the actions added before).
+    #[must_use]
+    pub fn then(mut self, next: Next) -> Self {
+        self.next.push(next);
+        self
+    }
+}
+
+/// An action on the environment that a failed probe's remediation refers to. A value, not
+/// words: the `kind-parity` binary words each as its command (`Up` as `kind-parity up`), an
+/// embedder as its own API (`Up` as `Environment::up`). The remediation's text says why, in
+/// words that name no command ("bring the environment up again: it re-applies the Secret").
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Next {
+    /// Bring the environment up (again): it creates what is missing, builds and loads the
+    /// images, applies every object from the current config and files (Secrets, artifacts,
+    /// certificates renewed), re-runs its setup jobs, and explains a stuck pod while it waits.
+    Up,
+    /// Look at the environment's status: its nodes, each workload's readiness, the endpoints.
+    Status,
+    /// Read the logs: the environment's diagnostics bundle, with every pod's logs and events.
+    Logs {
+        /// Whose logs say why, when one's do: a service, or a component (its jobs' included).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        of: Option<String>,
+    },
+    /// Recreate the environment from the current config: delete it, its data and generated
+    /// credentials included, and bring it up again.
+    Reset,
+    /// Read the rendered manifests (the objects the environment applies).
+    Render,
+    /// Read the drift report: each env value that differs between compose and kind.
+    Drift,
+    /// Reach the component at an address the caller gives, instead of through the cluster.
+    Address {
+        /// The component: `postgres`, `redis`, `nats`, `temporal`.
+        component: String,
+    },
+}
+
+impl Next {
+    /// Read the logs of `of`, a service or a component.
+    pub fn logs_of(of: impl Into<String>) -> Self {
+        Self::Logs { of: Some(of.into()) }
+    }
+}
+
+/// The action in plain words, naming no command: for a caller without words of its own.
+impl fmt::Display for Next {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Up => f.write_str("bring the environment up"),
+            Self::Status => f.write_str("see the environment's status"),
+            Self::Logs { of: Some(of) } => write!(f, "read the logs of {of}"),
+            Self::Logs { of: None } => f.write_str("read the environment's logs"),
+            Self::Reset => f.write_str("recreate the environment"),
+            Self::Render => f.write_str("read the rendered manifests"),
+            Self::Drift => f.write_str("read the drift report"),
+            Self::Address { component } => write!(f, "give the address of {component}"),
+        }
+    }
+}
+
+/// A remediation with its actions worded by `word`: `read its log (`kind-parity logs`)`, the
+/// actions in parentheses after the text, in its order. Without actions, the text alone.
+pub fn worded(remediation: &str, next: &[Next], word: &dyn Fn(&Next) -> String) -> String {
+    if next.is_empty() {
+        return remediation.to_owned();
+    }
+    let actions: Vec<String> = next.iter().map(word).collect();
+    format!("{remediation} ({})", actions.join(", "))
 }
 
 /// The outcome of one probe.
@@ -177,9 +254,12 @@ pub struct ProbeResult {
     pub checked: String,
     /// What was found.
     pub found: String,
-    /// What to do, when it did not pass.
+    /// What to do, when it did not pass, naming no command: the actions are in `next`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remediation: Option<String>,
+    /// The actions the remediation refers to, for the caller to word ([`Next`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub next: Vec<Next>,
     /// The failed probe that is the root cause, when blocked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blocked_by: Option<String>,
@@ -189,6 +269,11 @@ impl ProbeResult {
     /// Whether this result fails the suite: a critical probe that failed or could not run.
     pub fn fails_suite(&self) -> bool {
         self.critical && matches!(self.outcome, Outcome::Fail | Outcome::Blocked)
+    }
+
+    /// The remediation with its actions worded by `word` ([`worded`]), when it did not pass.
+    pub fn fix(&self, word: &dyn Fn(&Next) -> String) -> Option<String> {
+        self.remediation.as_deref().map(|remediation| worded(remediation, &self.next, word))
     }
 }
 

@@ -9,7 +9,7 @@ use quick_junit::{NonSuccessKind, Report as JunitReport, TestCase, TestCaseStatu
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::probe::{Outcome, ProbeResult};
+use crate::probe::{Next, Outcome, ProbeResult};
 
 /// The results of one run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -64,8 +64,9 @@ impl Report {
         )
     }
 
-    /// The human table: one line per probe, a `fix:` line under each failure, and the summary.
-    pub fn table(&self) -> String {
+    /// The human table: one line per probe, a `fix:` line under each failure (its actions
+    /// worded by `word`, e.g. `&Next::to_string`), and the summary.
+    pub fn table(&self, word: &dyn Fn(&Next) -> String) -> String {
         let id_width = self.results.iter().map(|r| r.id.len()).max().unwrap_or(0);
         let mut out = String::new();
         for r in &self.results {
@@ -80,7 +81,7 @@ impl Report {
             };
             let _ = writeln!(out, "{outcome:<8} {:<id_width$} {took:>7}  {}: {}", r.id, r.checked, r.found);
             // A blocked probe's fix is its root cause's, printed with that one.
-            if let Some(fix) = r.remediation.as_ref().filter(|_| r.outcome != Outcome::Blocked) {
+            if let Some(fix) = r.fix(word).filter(|_| r.outcome != Outcome::Blocked) {
                 let _ = writeln!(out, "{:<8} {:<id_width$} {:>7}  fix: {fix}", "", "", "");
             }
         }
@@ -89,15 +90,15 @@ impl Report {
         out
     }
 
-    /// The JSON form (`--output json`).
+    /// The JSON form (`--output json`): each result's actions as `next`, typed, not worded.
     pub fn json(&self) -> String {
         serde_json::to_string_pretty(self).expect("the report serializes")
     }
 
     /// The JUnit XML form: one test suite, one test case per probe (classname = component). A
     /// failure is a `<failure>`, a blocked probe an `<error>` (it was not verified), a skipped
-    /// one `<skipped>`; each carries what was found and the fix.
-    pub fn junit(&self, name: &str) -> Result<String> {
+    /// one `<skipped>`; each carries what was found and the fix, its actions worded by `word`.
+    pub fn junit(&self, name: &str, word: &dyn Fn(&Next) -> String) -> Result<String> {
         let mut suite = TestSuite::new(name);
         for r in &self.results {
             let mut status = match r.outcome {
@@ -106,7 +107,7 @@ impl Report {
                 Outcome::Blocked => TestCaseStatus::non_success(NonSuccessKind::Error),
                 Outcome::Skipped => TestCaseStatus::skipped(),
             };
-            let description = match &r.remediation {
+            let description = match r.fix(word) {
                 Some(fix) => format!("checked: {}\nfound: {}\nfix: {fix}", r.checked, r.found),
                 None => format!("checked: {}\nfound: {}", r.checked, r.found),
             };
@@ -135,9 +136,9 @@ impl Report {
         report.to_string().map_err(Error::Junit)
     }
 
-    /// Writes the JUnit XML to `path`.
-    pub fn write_junit(&self, name: &str, path: &Path) -> Result<()> {
-        let xml = self.junit(name)?;
+    /// Writes the JUnit XML ([`Report::junit`]) to `path`.
+    pub fn write_junit(&self, name: &str, path: &Path, word: &dyn Fn(&Next) -> String) -> Result<()> {
+        let xml = self.junit(name, word)?;
         std::fs::write(path, xml).map_err(|source| Error::WriteJunit { path: path.to_owned(), source })
     }
 }

@@ -98,6 +98,7 @@ async fn run_one(probe: &Probe, deps: Vec<Pending>) -> ProbeResult {
         checked: probe.target(),
         found: String::new(),
         remediation: None,
+        next: Vec::new(),
         blocked_by: None,
     };
     let check = match &probe.body {
@@ -141,6 +142,7 @@ async fn run_one(probe: &Probe, deps: Vec<Pending>) -> ProbeResult {
             result.outcome = Outcome::Fail;
             result.found = failure.found;
             result.remediation = Some(failure.remediation);
+            result.next = failure.next;
         }
     }
     result

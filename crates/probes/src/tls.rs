@@ -14,7 +14,7 @@ use time::{Duration, OffsetDateTime};
 use x509_parser::prelude::{FromDer as _, GeneralName, X509Certificate};
 
 use crate::error::{Error, Result};
-use crate::probe::{Check, Failure};
+use crate::probe::{Check, Failure, Next};
 
 /// The environment's local CA as a root store.
 pub fn roots(ca_pem: &str) -> Result<RootCertStore> {
@@ -147,11 +147,9 @@ impl Certificate {
         let tcp = tokio::net::TcpStream::connect(self.connect).await.map_err(|e| {
             Failure::new(
                 format!("cannot connect to {}: {e}", self.connect),
-                format!(
-                    "nothing answers on {}: is the environment up (`kind-parity status`) and the host port mapped?",
-                    self.connect
-                ),
+                format!("nothing answers on {}: is the environment up and the host port mapped?", self.connect),
             )
+            .then(Next::Status)
         })?;
         let name = ServerName::try_from(self.host.clone()).map_err(|e| {
             Failure::new(format!("`{}` is not a valid TLS server name: {e}", self.host), "fix the host in the config")
@@ -171,8 +169,9 @@ impl Certificate {
                 if left < self.min_validity {
                     return Err(Failure::new(
                         format!("the certificate expires on {} (in {} days)", date(seen.not_after), left.whole_days()),
-                        "`kind-parity up` renews certificates that expire within 30 days",
-                    ));
+                        "bringing the environment up renews certificates that expire within 30 days",
+                    )
+                    .then(Next::Up));
                 }
                 Ok(format!("verifies against the local CA, covers {}, valid until {}", self.host, date(seen.not_after)))
             }
@@ -191,21 +190,24 @@ impl Certificate {
                     Some(s) => format!("the certificate expired on {}", date(s.not_after)),
                     None => "the certificate has expired".into(),
                 },
-                "`kind-parity up` renews the certificate and re-applies it",
-            ),
+                "bringing the environment up renews the certificate and re-applies it",
+            )
+            .then(Next::Up),
             Some(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Failure::new(
                 format!("the certificate does not cover {} (it covers {covers})", self.host),
-                "`kind-parity up` issues a certificate for every host in the config; if the host is not in it, add it",
-            ),
+                "bringing the environment up issues a certificate for every host in the config; if the host is not in it, add it",
+            )
+            .then(Next::Up),
             Some(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)) => Failure::new(
                 format!(
                     "the certificate is not signed by this environment's CA (issuer {})",
                     seen.as_ref().map_or("unknown", |s| s.issuer.as_str())
                 ),
-                "another certificate is served for this host (the ingress controller's default?): check the ingress's TLS secret; `kind-parity up` re-applies it",
-            ),
+                "another certificate is served for this host (the ingress controller's default?): check the ingress's TLS secret; bringing the environment up re-applies it",
+            )
+            .then(Next::Up),
             Some(other) => Failure::new(format!("the TLS handshake failed: {other}"), "check the ingress's TLS setup"),
             None => Failure::new(
                 format!("the TLS handshake with {} failed: {e}", self.connect),

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret};
 use kind_parity_cluster::{ObjectRef, Target, connect};
 use kind_parity_probes::cluster::{ApiReachable, EnvContract, NodesReady, WorkloadReady};
 use kind_parity_probes::suite::{self, Context, Endpoints};
-use kind_parity_probes::{Check, Outcome};
+use kind_parity_probes::{Check, Next, Outcome};
 use kind_parity_render::{LoadOptions, Override, Secrets};
 use kube::api::{Api, PostParams};
 use serde_json::json;
@@ -113,7 +113,7 @@ async fn the_api_answers_and_the_test_beds_node_is_ready() {
     let nowhere = kube::Client::try_from(config).unwrap();
     let failure = ApiReachable::new(nowhere, "gone").run().await.expect_err("unreachable");
     assert!(failure.found.starts_with("the API server does not answer: "), "{}", failure.found);
-    assert!(failure.remediation.contains("kind-parity up"), "{}", failure.remediation);
+    assert_eq!(failure.next, [Next::Up], "{failure:?}");
 }
 
 #[tokio::test]
@@ -167,7 +167,8 @@ async fn the_env_contract_needs_every_declared_key_and_every_referenced_object()
     );
     let failure = contract.run().await.expect_err("missing key");
     assert_eq!(failure.found, "pod api lacks OIDC_ISSUER");
-    assert!(failure.remediation.contains("kind-parity up"), "{}", failure.remediation);
+    assert!(failure.remediation.contains("re-applies its objects"), "{}", failure.remediation);
+    assert_eq!(failure.next, [Next::Up], "{failure:?}");
 
     // A referenced Secret key and ConfigMap that do not exist.
     let _: Pod = ns

@@ -9,8 +9,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kind_parity_probes::Check;
 use kind_parity_probes::deps::{Endpoint, Login, Nats, Postgres, Redis, Temporal, Vault};
+use kind_parity_probes::{Check, Next};
 use kind_parity_testkit::{NATS, POSTGRES, REDIS, require, require_program};
 
 /// A server process, killed when dropped.
@@ -57,6 +57,7 @@ async fn postgres_logs_in_and_finds_each_database() {
     let failure = probe.run().await.expect_err("missing database");
     assert_eq!(failure.found, "database kp_missing_db does not exist: database \"kp_missing_db\" does not exist");
     assert!(failure.remediation.contains("init job"), "{}", failure.remediation);
+    assert_eq!(failure.next, [Next::logs_of("postgres"), Next::Reset], "{failure:?}");
 }
 
 /// A private Postgres that checks passwords (the test bed's trusts everyone), run as the
@@ -117,7 +118,8 @@ async fn a_wrong_postgres_password_is_named_with_the_fix() {
         failure.found,
         "password authentication failed for postgres: password authentication failed for user \"postgres\""
     );
-    assert!(failure.remediation.contains("kind-parity reset"), "{}", failure.remediation);
+    assert!(failure.remediation.contains("recreating the environment recreates both"), "{}", failure.remediation);
+    assert_eq!(failure.next, [Next::Reset], "{failure:?}");
 }
 
 #[tokio::test]

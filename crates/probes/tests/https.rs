@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::{Pki, closed, discovery, serve, silent};
 use kind_parity_probes::http::{OidcIssuer, Route, UnknownHost};
 use kind_parity_probes::tls::Certificate;
-use kind_parity_probes::{Check, Outcome, Probe, suite};
+use kind_parity_probes::{Check, Next, Outcome, Probe, suite};
 use url::Url;
 
 const NO_DELAY: Duration = Duration::ZERO;
@@ -110,7 +110,8 @@ async fn the_certificate_must_verify_cover_the_host_and_stay_valid() {
         serve(pki.leaf(&["api.kp.test"], -2), NO_DELAY, Arc::new(|_: &str, _: &str| (200, String::new()))).await;
     let failure = Certificate::new("api.kp.test", expired.addr, &pki.ca_pem).unwrap().run().await.expect_err("expired");
     assert!(failure.found.starts_with("the certificate expired on "), "{}", failure.found);
-    assert!(failure.remediation.contains("kind-parity up"), "{}", failure.remediation);
+    assert!(failure.remediation.contains("renews the certificate"), "{}", failure.remediation);
+    assert_eq!(failure.next, [Next::Up], "the action is a value, not a command of the CLI's");
 
     // Valid today, expiring within a week.
     let soon = serve(pki.leaf(&["api.kp.test"], 3), NO_DELAY, Arc::new(|_: &str, _: &str| (200, String::new()))).await;

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::{BoxFuture, FutureExt as _};
-use kind_parity_probes::{Check, Error, Failure, Outcome, Probe, ProbeResult, Report, suite};
+use kind_parity_probes::{Check, Error, Failure, Next, Outcome, Probe, ProbeResult, Report, suite};
 
 /// A check that waits `delay`, records that it ran, and passes or fails as told.
 struct Scripted {
@@ -107,7 +107,8 @@ async fn a_timeout_or_a_panic_fails_closed_and_an_advisory_failure_does_not_fail
 
     let report = suite::run(vec![probe(&log, "meh", 0, false).advisory()], &|_| {}).await.unwrap();
     assert!(report.passed, "an advisory failure is reported, not fatal");
-    assert!(report.table().starts_with("WARN "), "{}", report.table());
+    let table = report.table(&Next::to_string);
+    assert!(table.starts_with("WARN "), "{table}");
 }
 
 #[tokio::test]
@@ -129,24 +130,26 @@ async fn a_suite_with_a_missing_dependency_a_cycle_or_a_duplicate_is_refused() {
 
 /// A report with fixed durations, for the rendered forms.
 fn fixed_report() -> Report {
-    let result = |id: &str, outcome, found: &str, fix: Option<&str>, blocked: Option<&str>, ms| ProbeResult {
-        id: id.into(),
-        component: id.split('.').next().unwrap().into(),
-        outcome,
-        critical: true,
-        duration_ms: ms,
-        checked: format!("https://{id}.localtest.me/"),
-        found: found.into(),
-        remediation: fix.map(Into::into),
-        blocked_by: blocked.map(Into::into),
-    };
+    let result =
+        |id: &str, outcome, found: &str, fix: Option<(&str, Vec<Next>)>, blocked: Option<&str>, ms| ProbeResult {
+            id: id.into(),
+            component: id.split('.').next().unwrap().into(),
+            outcome,
+            critical: true,
+            duration_ms: ms,
+            checked: format!("https://{id}.localtest.me/"),
+            found: found.into(),
+            remediation: fix.as_ref().map(|(text, _)| (*text).into()),
+            next: fix.map(|(_, next)| next).unwrap_or_default(),
+            blocked_by: blocked.map(Into::into),
+        };
     Report::new(
         vec![
             result(
                 "tls.auth",
                 Outcome::Fail,
                 "the certificate expired on 2026-11-01 00:00 UTC",
-                Some("`kind-parity up` renews the certificate and re-applies it"),
+                Some(("bringing the environment up renews the certificate and re-applies it", vec![Next::Up])),
                 None,
                 12,
             ),
@@ -154,7 +157,7 @@ fn fixed_report() -> Report {
                 "oidc.issuer",
                 Outcome::Blocked,
                 "not run: `tls.auth` failed",
-                Some("fix `tls.auth` first"),
+                Some(("fix `tls.auth` first", vec![])),
                 Some("tls.auth"),
                 0,
             ),
@@ -165,9 +168,30 @@ fn fixed_report() -> Report {
     )
 }
 
+/// A caller's words for the actions, as the `kind-parity` binary words them.
+fn commands(next: &Next) -> String {
+    match next {
+        Next::Up => "`kind-parity up`".into(),
+        other => format!("`kind-parity {other:?}`"),
+    }
+}
+
 #[test]
 fn the_table_says_what_was_checked_found_and_what_to_do() {
-    insta::assert_snapshot!(fixed_report().table());
+    insta::assert_snapshot!(fixed_report().table(&commands));
+}
+
+#[test]
+fn the_table_words_the_actions_as_its_caller_says() {
+    // Regression (issue 11): the library's remediations named the CLI's commands.
+    let plain = fixed_report().table(&Next::to_string);
+    assert!(
+        plain.contains(
+            "fix: bringing the environment up renews the certificate and re-applies it (bring the environment up)\n"
+        ),
+        "{plain}"
+    );
+    assert!(!plain.contains("kind-parity"), "{plain}");
 }
 
 #[test]
@@ -178,12 +202,14 @@ fn the_json_report_is_for_scripts() {
     assert_eq!(json["results"][0]["outcome"], "fail");
     assert_eq!(json["results"][1]["blocked_by"], "tls.auth");
     assert!(json["results"][2].get("remediation").is_none());
+    assert_eq!(json["results"][0]["next"], serde_json::json!([{"action": "up"}]));
+    assert!(json["results"][1].get("next").is_none(), "a blocked probe's action is its root cause's");
     insta::assert_yaml_snapshot!(json);
 }
 
 #[test]
 fn the_junit_report_has_the_structure_ci_tools_read() {
-    let xml = fixed_report().junit("kind-parity validate").unwrap();
+    let xml = fixed_report().junit("kind-parity validate", &commands).unwrap();
     let doc = roxmltree::Document::parse(&xml).unwrap();
     let root = doc.root_element();
     assert_eq!(root.tag_name().name(), "testsuites");
@@ -199,7 +225,13 @@ fn the_junit_report_has_the_structure_ci_tools_read() {
     let case = |name: &str| *cases.iter().find(|c| c.attribute("name") == Some(name)).unwrap();
     let failure = case("tls.auth").children().find(|n| n.has_tag_name("failure")).unwrap();
     assert_eq!(failure.attribute("message"), Some("the certificate expired on 2026-11-01 00:00 UTC"));
-    assert!(failure.text().unwrap().contains("fix: `kind-parity up` renews"), "{xml}");
+    assert!(
+        failure
+            .text()
+            .unwrap()
+            .contains("fix: bringing the environment up renews the certificate and re-applies it (`kind-parity up`)"),
+        "{xml}"
+    );
     assert_eq!(case("tls.auth").attribute("classname"), Some("tls"));
     assert_eq!(case("tls.auth").attribute("time"), Some("0.012"));
     let error = case("oidc.issuer").children().find(|n| n.has_tag_name("error")).unwrap();
@@ -209,6 +241,6 @@ fn the_junit_report_has_the_structure_ci_tools_read() {
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("probes.xml");
-    fixed_report().write_junit("kind-parity validate", &path).unwrap();
+    fixed_report().write_junit("kind-parity validate", &path, &commands).unwrap();
     assert_eq!(std::fs::read_to_string(&path).unwrap(), xml);
 }

@@ -107,8 +107,12 @@ impl InitOptions {
 pub struct Unmapped {
     /// Where it is: `compose.yaml: services.api.volumes[0]`.
     pub what: String,
-    /// Why it was left out, and what to do about it.
+    /// Why it was left out, and what to do about it, naming no command or flag.
     pub why: String,
+    /// The compose profile that imports it when enabled ([`InitOptions::profiles`]; the binary's
+    /// `--profile`), when that is what would.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
 
 impl std::fmt::Display for Unmapped {

@@ -130,6 +130,7 @@ fn lookup(name: &str, variables: &IndexMap<String, String>, file: &Path, notes: 
             let note = Unmapped {
                 what: format!("{}: ${{{name}}}", file.display()),
                 why: "the variable is not set: an empty string is used, as compose does".into(),
+                profile: None,
             };
             if !notes.contains(&note) {
                 notes.push(note);

@@ -93,7 +93,7 @@ impl Mapper<'_> {
         } else {
             format!("{}: services.{compose_name}.{key}", service.file.display())
         };
-        self.notes.push(Unmapped { what, why: why.into() });
+        self.notes.push(Unmapped { what, why: why.into(), profile: None });
     }
 }
 
@@ -171,6 +171,7 @@ pub(crate) fn map(project: Project, base: &Path, options: &InitOptions) -> Resul
         m.notes.push(Unmapped {
             what: "postgres".into(),
             why: "enabled for keycloak, which keeps its data in the platform's postgres".into(),
+            profile: None,
         });
         enabled.push("postgres".into());
         component_sections.insert("postgres", Mapping::new());

@@ -96,10 +96,11 @@ pub fn load(files: &[PathBuf], options: &InitOptions) -> Result<Project> {
             notes.push(Unmapped {
                 what: format!("{}: services.{name}", service.file.display()),
                 why: format!(
-                    "left out: its profiles ({}) are not enabled; pass --profile {} to import it",
+                    "left out: its profiles ({}) are not enabled; enable profile `{}` to import it",
                     own.join(", "),
                     own[0]
                 ),
+                profile: Some(own[0].clone()),
             });
         }
     }
