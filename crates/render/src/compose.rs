@@ -403,7 +403,7 @@ pub(crate) fn render(config: &Config, inputs: &Inputs, secrets: &Secrets, images
                 crate::refs::Piece::Ref(r) => r
                     .name
                     .strip_prefix("service.")
-                    .and_then(|rest| rest.strip_suffix(".internal_url"))
+                    .and_then(|rest| rest.strip_suffix(".internal_url").or_else(|| rest.strip_suffix(".address")))
                     .and_then(|other| config.services.get(other))
                     .is_some_and(|other| other.compose.runs == Runs::Host),
                 crate::refs::Piece::Text(_) => false,
@@ -432,11 +432,14 @@ pub(crate) fn render(config: &Config, inputs: &Inputs, secrets: &Secrets, images
                 entrypoint: service.command.iter().map(|a| literal(a)).collect(),
                 command: service.args.iter().map(|a| literal(a)).collect(),
                 env_file: vec![env_path(&name)],
+                // Every named port, on its own host port; compose's default protocol is tcp.
                 ports: service
-                    .port
-                    .zip(service.compose_port())
-                    .map(|(port, host)| publish(host, port))
-                    .into_iter()
+                    .named_ports()
+                    .iter()
+                    .map(|p| match p.protocol {
+                        config::Protocol::Tcp => publish(p.compose_port, p.port),
+                        config::Protocol::Udp => format!("{}/udp", publish(p.compose_port, p.port)),
+                    })
                     .collect(),
                 extra_hosts: if calls_host { vec![format!("{}:host-gateway", names::HOST)] } else { vec![] },
                 healthcheck,

@@ -799,18 +799,32 @@ pub fn render(
             .filter(|(key, _)| !own.contains_key(key))
             .map(|(key, value)| json!({ "key": key, "value": value }))
             .collect();
+        // A check with its port resolved to a name (an HTTP check's; none for a command).
+        let probe = |probe: &Option<config::ProbeSpec>| {
+            probe.as_ref().map(|p| {
+                json!({
+                    "path": p.path, "command": p.command, "port": service.probe_port(p).map(|port| port.name),
+                    "period_seconds": p.period_seconds, "failure_threshold": p.failure_threshold,
+                })
+            })
+        };
         let ctx = base(json!({ "service": {
             "ca_env": ca_env,
             "name": name, "image": images.0.get(name).cloned().unwrap_or_else(|| format!("{name}:unbuilt")),
-            "port": service.port, "replicas": service.replicas, "health_path": service.health_path,
+            "ports": service.named_ports().iter().map(|p| json!({ "name": p.name, "port": p.port, "protocol": p.protocol.as_str() })).collect::<Vec<_>>(),
+            "replicas": service.replicas, "health_path": service.health_path,
+            "health_port": service.health_port().map(|p| p.name),
             "readiness_command": service.readiness_command,
-            "liveness": service.liveness, "startup": service.startup,
+            "liveness": probe(&service.liveness), "startup": probe(&service.startup),
             // `$(VAR)` in a container's command and args is expanded by the kubelet; `$$`
             // keeps it literal, as compose (which gets `$$` too) passes it.
             "command": service.command.iter().map(|a| a.replace('$', "$$")).collect::<Vec<_>>(),
             "args": service.args.iter().map(|a| a.replace('$', "$$")).collect::<Vec<_>>(),
             "cpu": service.resources.cpu, "memory": service.resources.memory,
-            "ingress": service.ingress.as_ref().map(|ing| json!({ "host": format!("{}.{}", ing.host, config.domain), "path": ing.path })),
+            "ingress": service.ingress.as_ref().map(|ing| json!({
+                "host": format!("{}.{}", ing.host, config.domain), "path": ing.path,
+                "port": service.ingress_port().map(|p| p.name),
+            })),
             "plain_env": kv(&kind_env.plain), "secret_env": kv(&kind_env.secret), "env_hash": env_hash,
             "depends_on": service.depends_on,
         }}));
@@ -937,8 +951,8 @@ fn compose_env(config: &Config, images: &ImageRefs) -> String {
         if let Some(image) = images.0.get(name) {
             entries.insert(format!("KP_{upper}_IMAGE"), image.clone());
         }
-        if let Some(port) = service.compose_port() {
-            entries.insert(format!("KP_{upper}_PORT"), port.to_string());
+        for (var, port) in service.port_variables(name) {
+            entries.insert(var, port.compose_port.to_string());
         }
     }
     entries.insert("KP_KEYCLOAK_REALM".into(), config.keycloak.realm.clone());
