@@ -243,9 +243,61 @@ fn a_later_file_overrides_values_of_an_earlier_one() {
 
 #[test]
 fn ports_of_several_files_add_up() {
+    // Regression (issue 13): the second port was reported as not imported.
     let imported = import("multi", &["compose.yaml", "compose.override.yaml"], &[], &[]);
-    assert_eq!(imported.config.services["api"].port, Some(8080));
-    assert!(has_note(&imported, "api.ports[1]", "one port in the config"));
+    let api = &imported.config.services["api"];
+    let ports: Vec<(&str, u16)> = api.named_ports().iter().map(|p| (p.name, p.port)).collect();
+    assert_eq!(ports, [("http", 8080), ("tcp-9229", 9229)]);
+    assert!(!imported.report.unmapped.iter().any(|u| u.what.contains("ports")), "{:?}", imported.report.unmapped);
+}
+
+#[test]
+fn several_ports_and_udp_ones_are_imported_by_name() {
+    let imported = import("ports", &["compose.yaml"], &[], &[]);
+    let gateway = &imported.config.services["gateway"];
+    let ours: Vec<(&str, u16, u16, &str)> =
+        gateway.named_ports().iter().map(|p| (p.name, p.port, p.compose_port, p.protocol.as_str())).collect();
+    assert_eq!(
+        ours,
+        [
+            ("http", 8080, 8080, "TCP"),
+            ("tcp-9090", 9090, 19090, "TCP"),
+            ("admin", 9901, 9901, "TCP"),
+            ("udp-5353", 5353, 5353, "UDP")
+        ],
+        "{}",
+        imported.text
+    );
+    // The healthcheck calls the admin port: the health path is served there.
+    assert_eq!(gateway.health_path.as_deref(), Some("/ready"));
+    assert_eq!(gateway.health_port.as_deref(), Some("admin"));
+    let statsd: Vec<(&str, &str)> =
+        imported.config.services["statsd"].named_ports().iter().map(|p| (p.name, p.protocol.as_str())).collect();
+    assert_eq!(statsd, [("udp-8125", "UDP")]);
+    // A URL on another of the gateway's ports names it.
+    let client = &imported.config.services["client"];
+    assert_eq!(client.env["GATEWAY_URL"], "{{ service.gateway.internal_url }}");
+    assert_eq!(client.env["GATEWAY_ADMIN"], "{{ service.gateway.internal_url \"admin\" }}/admin");
+    assert!(!imported.report.unmapped.iter().any(|u| u.what.contains("ports")), "{:?}", imported.report.unmapped);
+
+    // What compose-go reads of the ports is what was imported.
+    let Some(project) = compose_go_project(&[fixture("ports").join("compose.yaml")], &[], &[]) else { return };
+    let theirs: Vec<(u16, u16, String)> = project["services"]["gateway"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let published: u16 = p["published"].as_str().unwrap().parse().unwrap();
+            (
+                u16::try_from(p["target"].as_u64().unwrap()).unwrap(),
+                published,
+                p["protocol"].as_str().unwrap().to_uppercase(),
+            )
+        })
+        .collect();
+    let ours: Vec<(u16, u16, String)> =
+        gateway.named_ports().iter().map(|p| (p.port, p.compose_port, p.protocol.as_str().to_owned())).collect();
+    assert_eq!(ours, theirs);
 }
 
 #[test]

@@ -19,7 +19,7 @@ pub use load::{
 pub use model::*;
 pub use path::{Path, Seg};
 pub(crate) use validate::SERVICE_SUBNET;
-pub use validate::{KIND_CLUSTER_NAME_MAX, RESERVED_SERVICE_NAMES};
+pub use validate::{KIND_CLUSTER_NAME_MAX, RESERVED_SERVICE_NAMES, is_port_name};
 
 use crate::error::{Error, Result};
 

@@ -903,7 +903,7 @@ fn http_port(
 /// Kubernetes' name of a container port (`IsValidPortName`, an IANA service name): at most 15
 /// lowercase letters, digits and '-', at least one letter, no '-' at either end or next to
 /// another.
-pub(crate) fn is_port_name(s: &str) -> bool {
+pub fn is_port_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 15
         && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
