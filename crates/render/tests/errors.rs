@@ -564,3 +564,31 @@ fn compose_port_variables_do_not_collide() {
         "invalid config: <dir>/kind-parity.yaml:5:16: services.gw.compose.port: `compose.port` is the host port of the `port` shorthand; with `ports`, each port has its own\n    help: write `ports.http.compose_port` instead",
     );
 }
+
+#[test]
+fn a_mount_is_checked_where_it_is_written() {
+    check(
+        &format!("{GATEWAY}    files:\n      - {{ path: etc/app.yaml, source: app/Dockerfile }}\n"),
+        "invalid config: <dir>/kind-parity.yaml:5:11: services.gw.files[0].path: `etc/app.yaml` is not an absolute path in the container\n    help: write the path the process reads, e.g. `/etc/app/config.yaml` (no `.`, `..` or trailing `/`)",
+    );
+    check(
+        &format!("{GATEWAY}    files:\n      - {{ path: /etc/app.yaml, source: app/missing.yaml }}\n"),
+        "invalid config: <dir>/kind-parity.yaml:5:32: services.gw.files[0].source: no file or folder at `app/missing.yaml`\n    help: give a path relative to the config file",
+    );
+    check(
+        &format!(
+            "{GATEWAY}    files:\n      - {{ path: /run/key, secret: sesion-key }}\nsecrets:\n  session-key: {{}}\n"
+        ),
+        "invalid config: <dir>/kind-parity.yaml:5:27: services.gw.files[0].secret: secret `sesion-key` is not defined\n    help: did you mean `session-key`?",
+    );
+    check(
+        &format!("{GATEWAY}    files:\n      - {{ path: /run/key, source: app/Dockerfile, secret: x }}\n"),
+        "invalid config: <dir>/kind-parity.yaml:5:9: services.gw.files[0]: a mount needs exactly one of `source` and `secret`\n    help: give `source` for a repository file or folder, `secret` for a generated secret",
+    );
+    check(
+        &format!(
+            "{GATEWAY}    env: {{ APP_CONFIG: x }}\n    files:\n      - {{ path: /etc/app, source: app, env: APP_CONFIG }}\n"
+        ),
+        "invalid config: <dir>/kind-parity.yaml:6:40: services.gw.files[0].env: `APP_CONFIG` is also set in the service's env\n    help: keep one: `files[].env` sets it to the mounted path in both modes",
+    );
+}

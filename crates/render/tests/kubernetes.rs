@@ -48,6 +48,11 @@ const SCENARIOS: &[&[(&str, &str)]] = &[
         ("services.statsd.ports", "{statsd: {port: 8125, protocol: UDP}}"),
         ("services.statsd.readiness_command", "[/bin/statsd, --check]"),
     ],
+    // Mounted files: a repository file by subPath, a folder whole, a generated secret.
+    &[(
+        "services.api.files",
+        "[{path: /etc/realm/realm.json, source: keycloak/realm.json, env: REALM_FILE}, {path: /srv/web, source: web}, {path: /run/secrets/session, secret: session-key, env: SESSION_KEY_FILE}]",
+    )],
 ];
 
 fn documents(overrides: &[(&str, &str)]) -> Vec<(String, Value)> {

@@ -658,6 +658,10 @@ pub struct Service {
     pub depends_on: Vec<String>,
     /// Environment written once, with references to contract values resolved per mode.
     pub env: IndexMap<String, String>,
+    /// Files and folders mounted into its container: a repository file or folder, or a
+    /// generated secret, at a path (a ConfigMap or Secret volume in kind, a bind mount in
+    /// compose); an edit rolls its pods.
+    pub files: Vec<FileMount>,
     /// What differs in compose mode (transport only, never meaning), and where compose runs it.
     pub compose: ComposeOverrides,
     /// What differs in kind mode (transport only, never meaning).
@@ -683,6 +687,7 @@ impl Default for Service {
             resources: Resources::default(),
             depends_on: Vec::new(),
             env: IndexMap::new(),
+            files: Vec::new(),
             compose: ComposeOverrides::default(),
             kind: KindOverrides::default(),
         }
@@ -745,6 +750,22 @@ impl Default for ServiceIngress {
     fn default() -> Self {
         Self { host: String::new(), path: "/".into(), port: None }
     }
+}
+
+/// A file or folder in a service's container, written once for both modes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileMount {
+    /// The absolute path in the container.
+    pub path: String,
+    /// A file or folder of the repository, relative to the config file; exclusive with `secret`.
+    pub source: Option<PathBuf>,
+    /// A generated secret (`secrets:` or a platform one), mounted as a file holding its value;
+    /// exclusive with `source`.
+    pub secret: Option<String>,
+    /// An environment variable set to where the process finds it: `path` in a container, the
+    /// repository file's absolute path for a process on the host (compose).
+    pub env: Option<String>,
 }
 
 /// The name of the port the `port` shorthand declares.

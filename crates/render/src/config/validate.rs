@@ -707,6 +707,7 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
                 c.report(&dp, format!("`{target}` is not a service or a component"), help);
             }
         }
+        files(&mut c, &sp, service, inputs, &secret_names);
         let envs = [
             (sp.key("env"), &service.env),
             (sp.key("compose").key("env"), &service.compose.env),
@@ -816,6 +817,130 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
 
     c.out.sort_by_key(|d| d.origin.clone());
     c.out
+}
+
+/// A service's `files`: each at its own absolute path in the container, from exactly one of a
+/// repository file or folder that exists (and fits a ConfigMap) and a defined secret, its
+/// variable a valid name the service's env does not set too.
+fn files(c: &mut Checker<'_>, sp: &Path, service: &super::Service, inputs: &Inputs, secrets: &[String]) {
+    let mut paths: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut total = 0usize;
+    for (i, file) in service.files.iter().enumerate() {
+        let fp = sp.key("files").index(i);
+        let normal = file.path.starts_with('/')
+            && file.path.len() > 1
+            && !file.path.ends_with('/')
+            && file.path.split('/').skip(1).all(|part| !part.is_empty() && part != "." && part != "..");
+        if !normal {
+            c.report(
+                &fp.key("path"),
+                format!("`{}` is not an absolute path in the container", file.path),
+                "write the path the process reads, e.g. `/etc/app/config.yaml` (no `.`, `..` or trailing `/`)",
+            );
+        } else if file.path == "/etc/kind-parity" || file.path.starts_with("/etc/kind-parity/") {
+            c.report(
+                &fp.key("path"),
+                format!("`{}` is where the local CA is mounted", file.path),
+                "mount it somewhere else: /etc/kind-parity holds the environment's CA",
+            );
+        }
+        if let Some(first) = paths.get(file.path.as_str()) {
+            c.report(
+                &fp.key("path"),
+                format!("`{}` is already mounted by files[{first}]", file.path),
+                "mount each path once",
+            );
+        } else {
+            paths.insert(&file.path, i);
+        }
+        match (&file.source, &file.secret) {
+            (Some(_), Some(_)) | (None, None) => c.report(
+                &fp,
+                "a mount needs exactly one of `source` and `secret`",
+                "give `source` for a repository file or folder, `secret` for a generated secret",
+            ),
+            (Some(source), None) => {
+                if inputs.is_dir(source) {
+                    match inputs.files_under(source) {
+                        Ok(list) if list.is_empty() => c.report(
+                            &fp.key("source"),
+                            format!("the folder `{}` holds no file", source.display()),
+                            "mount a folder with files, or remove the entry",
+                        ),
+                        Ok(list) => {
+                            total += list
+                                .iter()
+                                .map(|f| inputs.read_bytes(&source.join(f)).map_or(0, |b| b.len()))
+                                .sum::<usize>();
+                        }
+                        Err(e) => c.report(
+                            &fp.key("source"),
+                            format!("`{}` cannot be read: {e}", source.display()),
+                            "check its permissions",
+                        ),
+                    }
+                } else {
+                    match inputs.read_bytes(source) {
+                        Ok(bytes) => total += bytes.len(),
+                        Err(_) => c.report(
+                            &fp.key("source"),
+                            format!("no file or folder at `{}`", source.display()),
+                            "give a path relative to the config file",
+                        ),
+                    }
+                }
+            }
+            (None, Some(secret)) => {
+                if !secrets.contains(secret) {
+                    let help = match did_you_mean(secret, secrets.iter().map(String::as_str)) {
+                        Some(best) => format!("did you mean `{best}`?"),
+                        None => "declare it under `secrets:`".to_owned(),
+                    };
+                    c.report(&fp.key("secret"), format!("secret `{secret}` is not defined"), help);
+                }
+                if service.compose.runs == super::Runs::Host {
+                    c.report(
+                        &fp.key("secret"),
+                        "a process on the host (`compose.runs: host`) has no container to mount a secret into",
+                        "pass the secret in `env` with `{{ secret \"NAME\" }}`, or run the service in a container",
+                    );
+                }
+            }
+        }
+        if let Some(var) = &file.env {
+            if !is_env_key(var) {
+                c.report(
+                    &fp.key("env"),
+                    format!("`{var}` is not a valid environment variable name"),
+                    "use letters, digits and '_', not starting with a digit",
+                );
+            } else if service.env.contains_key(var)
+                || service.compose.env.contains_key(var)
+                || service.kind.env.contains_key(var)
+            {
+                c.report(
+                    &fp.key("env"),
+                    format!("`{var}` is also set in the service's env"),
+                    "keep one: `files[].env` sets it to the mounted path in both modes",
+                );
+            } else if service.files[..i].iter().any(|f| f.env.as_deref() == Some(var)) {
+                c.report(
+                    &fp.key("env"),
+                    format!("`{var}` already names another mount"),
+                    "give each mount its own variable",
+                );
+            }
+        }
+    }
+    if total > MAX_ARTIFACT_BYTES {
+        c.report(
+            &sp.key("files"),
+            format!(
+                "the mounted repository files are {total} bytes; their ConfigMap holds at most {MAX_ARTIFACT_BYTES}"
+            ),
+            "mount less (build large files into the image instead)",
+        );
+    }
 }
 
 /// A service's `ports`: exclusive with `port`, each named as Kubernetes names a container port,
