@@ -248,7 +248,7 @@ fn ports_of_several_files_add_up() {
     let api = &imported.config.services["api"];
     let ports: Vec<(&str, u16)> = api.named_ports().iter().map(|p| (p.name, p.port)).collect();
     assert_eq!(ports, [("http", 8080), ("tcp-9229", 9229)]);
-    assert!(!imported.report.unmapped.iter().any(|u| u.what.contains("ports")), "{:?}", imported.report.unmapped);
+    assert!(!imported.report.unmapped.iter().any(|u| u.what.contains(".ports[")), "{:?}", imported.report.unmapped);
 }
 
 #[test]
@@ -278,7 +278,7 @@ fn several_ports_and_udp_ones_are_imported_by_name() {
     let client = &imported.config.services["client"];
     assert_eq!(client.env["GATEWAY_URL"], "{{ service.gateway.internal_url }}");
     assert_eq!(client.env["GATEWAY_ADMIN"], "{{ service.gateway.internal_url \"admin\" }}/admin");
-    assert!(!imported.report.unmapped.iter().any(|u| u.what.contains("ports")), "{:?}", imported.report.unmapped);
+    assert!(!imported.report.unmapped.iter().any(|u| u.what.contains(".ports[")), "{:?}", imported.report.unmapped);
 
     // What compose-go reads of the ports is what was imported.
     let Some(project) = compose_go_project(&[fixture("ports").join("compose.yaml")], &[], &[]) else { return };
@@ -298,6 +298,34 @@ fn several_ports_and_udp_ones_are_imported_by_name() {
     let ours: Vec<(u16, u16, String)> =
         gateway.named_ports().iter().map(|p| (p.port, p.compose_port, p.protocol.as_str().to_owned())).collect();
     assert_eq!(ours, theirs);
+}
+
+#[test]
+fn bind_mounts_of_project_files_and_folders_become_files() {
+    let imported = import("ports", &["compose.yaml"], &[], &[]);
+    let mounts = |service: &str| -> Vec<(String, String)> {
+        imported.config.services[service]
+            .files
+            .iter()
+            .map(|f| (f.path.clone(), f.source.as_ref().unwrap().display().to_string()))
+            .collect()
+    };
+    let root = fixture("ports");
+    let source = |p: &str| std::fs::canonicalize(root.join(p)).unwrap();
+    let gateway = mounts("gateway");
+    assert_eq!(gateway[0].0, "/etc/gateway/conf.d");
+    // Relative to the written file, which the loader accepted: it names the fixture's folder.
+    assert!(gateway[0].1.ends_with("ports/gateway-conf"), "{gateway:?}");
+    assert!(source("gateway-conf").is_dir());
+    assert_eq!(mounts("client")[0].0, "/etc/client/config.yaml");
+    // A writable bind is imported read-only, and says so.
+    assert!(has_note(&imported, "gateway.volumes[0]", "imported read-only"));
+    assert!(!imported.report.unmapped.iter().any(|u| u.what.ends_with("client.volumes[0]")));
+}
+
+#[test]
+fn a_services_own_source_mounted_for_live_reload_stays_in_compose() {
+    assert!(has_note(&webapp(), "api.volumes[0]", "live reload"));
 }
 
 #[test]

@@ -624,18 +624,36 @@ fn service_section(m: &mut Mapper<'_>, name: &str, own: &str, service: &ComposeS
     }
 
     if let Some(Value::Sequence(volumes)) = def.get("volumes") {
+        let context = def.get("build").and_then(|b| b.get("context")).and_then(Value::as_str).map(PathBuf::from);
+        let mut files = Vec::new();
         for (i, volume) in volumes.iter().enumerate() {
-            let (source, _) = volume_parts(volume);
-            let why = match source {
-                Some(s) if s.starts_with(['.', '/', '~']) => {
-                    "a bind mount of a repository path: the config has no files or mounts yet"
+            let (source, target) = volume_parts(volume);
+            let why = match (source, target) {
+                (Some(s), _) if s.starts_with('~') => {
+                    "a bind mount of a path in the home folder, outside the repository"
                 }
-                Some(_) => {
+                (Some(s), Some(target)) if s.starts_with(['.', '/']) => {
+                    match bind_mount(m, &s, &target, context.as_deref()) {
+                        Ok(file) => {
+                            if !read_only(volume) {
+                                m.note(service, name, &format!("volumes[{i}]"), "imported read-only: kind mounts files from a ConfigMap, which a process cannot write");
+                            }
+                            files.push(Value::Mapping(file));
+                            continue;
+                        }
+                        Err(why) => why,
+                    }
+                }
+                (Some(s), None) if s.starts_with(['.', '/']) => "a bind mount without a target",
+                (Some(_), _) => {
                     "a named volume: the config's services keep no state of their own; keep it in a platform component"
                 }
-                None => "an anonymous volume: the config has no volumes",
+                (None, _) => "an anonymous volume: the config has no volumes",
             };
             m.note(service, name, &format!("volumes[{i}]"), why);
+        }
+        if !files.is_empty() {
+            section.insert("files".into(), Value::Sequence(files));
         }
     }
     for key in def.keys().filter_map(Value::as_str) {
@@ -918,6 +936,62 @@ fn ports(def: &Mapping) -> std::result::Result<Vec<Port>, (usize, String)> {
 fn expose(def: &Mapping) -> Option<u16> {
     let Some(Value::Sequence(list)) = def.get("expose") else { return None };
     list.iter().filter_map(scalar_text).find_map(|p| p.split('/').next()?.parse().ok())
+}
+
+/// A bind mount of a repository file or folder as a `files` entry, or why it stays a compose
+/// matter: the service's own source (mounted for live reload: kind runs the built image), a
+/// path that does not exist, or more than a ConfigMap holds.
+fn bind_mount(
+    m: &Mapper<'_>,
+    source: &str,
+    target: &str,
+    context: Option<&Path>,
+) -> std::result::Result<Mapping, &'static str> {
+    let path = m.project_dir.join(source);
+    let clean = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    if let Some(context) = context
+        && clean(&m.project_dir.join(context)).starts_with(clean(&path))
+    {
+        return Err("a bind mount of the service's own source, for live reload: kind runs the image built from it");
+    }
+    if !target.starts_with('/') {
+        return Err("a bind mount whose target is not an absolute path");
+    }
+    let size = if path.is_dir() {
+        walk_size(&path)
+    } else {
+        std::fs::metadata(&path).map_err(|_| "a bind mount of a path that does not exist")?.len()
+    };
+    // The largest a service's mounted repository files may be in all (a ConfigMap's share).
+    if size > 700 * 1024 {
+        return Err("a bind mount larger than a ConfigMap holds (700 KiB): build it into the image");
+    }
+    let mut file = Mapping::new();
+    file.insert("path".into(), target.into());
+    file.insert("source".into(), relative_to(m.base, &path).to_string_lossy().into_owned().into());
+    Ok(file)
+}
+
+/// The bytes of every file under a folder.
+fn walk_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| {
+            let path = e.path();
+            if path.is_dir() { walk_size(&path) } else { e.metadata().map_or(0, |m| m.len()) }
+        })
+        .sum()
+}
+
+/// Whether a volume is mounted read-only (`:ro`, or `read_only: true` in the long syntax).
+fn read_only(volume: &Value) -> bool {
+    match volume {
+        Value::String(text) => text.split(':').nth(2).is_some_and(|mode| mode.split(',').any(|o| o == "ro")),
+        Value::Mapping(long) => long.get("read_only").and_then(Value::as_bool) == Some(true),
+        _ => false,
+    }
 }
 
 /// A volume's source and target, short (`src:dst[:mode]`) or long syntax.
