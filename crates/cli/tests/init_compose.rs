@@ -246,9 +246,89 @@ fn a_later_file_overrides_values_of_an_earlier_one() {
 
 #[test]
 fn ports_of_several_files_add_up() {
+    // Regression (issue 13): the second port was reported as not imported.
     let imported = import("multi", &["compose.yaml", "compose.override.yaml"], &[], &[]);
-    assert_eq!(imported.config.services["api"].port, Some(8080));
-    assert!(has_note(&imported, "api.ports[1]", "one port in the config"));
+    let api = &imported.config.services["api"];
+    let ports: Vec<(&str, u16)> = api.named_ports().iter().map(|p| (p.name, p.port)).collect();
+    assert_eq!(ports, [("http", 8080), ("tcp-9229", 9229)]);
+    assert!(!imported.report.unmapped.iter().any(|u| u.what.contains(".ports[")), "{:?}", imported.report.unmapped);
+}
+
+#[test]
+fn several_ports_and_udp_ones_are_imported_by_name() {
+    let imported = import("ports", &["compose.yaml"], &[], &[]);
+    let gateway = &imported.config.services["gateway"];
+    let ours: Vec<(&str, u16, u16, &str)> =
+        gateway.named_ports().iter().map(|p| (p.name, p.port, p.compose_port, p.protocol.as_str())).collect();
+    assert_eq!(
+        ours,
+        [
+            ("http", 8080, 8080, "TCP"),
+            ("tcp-9090", 9090, 19090, "TCP"),
+            ("admin", 9901, 9901, "TCP"),
+            ("udp-5353", 5353, 5353, "UDP")
+        ],
+        "{}",
+        imported.text
+    );
+    // The healthcheck calls the admin port: the health path is served there.
+    assert_eq!(gateway.health_path.as_deref(), Some("/ready"));
+    assert_eq!(gateway.health_port.as_deref(), Some("admin"));
+    let statsd: Vec<(&str, &str)> =
+        imported.config.services["statsd"].named_ports().iter().map(|p| (p.name, p.protocol.as_str())).collect();
+    assert_eq!(statsd, [("udp-8125", "UDP")]);
+    // A URL on another of the gateway's ports names it.
+    let client = &imported.config.services["client"];
+    assert_eq!(client.env["GATEWAY_URL"], "{{ service.gateway.internal_url }}");
+    assert_eq!(client.env["GATEWAY_ADMIN"], "{{ service.gateway.internal_url \"admin\" }}/admin");
+    assert!(!imported.report.unmapped.iter().any(|u| u.what.contains(".ports[")), "{:?}", imported.report.unmapped);
+
+    // What compose-go reads of the ports is what was imported.
+    let Some(project) = compose_go_project(&[fixture("ports").join("compose.yaml")], &[], &[]) else { return };
+    let theirs: Vec<(u16, u16, String)> = project["services"]["gateway"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let published: u16 = p["published"].as_str().unwrap().parse().unwrap();
+            (
+                u16::try_from(p["target"].as_u64().unwrap()).unwrap(),
+                published,
+                p["protocol"].as_str().unwrap().to_uppercase(),
+            )
+        })
+        .collect();
+    let ours: Vec<(u16, u16, String)> =
+        gateway.named_ports().iter().map(|p| (p.port, p.compose_port, p.protocol.as_str().to_owned())).collect();
+    assert_eq!(ours, theirs);
+}
+
+#[test]
+fn bind_mounts_of_project_files_and_folders_become_files() {
+    let imported = import("ports", &["compose.yaml"], &[], &[]);
+    let mounts = |service: &str| -> Vec<(String, String)> {
+        imported.config.services[service]
+            .files
+            .iter()
+            .map(|f| (f.path.clone(), f.source.as_ref().unwrap().display().to_string()))
+            .collect()
+    };
+    let root = fixture("ports");
+    let source = |p: &str| std::fs::canonicalize(root.join(p)).unwrap();
+    let gateway = mounts("gateway");
+    assert_eq!(gateway[0].0, "/etc/gateway/conf.d");
+    // Relative to the written file, which the loader accepted: it names the fixture's folder.
+    assert!(gateway[0].1.ends_with("ports/gateway-conf"), "{gateway:?}");
+    assert!(source("gateway-conf").is_dir());
+    assert_eq!(mounts("client")[0].0, "/etc/client/config.yaml");
+    // A writable bind is imported read-only, and says so.
+    assert!(has_note(&imported, "gateway.volumes[0]", "imported read-only"));
+    assert!(!imported.report.unmapped.iter().any(|u| u.what.ends_with("client.volumes[0]")));
+}
+
+#[test]
+fn a_services_own_source_mounted_for_live_reload_stays_in_compose() {
+    assert!(has_note(&webapp(), "api.volumes[0]", "live reload"));
 }
 
 #[test]

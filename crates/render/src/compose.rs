@@ -403,7 +403,7 @@ pub(crate) fn render(config: &Config, inputs: &Inputs, secrets: &Secrets, images
                 crate::refs::Piece::Ref(r) => r
                     .name
                     .strip_prefix("service.")
-                    .and_then(|rest| rest.strip_suffix(".internal_url"))
+                    .and_then(|rest| rest.strip_suffix(".internal_url").or_else(|| rest.strip_suffix(".address")))
                     .and_then(|other| config.services.get(other))
                     .is_some_and(|other| other.compose.runs == Runs::Host),
                 crate::refs::Piece::Text(_) => false,
@@ -423,20 +423,41 @@ pub(crate) fn render(config: &Config, inputs: &Inputs, secrets: &Secrets, images
             }
             check
         });
+        // `files`: a repository file or folder bound read-only from the repository (absolute:
+        // compose resolves paths from the rendered folder); a secret from a rendered 0600 file
+        // beside compose.yaml. The embedded demo has no folder to bind from.
+        let mut binds = Vec::new();
+        for (i, file) in service.files.iter().enumerate() {
+            match (&file.source, &file.secret, inputs) {
+                (Some(source), _, Inputs::Dir(base)) => {
+                    binds.push(format!("{}:{}:ro", absolute(&base.join(source)), literal(&file.path)));
+                }
+                (_, Some(secret), _) => {
+                    let rendered = format!("compose/files/{name}/{i}-{secret}");
+                    extra_files.insert(rendered.clone(), need(secret)?);
+                    binds.push(format!("./{rendered}:{}:ro", literal(&file.path)));
+                }
+                _ => {}
+            }
+        }
         services.insert(
             name.clone(),
             ComposeService {
                 image: Some(images.0.get(&name).cloned().unwrap_or_else(|| format!("{name}:unbuilt"))),
+                volumes: binds,
                 build,
                 // Kubernetes' command is compose's entrypoint, its args compose's command.
                 entrypoint: service.command.iter().map(|a| literal(a)).collect(),
                 command: service.args.iter().map(|a| literal(a)).collect(),
                 env_file: vec![env_path(&name)],
+                // Every named port, on its own host port; compose's default protocol is tcp.
                 ports: service
-                    .port
-                    .zip(service.compose_port())
-                    .map(|(port, host)| publish(host, port))
-                    .into_iter()
+                    .named_ports()
+                    .iter()
+                    .map(|p| match p.protocol {
+                        config::Protocol::Tcp => publish(p.compose_port, p.port),
+                        config::Protocol::Udp => format!("{}/udp", publish(p.compose_port, p.port)),
+                    })
                     .collect(),
                 extra_hosts: if calls_host { vec![format!("{}:host-gateway", names::HOST)] } else { vec![] },
                 healthcheck,
@@ -458,7 +479,7 @@ pub(crate) fn render(config: &Config, inputs: &Inputs, secrets: &Secrets, images
 /// The path as compose needs it: compose resolves a relative path against the compose file's
 /// folder (the rendered output), not the config's, so repository paths are written absolute.
 /// Only the working directory is read, for a config loaded by a relative path.
-fn absolute(path: &Path) -> String {
+pub(crate) fn absolute(path: &Path) -> String {
     let path: PathBuf = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     path.display().to_string()
 }

@@ -223,6 +223,7 @@ fn reference_means_the_same(contract: &Contract, compose: &str, kind: &str) -> b
         | Contract::RedisHost
         | Contract::RedisPort
         | Contract::TemporalAddress
+        | Contract::ServiceAddress(..)
         | Contract::Domain => true,
         // URLs: scheme, host and port may differ; path, query, credentials may not.
         Contract::PostgresUrl(_)
@@ -232,7 +233,7 @@ fn reference_means_the_same(contract: &Contract, compose: &str, kind: &str) -> b
         | Contract::NatsUrl
         | Contract::VaultAddr
         | Contract::ServiceUrl(_)
-        | Contract::ServiceInternalUrl(_) => same_meaning(compose, kind),
+        | Contract::ServiceInternalUrl(..) => same_meaning(compose, kind),
         // Names and credentials are the same in every mode.
         Contract::PostgresUser(_)
         | Contract::PostgresPassword(_)

@@ -120,8 +120,12 @@ pub enum Contract {
     VaultAddr,
     /// `service.NAME.url`: the browser-facing URL of a service with an ingress.
     ServiceUrl(String),
-    /// `service.NAME.internal_url`: how other services reach it.
-    ServiceInternalUrl(String),
+    /// `service.NAME.internal_url ["PORT"]`: the `http://` URL other services reach it by, on
+    /// its main port or the named one (service, port name).
+    ServiceInternalUrl(String, String),
+    /// `service.NAME.address ["PORT"]`: `host:port` of its main port or the named one (service,
+    /// port name), for what is not HTTP (gRPC, a UDP listener).
+    ServiceAddress(String, String),
     /// `secret "name"`: a generated secret.
     Secret(String),
     /// `domain`.
@@ -147,6 +151,7 @@ pub const NAMES: &[&str] = &[
     "vault.addr",
     "service.NAME.url",
     "service.NAME.internal_url",
+    "service.NAME.address",
     "secret",
     "domain",
 ];
@@ -279,7 +284,16 @@ pub fn classify(r: &Reference, config: &Config, secrets: &[String]) -> Result<Co
                     ));
                 }
             };
-            arity(0, &format!("{{{{ service.{svc}.{field} }}}}"))?;
+            match field {
+                "url" => arity(0, &format!("{{{{ service.{svc}.url }}}}"))?,
+                "internal_url" | "address" if r.args.len() > 1 => {
+                    return Err(RefError::new(
+                        format!("`{name}` takes at most one argument, the name of a port"),
+                        Some(format!("write `{{{{ {name} }}}}` for its main port or `{{{{ {name} \"grpc\" }}}}`")),
+                    ));
+                }
+                _ => {}
+            }
             let Some(service) = config.services.get(svc) else {
                 let names: Vec<&str> = config.services.keys().map(String::as_str).collect();
                 let help = match crate::error::did_you_mean(svc, names.iter().copied()) {
@@ -288,13 +302,29 @@ pub fn classify(r: &Reference, config: &Config, secrets: &[String]) -> Result<Co
                 };
                 return Err(RefError::new(format!("service `{svc}` is not defined"), Some(help)));
             };
+            if matches!(field, "url" | "internal_url" | "address") && service.main_port().is_none() {
+                return Err(RefError::new(
+                    format!("service `{svc}` has no `port`, so it serves nothing to call"),
+                    Some(format!("give `services.{svc}.port` the port it listens on, or remove the reference")),
+                ));
+            }
+            // The port `internal_url` and `address` name: the argument's, or the main port.
+            let port = || {
+                let named = match r.args.first() {
+                    Some(name) => service.named_port(name),
+                    None => service.main_port(),
+                };
+                named.ok_or_else(|| {
+                    let name = r.args.first().map(String::as_str).unwrap_or_default();
+                    let ports: Vec<&str> = service.named_ports().iter().map(|p| p.name).collect();
+                    let help = match crate::error::did_you_mean(name, ports.iter().copied()) {
+                        Some(best) => format!("did you mean `{{{{ service.{svc}.{field} \"{best}\" }}}}`?"),
+                        None => format!("its ports are: {}", ports.join(", ")),
+                    };
+                    RefError::new(format!("service `{svc}` has no port `{name}`"), Some(help))
+                })
+            };
             match field {
-                "url" | "internal_url" if service.port.is_none() => {
-                    return Err(RefError::new(
-                        format!("service `{svc}` has no `port`, so it serves nothing to call"),
-                        Some(format!("give `services.{svc}.port` the port it listens on, or remove the reference")),
-                    ));
-                }
                 "url" if service.ingress.is_none() => {
                     return Err(RefError::new(
                         format!("service `{svc}` has no ingress, so it has no browser-facing url"),
@@ -302,11 +332,26 @@ pub fn classify(r: &Reference, config: &Config, secrets: &[String]) -> Result<Co
                     ));
                 }
                 "url" => Contract::ServiceUrl(svc.to_owned()),
-                "internal_url" => Contract::ServiceInternalUrl(svc.to_owned()),
+                "internal_url" => {
+                    let port = port()?;
+                    if port.protocol == crate::config::Protocol::Udp {
+                        return Err(RefError::new(
+                            format!("port `{}` of service `{svc}` is UDP, which no `http://` URL reaches", port.name),
+                            Some(format!(
+                                "write `{{{{ service.{svc}.address \"{}\" }}}}` for its host:port",
+                                port.name
+                            )),
+                        ));
+                    }
+                    Contract::ServiceInternalUrl(svc.to_owned(), port.name.to_owned())
+                }
+                "address" => Contract::ServiceAddress(svc.to_owned(), port()?.name.to_owned()),
                 other => {
                     return Err(RefError::new(
                         format!("services have no `{other}`"),
-                        Some(format!("write `service.{svc}.url` or `service.{svc}.internal_url`")),
+                        Some(format!(
+                            "write `service.{svc}.url`, `service.{svc}.internal_url` or `service.{svc}.address`"
+                        )),
                     ));
                 }
             }
@@ -421,6 +466,22 @@ pub fn resolve(
     let hidden = |value: String| Ok(Resolved { value, sensitive: true });
     let (pg_host, pg_port) = address("postgres", names::POSTGRES, 5432, config.postgres.compose_port);
     let (redis_host, redis_port) = address("redis", names::REDIS, 6379, config.redis.compose_port);
+    // host:port of a service's named port, by where the consumer and the service run.
+    let service_address = |name: &str, port: &str| {
+        let service = &config.services[name];
+        let port = service.named_port(port).expect("classify checked the port");
+        let (number, compose_port) = (port.port, port.compose_port);
+        match (consumer.mode, consumer.runs, service.compose.runs) {
+            (Mode::Kind, _, _) => format!("{name}.{ns}.svc.cluster.local:{number}"),
+            // Container to container: the compose network, the container port.
+            (Mode::Compose, Runs::Container, Runs::Container) => format!("{name}:{number}"),
+            // A container calling a process on the host: through the host gateway, which
+            // the rendered compose.yaml maps for such a consumer.
+            (Mode::Compose, Runs::Container, Runs::Host) => format!("{}:{compose_port}", names::HOST),
+            // A host process: the published port, or the port the other host process listens on.
+            (Mode::Compose, Runs::Host, _) => format!("localhost:{compose_port}"),
+        }
+    };
     let keycloak_url = || match consumer.mode {
         Mode::Compose => format!("http://localhost:{}", config.keycloak.compose_port),
         Mode::Kind => config.kind_origin(&config.keycloak.host),
@@ -466,7 +527,8 @@ pub fn resolve(
         }
         Contract::ServiceUrl(name) => {
             let service = &config.services[name.as_str()];
-            let compose_port = service.compose_port().expect("classify checked the port");
+            // The browser's compose URL is the host port of the port the Ingress routes to.
+            let compose_port = service.ingress_port().expect("validation checked the port").compose_port;
             let ingress = service.ingress.as_ref().expect("classify checked the ingress");
             let origin = match consumer.mode {
                 Mode::Compose => format!("http://localhost:{compose_port}"),
@@ -474,25 +536,8 @@ pub fn resolve(
             };
             plain(format!("{origin}{}", ingress.path.trim_end_matches('/')))
         }
-        Contract::ServiceInternalUrl(name) => {
-            let service = &config.services[name.as_str()];
-            let (port, compose_port) = match (service.port, service.compose_port()) {
-                (Some(port), Some(compose_port)) => (port, compose_port),
-                _ => unreachable!("classify checked the port"),
-            };
-            plain(match (consumer.mode, consumer.runs, service.compose.runs) {
-                (Mode::Kind, _, _) => format!("http://{name}.{ns}.svc.cluster.local:{port}"),
-                // Container to container: the compose network, the container port.
-                (Mode::Compose, Runs::Container, Runs::Container) => format!("http://{name}:{port}"),
-                // A container calling a process on the host: through the host gateway, which
-                // the rendered compose.yaml maps for such a consumer.
-                (Mode::Compose, Runs::Container, Runs::Host) => {
-                    format!("http://{}:{compose_port}", names::HOST)
-                }
-                // A host process: the published port, or the port the other host process listens on.
-                (Mode::Compose, Runs::Host, _) => format!("http://localhost:{compose_port}"),
-            })
-        }
+        Contract::ServiceInternalUrl(name, port) => plain(format!("http://{}", service_address(name, port))),
+        Contract::ServiceAddress(name, port) => plain(service_address(name, port)),
         Contract::Secret(name) => hidden(need(name)?),
         Contract::Domain => plain(match consumer.mode {
             Mode::Compose => "localhost".to_owned(),

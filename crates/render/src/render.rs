@@ -518,6 +518,75 @@ pub struct ArtifactFile {
     pub bytes: Vec<u8>,
 }
 
+/// One file of a service's mount, as both modes deliver it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MountedFile {
+    /// Its key in the service's `<name>-files` ConfigMap or Secret.
+    pub key: String,
+    /// Its path under the mount (a folder's file) or its file name (a file).
+    pub item: String,
+    /// Its content.
+    pub bytes: Vec<u8>,
+}
+
+/// A service's `files` entry, read: what kind's volume and compose's bind mount carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Mount {
+    /// The path in the container.
+    pub path: String,
+    /// Its files (one for a file or a secret, each file of a folder).
+    pub files: Vec<MountedFile>,
+    /// Whether the source is a folder (mounted whole) rather than one file (mounted by subPath).
+    pub folder: bool,
+    /// Whether it is a generated secret (a Secret in kind, a rendered 0600 file in compose).
+    pub secret: bool,
+}
+
+/// Reads every `files` entry of a service: each repository file or folder, or secret.
+pub(crate) fn mounts(service: &config::Service, inputs: &Inputs, secrets: &Secrets) -> Result<Vec<Mount>> {
+    // ConfigMap and Secret keys are `[-._a-zA-Z0-9]+`.
+    let key = |i: usize, j: usize, item: &str| {
+        let clean: String =
+            item.chars().map(|c| if c.is_ascii_alphanumeric() || "-._".contains(c) { c } else { '_' }).collect();
+        format!("{i}-{j}-{clean}")
+    };
+    let file_name = |path: &str| path.rsplit('/').next().unwrap_or(path).to_owned();
+    service
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, mount)| {
+            if let Some(name) = &mount.secret {
+                let value = secrets.get(name).ok_or_else(|| Error::MissingSecret { name: name.clone() })?;
+                let item = file_name(&mount.path);
+                return Ok(Mount {
+                    path: mount.path.clone(),
+                    files: vec![MountedFile { key: key(i, 0, &item), item, bytes: value.as_bytes().to_vec() }],
+                    folder: false,
+                    secret: true,
+                });
+            }
+            let source = mount.source.clone().unwrap_or_default();
+            let (folder, files) = if inputs.is_dir(&source) {
+                let files = inputs
+                    .files_under(&source)?
+                    .into_iter()
+                    .enumerate()
+                    .map(|(j, rel)| {
+                        let item = rel.to_string_lossy().replace('\\', "/");
+                        Ok(MountedFile { key: key(i, j, &item), item, bytes: inputs.read_bytes(&source.join(&rel))? })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                (true, files)
+            } else {
+                let item = file_name(&mount.path);
+                (false, vec![MountedFile { key: key(i, 0, &item), item, bytes: inputs.read_bytes(&source)? }])
+            };
+            Ok(Mount { path: mount.path.clone(), files, folder, secret: false })
+        })
+        .collect()
+}
+
 /// Reads and digests the config's bootstrap artifacts.
 pub fn artifacts(config: &Config, inputs: &Inputs) -> Result<Vec<ArtifactFile>> {
     config
@@ -786,7 +855,43 @@ pub fn render(
     let mut compose_service_env = BTreeMap::new();
     for (i, name) in start_order(config).iter().enumerate() {
         let service = &config.services[name.as_str()];
-        let kind_env = resolve_env(config, name, Mode::Kind, secrets)?;
+        let mut kind_env = resolve_env(config, name, Mode::Kind, secrets)?;
+        // A variable that names a mounted file: its path in the container.
+        for file in &service.files {
+            if let Some(var) = &file.env {
+                kind_env.plain.insert(var.clone(), file.path.clone());
+            }
+        }
+        let mounts = mounts(service, inputs, secrets)?;
+        let files_hash = short_hash(
+            &mounts
+                .iter()
+                .flat_map(|m| {
+                    m.files.iter().flat_map(move |f| [m.path.clone(), f.item.clone(), hex(&Sha256::digest(&f.bytes))])
+                })
+                .collect::<Vec<_>>()
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        );
+        let files_ctx: Vec<Value> = mounts
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                json!({
+                    "volume": format!("files-{i}"), "path": m.path, "folder": m.folder, "secret": m.secret,
+                    "sub_path": if m.folder { None } else { m.files.first().map(|f| f.item.clone()) },
+                    "items": m.files.iter().map(|f| json!({ "key": f.key, "path": f.item })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let file_data = |secret: bool| -> Vec<Value> {
+            mounts
+                .iter()
+                .filter(|m| m.secret == secret)
+                .flat_map(|m| m.files.iter().map(|f| json!({ "key": f.key, "data": B64.encode(&f.bytes) })))
+                .collect()
+        };
         let kv =
             |m: &BTreeMap<String, String>| m.iter().map(|(k, v)| json!({ "key": k, "value": v })).collect::<Vec<_>>();
         let env_hash = short_hash(&[
@@ -799,20 +904,36 @@ pub fn render(
             .filter(|(key, _)| !own.contains_key(key))
             .map(|(key, value)| json!({ "key": key, "value": value }))
             .collect();
+        // A check with its port resolved to a name (an HTTP check's; none for a command).
+        let probe = |probe: &Option<config::ProbeSpec>| {
+            probe.as_ref().map(|p| {
+                json!({
+                    "path": p.path, "command": p.command, "port": service.probe_port(p).map(|port| port.name),
+                    "period_seconds": p.period_seconds, "failure_threshold": p.failure_threshold,
+                })
+            })
+        };
         let ctx = base(json!({ "service": {
             "ca_env": ca_env,
             "name": name, "image": images.0.get(name).cloned().unwrap_or_else(|| format!("{name}:unbuilt")),
-            "port": service.port, "replicas": service.replicas, "health_path": service.health_path,
+            "ports": service.named_ports().iter().map(|p| json!({ "name": p.name, "port": p.port, "protocol": p.protocol.as_str() })).collect::<Vec<_>>(),
+            "replicas": service.replicas, "health_path": service.health_path,
+            "health_port": service.health_port().map(|p| p.name),
             "readiness_command": service.readiness_command,
-            "liveness": service.liveness, "startup": service.startup,
+            "liveness": probe(&service.liveness), "startup": probe(&service.startup),
             // `$(VAR)` in a container's command and args is expanded by the kubelet; `$$`
             // keeps it literal, as compose (which gets `$$` too) passes it.
             "command": service.command.iter().map(|a| a.replace('$', "$$")).collect::<Vec<_>>(),
             "args": service.args.iter().map(|a| a.replace('$', "$$")).collect::<Vec<_>>(),
             "cpu": service.resources.cpu, "memory": service.resources.memory,
-            "ingress": service.ingress.as_ref().map(|ing| json!({ "host": format!("{}.{}", ing.host, config.domain), "path": ing.path })),
+            "ingress": service.ingress.as_ref().map(|ing| json!({
+                "host": format!("{}.{}", ing.host, config.domain), "path": ing.path,
+                "port": service.ingress_port().map(|p| p.name),
+            })),
             "plain_env": kv(&kind_env.plain), "secret_env": kv(&kind_env.secret), "env_hash": env_hash,
             "depends_on": service.depends_on,
+            "files": files_ctx, "files_hash": files_hash,
+            "file_data": file_data(false), "secret_file_data": file_data(true),
         }}));
         let file = format!("{}-app-{name}.yaml", 50 + i);
         let component = format!("app-{name}");
@@ -824,7 +945,24 @@ pub fn render(
             templates.render("service/service.yaml.hbs", &component, &ctx)?,
         );
         let compose = resolve_env(config, name, Mode::Compose, secrets)?;
-        compose_service_env.insert(name.clone(), env_file(&compose.all()));
+        let mut compose_env = compose.all();
+        // The path in the container; a process on the host reads the repository's file itself.
+        let file_paths: Vec<(String, String)> = service
+            .files
+            .iter()
+            .filter_map(|file| {
+                let var = file.env.clone()?;
+                let path = match (service.compose.runs, &file.source, inputs) {
+                    (config::Runs::Host, Some(source), Inputs::Dir(base)) => {
+                        crate::compose::absolute(&base.join(source))
+                    }
+                    _ => file.path.clone(),
+                };
+                Some((var, path))
+            })
+            .collect();
+        compose_env.extend(file_paths.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        compose_service_env.insert(name.clone(), env_file(&compose_env));
     }
 
     let kustomization = {
@@ -937,8 +1075,8 @@ fn compose_env(config: &Config, images: &ImageRefs) -> String {
         if let Some(image) = images.0.get(name) {
             entries.insert(format!("KP_{upper}_IMAGE"), image.clone());
         }
-        if let Some(port) = service.compose_port() {
-            entries.insert(format!("KP_{upper}_PORT"), port.to_string());
+        for (var, port) in service.port_variables(name) {
+            entries.insert(var, port.compose_port.to_string());
         }
     }
     entries.insert("KP_KEYCLOAK_REALM".into(), config.keycloak.realm.clone());

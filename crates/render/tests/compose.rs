@@ -233,6 +233,84 @@ fn compose_go_loads_the_rendered_project() {
 }
 
 #[test]
+fn compose_go_loads_several_named_ports_and_a_udp_one() {
+    let Some(checker) = compose_go() else { return };
+    let loaded = common::load_config("ports", &[]);
+    let plan = render_loaded(&loaded, &secrets_for(&loaded));
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("compose-spec/compose-spec.json")).expect("the vendored schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let errors: Vec<String> =
+        validator.iter_errors(&compose_value(&plan)).map(|e| format!("{}: {e}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "{}\n{}", errors.join("\n"), plan.compose_file);
+    let dir = write_plan(&plan);
+    let out = Command::new(checker)
+        .arg("config")
+        .arg(dir.path().join("compose.yaml"))
+        .arg(dir.path().join("compose.env"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), plan.compose_file);
+    let loaded: serde_json::Value = serde_yaml_ng::from_slice(&out.stdout).unwrap();
+    // compose-go's reading of the short syntax: each port with its protocol and host port.
+    let ports: Vec<(String, String, String)> = loaded["services"]["gateway"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let text = |k: &str| p[k].as_str().map(str::to_owned).unwrap_or_else(|| p[k].to_string());
+            (text("target"), text("published"), text("protocol"))
+        })
+        .collect();
+    let expected =
+        [("8080", "8080", "tcp"), ("9090", "19090", "tcp"), ("9901", "9901", "tcp"), ("5353", "5353", "udp")];
+    let expected: Vec<(String, String, String)> =
+        expected.iter().map(|(a, b, c)| ((*a).to_owned(), (*b).to_owned(), (*c).to_owned())).collect();
+    assert_eq!(ports, expected, "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn compose_go_loads_bind_mounted_files() {
+    let Some(checker) = compose_go() else { return };
+    let loaded = common::load_config("files", &[]);
+    let plan = render_loaded(&loaded, &secrets_for(&loaded));
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("compose-spec/compose-spec.json")).expect("the vendored schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let errors: Vec<String> =
+        validator.iter_errors(&compose_value(&plan)).map(|e| format!("{}: {e}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "{}\n{}", errors.join("\n"), plan.compose_file);
+    let dir = write_plan(&plan);
+    let out = Command::new(checker)
+        .arg("config")
+        .arg(dir.path().join("compose.yaml"))
+        .arg(dir.path().join("compose.env"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), plan.compose_file);
+    let loaded: serde_json::Value = serde_yaml_ng::from_slice(&out.stdout).unwrap();
+    // compose-go's reading: each a read-only bind of the file the render names.
+    let volumes = loaded["services"]["web"]["volumes"].as_array().unwrap();
+    let binds: Vec<(&str, &str, &str, bool)> = volumes
+        .iter()
+        .map(|v| {
+            (
+                v["type"].as_str().unwrap(),
+                v["source"].as_str().unwrap(),
+                v["target"].as_str().unwrap(),
+                v["read_only"] == true,
+            )
+        })
+        .collect();
+    let secret = dir.path().join("compose/files/web/2-signing-key");
+    assert_eq!(binds[2], ("bind", secret.to_str().unwrap(), "/run/secrets/signing-key", true), "{binds:?}");
+    assert!(
+        binds.iter().all(|(kind, source, _, ro)| *kind == "bind" && Path::new(source).exists() && *ro),
+        "{binds:?}"
+    );
+}
+
+#[test]
 fn docker_compose_accepts_the_rendered_project() {
     let Ok(binary) = which::which("docker-compose") else {
         // Optional everywhere: compose-go above is the implementation `docker compose` runs.

@@ -508,3 +508,87 @@ fn a_probe_has_one_check() {
         "invalid config: <dir>/kind-parity.yaml:4:16: services.api.startup.path: `startup.path` is checked on the service's port, and it has no `port`\n    help: set `port`, or check with a `command`",
     );
 }
+
+const GATEWAY: &str = "services:\n  gw:\n    image: x/gw:1\n";
+
+#[test]
+fn named_ports_are_checked_where_they_are_written() {
+    check(
+        &format!("{GATEWAY}    port: 8080\n    ports: {{ http: 8080 }}\n"),
+        "invalid config: <dir>/kind-parity.yaml:5:5: services.gw.ports: the service has both `port` and `ports`\n    help: keep one: `port: N` for a single port, `ports` to name several",
+    );
+    check(
+        &format!("{GATEWAY}    ports:\n      gRPC_port: 9090\n"),
+        "invalid config: <dir>/kind-parity.yaml:5:7: services.gw.ports.gRPC_port: `gRPC_port` is not a valid port name\n    help: use at most 15 lowercase letters, digits and '-', with a letter, no '-' first, last or twice in a row (Kubernetes names container ports so)",
+    );
+    check(
+        &format!("{GATEWAY}    ports:\n      http: 8080\n      web: {{ port: 8080, compose_port: 18080 }}\n"),
+        "invalid config: <dir>/kind-parity.yaml:6:14: services.gw.ports.web.port: container port 8080/TCP is already port `http`\n    help: give each port its own number: a Service cannot have one twice",
+    );
+    check(
+        &format!("{GATEWAY}    ports:\n      dns: {{ port: 53, protocol: udp }}\n"),
+        "invalid config: <dir>/kind-parity.yaml:5:24: services.gw.ports.dns.protocol: unknown value `udp`\n    help: expected one of: TCP, UDP",
+    );
+    check(
+        &format!("{GATEWAY}    ports:\n      http: {{ port: 8080, compose: 3000 }}\n"),
+        "invalid config: <dir>/kind-parity.yaml:5:27: services.gw.ports.http: unknown key `compose`\n    help: did you mean `compose_port`?",
+    );
+}
+
+#[test]
+fn a_named_port_must_exist_and_serve_http_where_http_is_checked() {
+    check(
+        &format!("{GATEWAY}    ports: {{ http: 8080 }}\n    ingress: {{ host: gw, port: grcp }}\n"),
+        "invalid config: <dir>/kind-parity.yaml:5:26: services.gw.ingress.port: the service has no port `grcp`\n    help: its ports are: http",
+    );
+    check(
+        &format!("{GATEWAY}    ports:\n      dns: {{ port: 53, protocol: UDP }}\n    health_path: /healthz\n"),
+        "invalid config: <dir>/kind-parity.yaml:6:5: services.gw.health_path: `health_path` needs a TCP port, and port `dns` is UDP\n    help: name a TCP port of the service (the main port, the first listed, is used when none is named)",
+    );
+    check(
+        &format!(
+            "{GATEWAY}    ports: {{ http: 8080, admin: 9901 }}\n    ingress: {{ host: gw }}\n    health_path: /healthz\n    health_port: admin\n"
+        ),
+        "invalid config: <dir>/kind-parity.yaml:7:5: services.gw.health_port: `health_path` is checked through the Ingress, which leads to port `http`, but it is served on `admin`\n    help: serve the health check on the routed port, or route `ingress.port` to the one that serves it",
+    );
+}
+
+#[test]
+fn compose_port_variables_do_not_collide() {
+    check(
+        &format!("{GATEWAY}    ports: {{ http: 8080, grpc: 9090 }}\n  gw-grpc:\n    image: x/gw:1\n    port: 7070\n"),
+        "invalid config: <dir>/kind-parity.yaml:7:5: services.gw-grpc.port: its compose variable KP_GW_GRPC_PORT is already services.gw.ports.grpc's\n    help: rename the port or the service",
+    );
+    check(
+        &format!("{GATEWAY}    ports: {{ http: 8080 }}\n    compose: {{ port: 3000 }}\n"),
+        "invalid config: <dir>/kind-parity.yaml:5:16: services.gw.compose.port: `compose.port` is the host port of the `port` shorthand; with `ports`, each port has its own\n    help: write `ports.http.compose_port` instead",
+    );
+}
+
+#[test]
+fn a_mount_is_checked_where_it_is_written() {
+    check(
+        &format!("{GATEWAY}    files:\n      - {{ path: etc/app.yaml, source: app/Dockerfile }}\n"),
+        "invalid config: <dir>/kind-parity.yaml:5:11: services.gw.files[0].path: `etc/app.yaml` is not an absolute path in the container\n    help: write the path the process reads, e.g. `/etc/app/config.yaml` (no `.`, `..` or trailing `/`)",
+    );
+    check(
+        &format!("{GATEWAY}    files:\n      - {{ path: /etc/app.yaml, source: app/missing.yaml }}\n"),
+        "invalid config: <dir>/kind-parity.yaml:5:32: services.gw.files[0].source: no file or folder at `app/missing.yaml`\n    help: give a path relative to the config file",
+    );
+    check(
+        &format!(
+            "{GATEWAY}    files:\n      - {{ path: /run/key, secret: sesion-key }}\nsecrets:\n  session-key: {{}}\n"
+        ),
+        "invalid config: <dir>/kind-parity.yaml:5:27: services.gw.files[0].secret: secret `sesion-key` is not defined\n    help: did you mean `session-key`?",
+    );
+    check(
+        &format!("{GATEWAY}    files:\n      - {{ path: /run/key, source: app/Dockerfile, secret: x }}\n"),
+        "invalid config: <dir>/kind-parity.yaml:5:9: services.gw.files[0]: a mount needs exactly one of `source` and `secret`\n    help: give `source` for a repository file or folder, `secret` for a generated secret",
+    );
+    check(
+        &format!(
+            "{GATEWAY}    env: {{ APP_CONFIG: x }}\n    files:\n      - {{ path: /etc/app, source: app, env: APP_CONFIG }}\n"
+        ),
+        "invalid config: <dir>/kind-parity.yaml:6:40: services.gw.files[0].env: `APP_CONFIG` is also set in the service's env\n    help: keep one: `files[].env` sets it to the mounted path in both modes",
+    );
+}

@@ -33,6 +33,26 @@ const SCENARIOS: &[&[(&str, &str)]] = &[
         ("nats.enabled", "true"),
         ("nats.auth", "true"),
     ],
+    // Several named ports, one of them UDP, the checks and the route by port name.
+    &[
+        ("services.gateway.image", "ghcr.io/example/gateway:1.4.0"),
+        (
+            "services.gateway.ports",
+            "{http: {port: 8080, compose_port: 18080}, grpc: 9090, admin: 9901, dns: {port: 5353, protocol: UDP}}",
+        ),
+        ("services.gateway.ingress.host", "gateway"),
+        ("services.gateway.health_path", "/healthz"),
+        ("services.gateway.liveness.path", "/livez"),
+        ("services.gateway.liveness.port", "admin"),
+        ("services.statsd.image", "ghcr.io/example/statsd:0.10.2"),
+        ("services.statsd.ports", "{statsd: {port: 8125, protocol: UDP}}"),
+        ("services.statsd.readiness_command", "[/bin/statsd, --check]"),
+    ],
+    // Mounted files: a repository file by subPath, a folder whole, a generated secret.
+    &[(
+        "services.api.files",
+        "[{path: /etc/realm/realm.json, source: keycloak/realm.json, env: REALM_FILE}, {path: /srv/web, source: web}, {path: /run/secrets/session, secret: session-key, env: SESSION_KEY_FILE}]",
+    )],
 ];
 
 fn documents(overrides: &[(&str, &str)]) -> Vec<(String, Value)> {

@@ -93,9 +93,17 @@ fn the_schema_refuses_what_the_loader_refuses_for_shape() {
         ("services: {api: {replicas: two}}", "a string for a number"),
         ("ingress: {controller: haproxy}", "an unknown controller"),
         ("services: {api: {resources: {cpu: [1]}}}", "a list for a quantity"),
+        ("services: {api: {ports: {dns: {port: 53, protocol: udp}}}}", "a protocol not spelt as Kubernetes does"),
+        ("services: {api: {ports: {http: {compose_port: 80}}}}", "a named port without its port"),
+        ("services: {api: {ports: {http: http}}}", "a port that is no number"),
     ] {
         assert!(!errors(&validator, yaml).is_empty(), "{why} passed: {yaml}");
     }
     // Quantities may be numbers, as Kubernetes takes them.
     assert_eq!(errors(&validator, "services: {api: {resources: {cpu: 1, memory: 1e9}}}"), Vec::<String>::new());
+    // A named port is a number or its long form.
+    assert_eq!(
+        errors(&validator, "services: {api: {ports: {http: 80, dns: {port: 53, protocol: UDP}}}}"),
+        Vec::<String>::new()
+    );
 }

@@ -19,7 +19,7 @@ pub use load::{
 pub use model::*;
 pub use path::{Path, Seg};
 pub(crate) use validate::SERVICE_SUBNET;
-pub use validate::{KIND_CLUSTER_NAME_MAX, RESERVED_SERVICE_NAMES};
+pub use validate::{KIND_CLUSTER_NAME_MAX, RESERVED_SERVICE_NAMES, is_port_name};
 
 use crate::error::{Error, Result};
 
@@ -94,6 +94,56 @@ impl Inputs {
             Self::Dir(base) => base.join(rel).is_dir(),
             Self::Embedded => rel.as_os_str().is_empty() || rel == FsPath::new(".") || DEMO.get_dir(rel).is_some(),
         }
+    }
+
+    /// Every file under a folder relative to the inputs, as paths relative to that folder,
+    /// sorted; hidden files and folders (`.git`) left out.
+    pub fn files_under(&self, rel: &FsPath) -> Result<Vec<PathBuf>> {
+        let hidden = |p: &FsPath| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        let mut out = Vec::new();
+        match self {
+            Self::Dir(base) => {
+                let root = base.join(rel);
+                let mut stack = vec![root.clone()];
+                while let Some(folder) = stack.pop() {
+                    let entries = std::fs::read_dir(&folder)
+                        .map_err(|source| Error::ReadInput { path: folder.clone(), source })?;
+                    for entry in entries {
+                        let path = entry.map_err(|source| Error::ReadInput { path: folder.clone(), source })?.path();
+                        if hidden(&path) {
+                            continue;
+                        }
+                        if path.is_dir() {
+                            stack.push(path);
+                        } else {
+                            out.push(path.strip_prefix(&root).unwrap_or(&path).to_path_buf());
+                        }
+                    }
+                }
+            }
+            Self::Embedded => {
+                fn walk(dir: &Dir<'static>, root: &FsPath, out: &mut Vec<PathBuf>) {
+                    for entry in dir.entries() {
+                        if entry.path().file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+                            continue;
+                        }
+                        match entry {
+                            include_dir::DirEntry::Dir(d) => walk(d, root, out),
+                            include_dir::DirEntry::File(f) => {
+                                out.push(f.path().strip_prefix(root).unwrap_or(f.path()).to_path_buf());
+                            }
+                        }
+                    }
+                }
+                let dir = DEMO.get_dir(rel).ok_or_else(|| Error::ReadInput {
+                    path: rel.to_path_buf(),
+                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "not in the embedded demo stack"),
+                })?;
+                walk(dir, rel, &mut out);
+            }
+        }
+        out.sort();
+        Ok(out)
     }
 
     /// The folder on disk, when the inputs are on disk.

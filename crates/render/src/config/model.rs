@@ -102,7 +102,12 @@ impl Config {
             if let Some(build) = &mut service.build {
                 build.dockerfile.get_or_insert_with(|| PathBuf::from(DEFAULT_DOCKERFILE));
             }
-            service.compose.port = service.compose_port();
+            if service.ports.is_empty() {
+                service.compose.port = service.compose_port();
+            }
+            for port in service.ports.values_mut() {
+                port.compose_port.get_or_insert(port.port);
+            }
         }
         for (name, database) in &mut config.postgres.databases {
             database.owner.get_or_insert_with(|| name.clone());
@@ -165,9 +170,88 @@ impl Config {
 }
 
 impl Service {
-    /// The host port the service is reached on in compose mode; none when it serves nothing.
+    /// The host port of its main port in compose mode; none when it serves nothing.
     pub fn compose_port(&self) -> Option<u16> {
-        self.compose.port.or(self.port)
+        self.main_port().map(|p| p.compose_port)
+    }
+
+    /// Its ports in order, the main port first: `ports`, or the `port` shorthand as `http`
+    /// (with `compose.port` as its host port).
+    pub fn named_ports(&self) -> Vec<NamedPort<'_>> {
+        if self.ports.is_empty() {
+            return self
+                .port
+                .map(|port| NamedPort {
+                    name: DEFAULT_PORT_NAME,
+                    port,
+                    protocol: Protocol::Tcp,
+                    compose_port: self.compose.port.unwrap_or(port),
+                })
+                .into_iter()
+                .collect();
+        }
+        self.ports
+            .iter()
+            .map(|(name, p)| NamedPort {
+                name,
+                port: p.port,
+                protocol: p.protocol,
+                compose_port: p.compose_port.unwrap_or(p.port),
+            })
+            .collect()
+    }
+
+    /// The port of that name.
+    pub fn named_port(&self, name: &str) -> Option<NamedPort<'_>> {
+        self.named_ports().into_iter().find(|p| p.name == name)
+    }
+
+    /// Its main port: the first one.
+    pub fn main_port(&self) -> Option<NamedPort<'_>> {
+        self.named_ports().into_iter().next()
+    }
+
+    /// The port a port name of the config names, or the main port for none.
+    fn port_or_main(&self, name: Option<&str>) -> Option<NamedPort<'_>> {
+        match name {
+            Some(name) => self.named_port(name),
+            None => self.main_port(),
+        }
+    }
+
+    /// The port its Ingress routes to.
+    pub fn ingress_port(&self) -> Option<NamedPort<'_>> {
+        self.port_or_main(self.ingress.as_ref().and_then(|i| i.port.as_deref()))
+    }
+
+    /// The port its `health_path` is served on.
+    pub fn health_port(&self) -> Option<NamedPort<'_>> {
+        self.port_or_main(self.health_port.as_deref())
+    }
+
+    /// The `compose.env` variable of each of its ports, as the service `name`: `KP_<NAME>_PORT`
+    /// for the main port, `KP_<NAME>_<PORT>_PORT` for each other one (upper case, `-` as `_`).
+    pub fn port_variables(&self, name: &str) -> Vec<(String, NamedPort<'_>)> {
+        let upper = |s: &str| s.to_ascii_uppercase().replace('-', "_");
+        self.named_ports()
+            .into_iter()
+            .enumerate()
+            .map(|(i, port)| {
+                let var = match i {
+                    0 => format!("KP_{}_PORT", upper(name)),
+                    _ => format!("KP_{}_{}_PORT", upper(name), upper(port.name)),
+                };
+                (var, port)
+            })
+            .collect()
+    }
+
+    /// The port a liveness or startup check's path is served on.
+    pub fn probe_port(&self, probe: &ProbeSpec) -> Option<NamedPort<'_>> {
+        match &probe.port {
+            Some(name) => self.named_port(name),
+            None => self.health_port(),
+        }
     }
 }
 
@@ -535,9 +619,17 @@ pub struct Service {
     pub build: Option<Build>,
     /// A prebuilt image, pinned; exclusive with `build`.
     pub image: Option<String>,
-    /// The container port it listens on; none for a service that serves nothing (a worker):
-    /// then it has no container port, no Service and no `KP_<NAME>_PORT`.
+    /// The container port it listens on, the one-port shorthand of `ports: {http: PORT}`
+    /// (exclusive with `ports`); none for a service that serves nothing (a worker): then it has
+    /// no container port, no Service and no `KP_<NAME>_PORT`.
     pub port: Option<u16>,
+    /// Its named ports (`http`, `grpc`, `metrics`), each a container port number (TCP) or
+    /// `{port, protocol, compose_port}`; exclusive with `port`. The first listed is its main
+    /// port: the one `ingress`, the health checks, `KP_<NAME>_PORT` and
+    /// `{{ service.NAME.internal_url }}` use unless they name another.
+    #[serde(deserialize_with = "named_ports")]
+    #[schemars(with = "IndexMap<String, PortSchema>")]
+    pub ports: IndexMap<String, ServicePort>,
     /// The container's entrypoint, replacing the image's (`ENTRYPOINT`); the image's when empty.
     /// Passed literally in both modes: no variable is expanded.
     pub command: Vec<String>,
@@ -548,6 +640,9 @@ pub struct Service {
     pub ingress: Option<ServiceIngress>,
     /// The HTTP path that answers 200 when it is ready.
     pub health_path: Option<String>,
+    /// The named port `health_path` is served on (and `liveness`'s and `startup`'s paths, unless
+    /// they name their own); the main port when unset.
+    pub health_port: Option<String>,
     /// A command that exits 0 when it is ready, run in its container (workers without an HTTP
     /// health path); exclusive with `health_path`.
     pub readiness_command: Vec<String>,
@@ -563,6 +658,10 @@ pub struct Service {
     pub depends_on: Vec<String>,
     /// Environment written once, with references to contract values resolved per mode.
     pub env: IndexMap<String, String>,
+    /// Files and folders mounted into its container: a repository file or folder, or a
+    /// generated secret, at a path (a ConfigMap or Secret volume in kind, a bind mount in
+    /// compose); an edit rolls its pods.
+    pub files: Vec<FileMount>,
     /// What differs in compose mode (transport only, never meaning), and where compose runs it.
     pub compose: ComposeOverrides,
     /// What differs in kind mode (transport only, never meaning).
@@ -575,10 +674,12 @@ impl Default for Service {
             build: None,
             image: None,
             port: None,
+            ports: IndexMap::new(),
             command: Vec::new(),
             args: Vec::new(),
             ingress: None,
             health_path: None,
+            health_port: None,
             readiness_command: Vec::new(),
             liveness: None,
             startup: None,
@@ -586,19 +687,22 @@ impl Default for Service {
             resources: Resources::default(),
             depends_on: Vec::new(),
             env: IndexMap::new(),
+            files: Vec::new(),
             compose: ComposeOverrides::default(),
             kind: KindOverrides::default(),
         }
     }
 }
 
-/// A liveness or startup check: an HTTP path on the service's port, or a command in its
+/// A liveness or startup check: an HTTP path on one of the service's ports, or a command in its
 /// container (exactly one).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProbeSpec {
     /// The HTTP path that answers 2xx or 3xx while the check passes.
     pub path: Option<String>,
+    /// The named port the path is served on; the service's `health_port` (or main port) when unset.
+    pub port: Option<String>,
     /// A command that exits 0 while the check passes.
     pub command: Vec<String>,
     /// Seconds between checks.
@@ -609,7 +713,7 @@ pub struct ProbeSpec {
 
 impl Default for ProbeSpec {
     fn default() -> Self {
-        Self { path: None, command: Vec::new(), period_seconds: 10, failure_threshold: 3 }
+        Self { path: None, port: None, command: Vec::new(), period_seconds: 10, failure_threshold: 3 }
     }
 }
 
@@ -638,12 +742,130 @@ pub struct ServiceIngress {
     pub host: String,
     /// The path prefix.
     pub path: String,
+    /// The named port the route leads to; the service's main port when unset.
+    pub port: Option<String>,
 }
 
 impl Default for ServiceIngress {
     fn default() -> Self {
-        Self { host: String::new(), path: "/".into() }
+        Self { host: String::new(), path: "/".into(), port: None }
     }
+}
+
+/// A file or folder in a service's container, written once for both modes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileMount {
+    /// The absolute path in the container.
+    pub path: String,
+    /// A file or folder of the repository, relative to the config file; exclusive with `secret`.
+    pub source: Option<PathBuf>,
+    /// A generated secret (`secrets:` or a platform one), mounted as a file holding its value;
+    /// exclusive with `source`.
+    pub secret: Option<String>,
+    /// An environment variable set to where the process finds it: `path` in a container, the
+    /// repository file's absolute path for a process on the host (compose).
+    pub env: Option<String>,
+}
+
+/// The name of the port the `port` shorthand declares.
+pub const DEFAULT_PORT_NAME: &str = "http";
+
+/// One named port of a service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServicePort {
+    /// The container port.
+    pub port: u16,
+    /// Its protocol.
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// The host port compose publishes it on (a container) or it listens on (a process on the
+    /// host); the container port when unset.
+    #[serde(default)]
+    pub compose_port: Option<u16>,
+}
+
+/// A port's protocol, as Kubernetes spells it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum Protocol {
+    /// TCP.
+    #[default]
+    #[serde(rename = "TCP")]
+    Tcp,
+    /// UDP.
+    #[serde(rename = "UDP")]
+    Udp,
+}
+
+impl Protocol {
+    /// `TCP` or `UDP`, as a Kubernetes port's `protocol`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tcp => "TCP",
+            Self::Udp => "UDP",
+        }
+    }
+}
+
+/// A named port: its container port number (TCP), or the port with its protocol and compose
+/// host port.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum PortSchema {
+    /// The container port (TCP).
+    Number(u16),
+    /// The port, its protocol and its compose host port.
+    Spec(ServicePort),
+}
+
+/// `ports`: each value a container port number or a `{port, protocol, compose_port}` mapping.
+/// A visitor instead of an untagged enum, so that an unknown key or a wrong type in the mapping
+/// is reported as such, at its own path.
+fn named_ports<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<IndexMap<String, ServicePort>, D::Error> {
+    struct Entry(ServicePort);
+    impl<'de> Deserialize<'de> for Entry {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct Visitor;
+            impl<'de> serde::de::Visitor<'de> for Visitor {
+                type Value = ServicePort;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a port number or `{port, protocol, compose_port}`")
+                }
+                fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ServicePort, E> {
+                    let port = u16::try_from(v)
+                        .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &"a port (0 to 65535)"))?;
+                    Ok(ServicePort { port, protocol: Protocol::Tcp, compose_port: None })
+                }
+                fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ServicePort, E> {
+                    match u64::try_from(v) {
+                        Ok(v) => self.visit_u64(v),
+                        Err(_) => Err(E::invalid_value(serde::de::Unexpected::Signed(v), &"a port (0 to 65535)")),
+                    }
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<ServicePort, A::Error> {
+                    ServicePort::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                }
+            }
+            deserializer.deserialize_any(Visitor).map(Entry)
+        }
+    }
+    let entries = IndexMap::<String, Entry>::deserialize(deserializer)?;
+    Ok(entries.into_iter().map(|(name, Entry(port))| (name, port)).collect())
+}
+
+/// One port of a service with everything both modes need of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NamedPort<'a> {
+    /// Its name: the container port's, the Service port's and the Ingress backend's.
+    pub name: &'a str,
+    /// The container port.
+    pub port: u16,
+    /// Its protocol.
+    pub protocol: Protocol,
+    /// The host port in compose mode.
+    pub compose_port: u16,
 }
 
 /// Resource requests and limits, in Kubernetes quantities.
@@ -702,7 +924,8 @@ impl Default for Resources {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ComposeOverrides {
-    /// The host port the service is published on (container) or listens on (host); `port` when unset.
+    /// The host port the `port` shorthand's port is published on (container) or listens on
+    /// (host); `port` when unset. With `ports`, each port's `compose_port` says it instead.
     pub port: Option<u16>,
     /// Environment entries added or replaced in compose; shown by the drift report.
     pub env: IndexMap<String, String>,

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::{Config, Inputs, Origins, Path};
+use super::{Config, Inputs, Origins, Path, Protocol};
 use crate::error::{Diagnostic, did_you_mean};
 use crate::refs::{self, Piece};
 
@@ -239,16 +239,21 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
             "give them different ports, e.g. 8080 and 8443",
         );
     }
-    let mut compose_ports: BTreeMap<u16, Path> = BTreeMap::new();
-    let mut claim = |c: &mut Checker<'_>, port: u16, path: Path| {
-        if let Some(first) = compose_ports.get(&port) {
+    // TCP and UDP host ports are apart: a DNS server may publish 53 of each.
+    let mut compose_ports: BTreeMap<(u16, Protocol), Path> = BTreeMap::new();
+    let mut claim = |c: &mut Checker<'_>, port: u16, protocol: Protocol, path: Path| {
+        if let Some(first) = compose_ports.get(&(port, protocol)) {
+            let port = match protocol {
+                Protocol::Tcp => port.to_string(),
+                Protocol::Udp => format!("{port}/udp"),
+            };
             c.report(
                 &path,
                 format!("host port {port} is already used by {first}"),
                 "give each published port its own number",
             );
         } else {
-            compose_ports.insert(port, path);
+            compose_ports.insert((port, protocol), path);
         }
     };
     let component_ports = [
@@ -261,20 +266,23 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
     ];
     for (name, enabled, port) in component_ports {
         if enabled {
-            claim(&mut c, port, root.key(name).key("compose_port"));
+            claim(&mut c, port, Protocol::Tcp, root.key(name).key("compose_port"));
         }
     }
     if config.registry.enabled {
-        claim(&mut c, config.registry.host_port, root.key("registry").key("host_port"));
+        claim(&mut c, config.registry.host_port, Protocol::Tcp, root.key("registry").key("host_port"));
     }
     for (name, service) in &config.services {
-        let path = if service.compose.port.is_some() {
-            root.key("services").key(name).key("compose").key("port")
-        } else {
-            root.key("services").key(name).key("port")
-        };
-        if let Some(port) = service.compose_port() {
-            claim(&mut c, port, path);
+        let sp = root.key("services").key(name);
+        for port in service.named_ports() {
+            // The key that decides the host port: where a clash is fixed.
+            let path = match service.ports.get(port.name) {
+                Some(spec) if spec.compose_port.is_some() => sp.key("ports").key(port.name).key("compose_port"),
+                Some(_) => sp.key("ports").key(port.name),
+                None if service.compose.port.is_some() => sp.key("compose").key("port"),
+                None => sp.key("port"),
+            };
+            claim(&mut c, port.compose_port, port.protocol, path);
         }
     }
 
@@ -549,11 +557,20 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
                 (Some(path), true) if !path.starts_with('/') => {
                     c.report(&at.key("path"), format!("`{path}` does not start with '/'"), format!("write `/{path}`"))
                 }
-                (Some(_), true) if service.port.is_none() => c.report(
+                (Some(_), true) if service.named_ports().is_empty() => c.report(
                     &at.key("path"),
                     format!("`{key}.path` is checked on the service's port, and it has no `port`"),
                     "set `port`, or check with a `command`",
                 ),
+                (None, false) if probe.port.is_some() => c.report(
+                    &at.key("port"),
+                    format!("`{key}.port` is the port of an HTTP `path` check, and this check is a `command`"),
+                    "remove `port`, or check a `path` instead",
+                ),
+                (Some(_), true) => {
+                    let port = probe.port.as_deref().map(|p| (p, at.key("port")));
+                    http_port(&mut c, service, port, service.probe_port(probe), &at.key("path"), &format!("`{key}`"));
+                }
                 _ => {}
             }
             for (field, value) in
@@ -567,7 +584,8 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
         if service.port == Some(0) {
             c.report(&sp.key("port"), "port 0 is not a usable container port", "use the port the service listens on");
         }
-        if service.port.is_none() {
+        service_ports(&mut c, &sp, service);
+        if service.named_ports().is_empty() {
             // What needs a port to reach: the route, the HTTP health check, a compose host port.
             let needs = [
                 ("ingress", service.ingress.is_some(), "a route"),
@@ -595,6 +613,36 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
                 &sp.key("readiness_command"),
                 "`health_path` and `readiness_command` are both set",
                 "keep one: `health_path` for a service that answers HTTP, `readiness_command` for a worker",
+            );
+        }
+        if let Some(ingress) = &service.ingress {
+            let port = ingress.port.as_deref().map(|p| (p, sp.key("ingress").key("port")));
+            http_port(&mut c, service, port, service.ingress_port(), &sp.key("ingress"), "the route");
+        }
+        match (&service.health_path, &service.health_port) {
+            (None, Some(_)) => c.report(
+                &sp.key("health_port"),
+                "`health_port` is the port of `health_path`, which is unset",
+                "set `health_path`, or remove `health_port`",
+            ),
+            (Some(_), name) => {
+                let port = name.as_deref().map(|p| (p, sp.key("health_port")));
+                http_port(&mut c, service, port, service.health_port(), &sp.key("health_path"), "`health_path`");
+            }
+            (None, None) => {}
+        }
+        if let (Some(_), Some(_), Some(route), Some(health)) =
+            (&service.ingress, &service.health_path, service.ingress_port(), service.health_port())
+            && route.name != health.name
+        {
+            // The parity suite calls the health path through the Ingress (`route.<host>`).
+            c.report(
+                &sp.key(if service.health_port.is_some() { "health_port" } else { "health_path" }),
+                format!(
+                    "`health_path` is checked through the Ingress, which leads to port `{}`, but it is served on `{}`",
+                    route.name, health.name
+                ),
+                "serve the health check on the routed port, or route `ingress.port` to the one that serves it",
             );
         }
         if let (Some(ingress), Some(health)) = (&service.ingress, &service.health_path) {
@@ -659,6 +707,7 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
                 c.report(&dp, format!("`{target}` is not a service or a component"), help);
             }
         }
+        files(&mut c, &sp, service, inputs, &secret_names);
         let envs = [
             (sp.key("env"), &service.env),
             (sp.key("compose").key("env"), &service.compose.env),
@@ -739,6 +788,24 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
             Ok(_) => {}
         }
     }
+    // `compose.env`'s port variables: `KP_A_B_PORT` is port `b` of `a` and the main port of `a-b`.
+    let mut variables: BTreeMap<String, Path> = BTreeMap::new();
+    for (name, service) in &config.services {
+        let sp = root.key("services").key(name);
+        for (var, port) in service.port_variables(name) {
+            let at = if service.ports.is_empty() { sp.key("port") } else { sp.key("ports").key(port.name) };
+            if let Some(first) = variables.get(&var) {
+                let first = first.to_string();
+                c.report(
+                    &at,
+                    format!("its compose variable {var} is already {first}'s"),
+                    "rename the port or the service",
+                );
+            } else {
+                variables.insert(var, at);
+            }
+        }
+    }
     if let Some(cycle) = find_cycle(config) {
         let path = root.key("services").key(&cycle[0]).key("depends_on");
         c.report(
@@ -750,6 +817,225 @@ pub(crate) fn validate(config: &Config, origins: &Origins, inputs: &Inputs) -> V
 
     c.out.sort_by_key(|d| d.origin.clone());
     c.out
+}
+
+/// A service's `files`: each at its own absolute path in the container, from exactly one of a
+/// repository file or folder that exists (and fits a ConfigMap) and a defined secret, its
+/// variable a valid name the service's env does not set too.
+fn files(c: &mut Checker<'_>, sp: &Path, service: &super::Service, inputs: &Inputs, secrets: &[String]) {
+    let mut paths: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut total = 0usize;
+    for (i, file) in service.files.iter().enumerate() {
+        let fp = sp.key("files").index(i);
+        let normal = file.path.starts_with('/')
+            && file.path.len() > 1
+            && !file.path.ends_with('/')
+            && file.path.split('/').skip(1).all(|part| !part.is_empty() && part != "." && part != "..");
+        if !normal {
+            c.report(
+                &fp.key("path"),
+                format!("`{}` is not an absolute path in the container", file.path),
+                "write the path the process reads, e.g. `/etc/app/config.yaml` (no `.`, `..` or trailing `/`)",
+            );
+        } else if file.path == "/etc/kind-parity" || file.path.starts_with("/etc/kind-parity/") {
+            c.report(
+                &fp.key("path"),
+                format!("`{}` is where the local CA is mounted", file.path),
+                "mount it somewhere else: /etc/kind-parity holds the environment's CA",
+            );
+        }
+        if let Some(first) = paths.get(file.path.as_str()) {
+            c.report(
+                &fp.key("path"),
+                format!("`{}` is already mounted by files[{first}]", file.path),
+                "mount each path once",
+            );
+        } else {
+            paths.insert(&file.path, i);
+        }
+        match (&file.source, &file.secret) {
+            (Some(_), Some(_)) | (None, None) => c.report(
+                &fp,
+                "a mount needs exactly one of `source` and `secret`",
+                "give `source` for a repository file or folder, `secret` for a generated secret",
+            ),
+            (Some(source), None) => {
+                if inputs.is_dir(source) {
+                    match inputs.files_under(source) {
+                        Ok(list) if list.is_empty() => c.report(
+                            &fp.key("source"),
+                            format!("the folder `{}` holds no file", source.display()),
+                            "mount a folder with files, or remove the entry",
+                        ),
+                        Ok(list) => {
+                            total += list
+                                .iter()
+                                .map(|f| inputs.read_bytes(&source.join(f)).map_or(0, |b| b.len()))
+                                .sum::<usize>();
+                        }
+                        Err(e) => c.report(
+                            &fp.key("source"),
+                            format!("`{}` cannot be read: {e}", source.display()),
+                            "check its permissions",
+                        ),
+                    }
+                } else {
+                    match inputs.read_bytes(source) {
+                        Ok(bytes) => total += bytes.len(),
+                        Err(_) => c.report(
+                            &fp.key("source"),
+                            format!("no file or folder at `{}`", source.display()),
+                            "give a path relative to the config file",
+                        ),
+                    }
+                }
+            }
+            (None, Some(secret)) => {
+                if !secrets.contains(secret) {
+                    let help = match did_you_mean(secret, secrets.iter().map(String::as_str)) {
+                        Some(best) => format!("did you mean `{best}`?"),
+                        None => "declare it under `secrets:`".to_owned(),
+                    };
+                    c.report(&fp.key("secret"), format!("secret `{secret}` is not defined"), help);
+                }
+                if service.compose.runs == super::Runs::Host {
+                    c.report(
+                        &fp.key("secret"),
+                        "a process on the host (`compose.runs: host`) has no container to mount a secret into",
+                        "pass the secret in `env` with `{{ secret \"NAME\" }}`, or run the service in a container",
+                    );
+                }
+            }
+        }
+        if let Some(var) = &file.env {
+            if !is_env_key(var) {
+                c.report(
+                    &fp.key("env"),
+                    format!("`{var}` is not a valid environment variable name"),
+                    "use letters, digits and '_', not starting with a digit",
+                );
+            } else if service.env.contains_key(var)
+                || service.compose.env.contains_key(var)
+                || service.kind.env.contains_key(var)
+            {
+                c.report(
+                    &fp.key("env"),
+                    format!("`{var}` is also set in the service's env"),
+                    "keep one: `files[].env` sets it to the mounted path in both modes",
+                );
+            } else if service.files[..i].iter().any(|f| f.env.as_deref() == Some(var)) {
+                c.report(
+                    &fp.key("env"),
+                    format!("`{var}` already names another mount"),
+                    "give each mount its own variable",
+                );
+            }
+        }
+    }
+    if total > MAX_ARTIFACT_BYTES {
+        c.report(
+            &sp.key("files"),
+            format!(
+                "the mounted repository files are {total} bytes; their ConfigMap holds at most {MAX_ARTIFACT_BYTES}"
+            ),
+            "mount less (build large files into the image instead)",
+        );
+    }
+}
+
+/// A service's `ports`: exclusive with `port`, each named as Kubernetes names a container port,
+/// usable, and no container port twice (a Service refuses a port twice).
+fn service_ports(c: &mut Checker<'_>, sp: &Path, service: &super::Service) {
+    if service.ports.is_empty() {
+        return;
+    }
+    if service.port.is_some() {
+        c.report(
+            &sp.key("ports"),
+            "the service has both `port` and `ports`",
+            "keep one: `port: N` for a single port, `ports` to name several",
+        );
+    }
+    if service.compose.port.is_some() {
+        let main = service.ports.keys().next().map(String::as_str).unwrap_or_default();
+        c.report(
+            &sp.key("compose").key("port"),
+            "`compose.port` is the host port of the `port` shorthand; with `ports`, each port has its own",
+            format!("write `ports.{main}.compose_port` instead"),
+        );
+    }
+    let mut seen: BTreeMap<(u16, Protocol), &str> = BTreeMap::new();
+    for (name, spec) in &service.ports {
+        let pp = sp.key("ports").key(name);
+        if !is_port_name(name) {
+            c.report(
+                &pp,
+                format!("`{name}` is not a valid port name"),
+                "use at most 15 lowercase letters, digits and '-', with a letter, no '-' first, last or twice in a row (Kubernetes names container ports so)",
+            );
+        }
+        if spec.port == 0 {
+            c.report(&pp.key("port"), "port 0 is not a usable container port", "use the port the service listens on");
+        }
+        if spec.compose_port == Some(0) {
+            c.report(&pp.key("compose_port"), "port 0 is not a usable host port", "use a port between 1 and 65535");
+        }
+        match seen.get(&(spec.port, spec.protocol)) {
+            Some(first) => c.report(
+                &pp.key("port"),
+                format!("container port {}/{} is already port `{first}`", spec.port, spec.protocol.as_str()),
+                "give each port its own number: a Service cannot have one twice",
+            ),
+            None => {
+                seen.insert((spec.port, spec.protocol), name);
+            }
+        }
+    }
+}
+
+/// A port that an HTTP check or the route uses: `named` (the name and where the config says
+/// it) must be one of the service's ports, and the port used a TCP one.
+fn http_port(
+    c: &mut Checker<'_>,
+    service: &super::Service,
+    named: Option<(&str, Path)>,
+    port: Option<super::NamedPort<'_>>,
+    usage: &Path,
+    what: &str,
+) {
+    match (named, port) {
+        (Some((name, at)), None) => {
+            let names: Vec<&str> = service.named_ports().iter().map(|p| p.name).collect();
+            let help = match did_you_mean(name, names.iter().copied()) {
+                Some(best) => format!("did you mean `{best}`?"),
+                None if names.is_empty() => "declare it under `ports`".to_owned(),
+                None => format!("its ports are: {}", names.join(", ")),
+            };
+            c.report(&at, format!("the service has no port `{name}`"), help);
+        }
+        (named, Some(port)) if port.protocol == Protocol::Udp => {
+            let at = named.map_or_else(|| usage.clone(), |(_, at)| at);
+            c.report(
+                &at,
+                format!("{what} needs a TCP port, and port `{}` is UDP", port.name),
+                "name a TCP port of the service (the main port, the first listed, is used when none is named)",
+            );
+        }
+        _ => {}
+    }
+}
+
+/// Kubernetes' name of a container port (`IsValidPortName`, an IANA service name): at most 15
+/// lowercase letters, digits and '-', at least one letter, no '-' at either end or next to
+/// another.
+pub fn is_port_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 15
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && s.chars().any(|c| c.is_ascii_lowercase())
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && !s.contains("--")
 }
 
 /// The first `depends_on` cycle among services, as names from start back to start.

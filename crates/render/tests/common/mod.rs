@@ -26,6 +26,21 @@ pub fn load_demo(overrides: &[(&str, &str)]) -> Loaded {
     load(&options).unwrap_or_else(|e| panic!("demo loads: {e}"))
 }
 
+/// Loads the test config `tests/configs/<name>.yaml` with `--set` overrides.
+pub fn load_config(name: &str, overrides: &[(&str, &str)]) -> Loaded {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/configs");
+    let options = LoadOptions {
+        config: Some(dir.join(format!("{name}.yaml"))),
+        dir,
+        env: vec![],
+        overrides: overrides
+            .iter()
+            .map(|(p, v)| Override { flag: format!("--set {p}={v}"), path: (*p).into(), value: (*v).into() })
+            .collect(),
+    };
+    load(&options).unwrap_or_else(|e| panic!("tests/configs/{name}.yaml loads: {e}"))
+}
+
 /// Secrets made from a fixed seed and a fixed clock, so snapshots are stable across runs.
 /// Certificates still differ per run (the key generator is not seedable), so snapshot tests
 /// replace them with `fixed_tls`.

@@ -72,6 +72,48 @@ struct Port {
     target: u16,
     published: Option<u16>,
     host_ip: Option<String>,
+    udp: bool,
+    /// The long syntax's `name`.
+    name: Option<String>,
+}
+
+/// A service's imported port: its name in the config and its index in the compose list.
+#[derive(Debug, Clone, PartialEq)]
+struct NamedPort {
+    name: String,
+    index: usize,
+    port: Port,
+}
+
+/// The ports of the config from a service's compose ports: each container port once (per
+/// protocol), named by its long syntax's `name` when that is a Kubernetes port name, else the
+/// first TCP one `http` (the name of the `port` shorthand's) and the others `tcp-<port>` or
+/// `udp-<port>`; with the index of each port that was left out and why.
+fn named_ports(list: &[Port]) -> (Vec<NamedPort>, Vec<(usize, String)>) {
+    let mut out: Vec<NamedPort> = Vec::new();
+    let mut skipped = Vec::new();
+    for (index, port) in list.iter().enumerate() {
+        if let Some(first) = out.iter().find(|p| p.port.target == port.target && p.port.udp == port.udp) {
+            skipped.push((
+                index,
+                format!(
+                    "publishes container port {} again (ports[{}] does): the config publishes each port once",
+                    port.target, first.index
+                ),
+            ));
+            continue;
+        }
+        let taken = |name: &str| out.iter().any(|p| p.name == name);
+        let protocol = if port.udp { "udp" } else { "tcp" };
+        let name = match port.name.as_deref().filter(|n| kind_parity_render::config::is_port_name(n) && !taken(n)) {
+            Some(name) => name.to_owned(),
+            None if out.is_empty() && !port.udp && !taken("http") => "http".to_owned(),
+            None if taken(&format!("{protocol}-{}", port.target)) => format!("{protocol}-{}-{index}", port.target),
+            None => format!("{protocol}-{}", port.target),
+        };
+        out.push(NamedPort { name, index, port: port.clone() });
+    }
+    (out, skipped)
 }
 
 struct Mapper<'a> {
@@ -80,8 +122,9 @@ struct Mapper<'a> {
     project_dir: PathBuf,
     variables: IndexMap<String, String>,
     targets: IndexMap<String, Target>,
-    /// Each imported service's container port, for `{{ service.NAME.internal_url }}`.
-    service_ports: IndexMap<String, Option<u16>>,
+    /// Each imported service's ports by name, the main one first, for its healthcheck and
+    /// `{{ service.NAME.internal_url }}`; a service with only `expose` has its first one, unnamed.
+    service_ports: IndexMap<String, Vec<(String, u16, bool)>>,
     databases: IndexMap<String, Option<String>>,
     postgres_password: Option<String>,
 }
@@ -136,11 +179,16 @@ pub(crate) fn map(project: Project, base: &Path, options: &InitOptions) -> Resul
     }
     for (name, service) in &project.services {
         if let Some(Target::Service(own)) = m.targets.get(name) {
-            let port = ports(&service.definition)
-                .ok()
-                .and_then(|p| p.first().map(|p| p.target))
-                .or_else(|| expose(&service.definition));
-            m.service_ports.insert(own.clone(), port);
+            let mut named: Vec<(String, u16, bool)> = match ports(&service.definition) {
+                Ok(list) => named_ports(&list).0.into_iter().map(|p| (p.name, p.port.target, p.port.udp)).collect(),
+                Err(_) => Vec::new(),
+            };
+            if named.is_empty()
+                && let Some(port) = expose(&service.definition)
+            {
+                named.push((kind_parity_render::config::DEFAULT_PORT_NAME.to_owned(), port, false));
+            }
+            m.service_ports.insert(own.clone(), named);
         }
     }
 
@@ -242,7 +290,7 @@ fn component_section(m: &mut Mapper<'_>, component: &'static str, name: &str, se
         m.note(service, name, "image", why);
     }
     if let Ok(list) = ports(def)
-        && let Some(port) = list.iter().find(|p| p.target == container_port).and_then(|p| p.published)
+        && let Some(port) = list.iter().find(|p| p.target == container_port && !p.udp).and_then(|p| p.published)
     {
         section.insert("compose_port".into(), u64::from(port).into());
     }
@@ -459,29 +507,54 @@ fn service_section(m: &mut Mapper<'_>, name: &str, own: &str, service: &ComposeS
         }
     }
 
-    let port = m.service_ports.get(own).copied().flatten();
+    let known = m.service_ports.get(own).cloned().unwrap_or_default();
     match ports(def) {
         Ok(list) => {
-            if let Some(first) = list.first() {
-                section.insert("port".into(), u64::from(first.target).into());
-                if let Some(published) = first.published.filter(|p| *p != first.target) {
-                    let mut compose = Mapping::new();
-                    compose.insert("port".into(), u64::from(published).into());
-                    section.insert("compose".into(), Value::Mapping(compose));
+            let (named, skipped) = named_ports(&list);
+            for (i, why) in skipped {
+                m.note(service, name, &format!("ports[{i}]"), why);
+            }
+            for p in &named {
+                if let Some(ip) = p.port.host_ip.as_deref().filter(|ip| *ip != "127.0.0.1") {
+                    m.note(service, name, &format!("ports[{}]", p.index), format!("bound to {ip}: kind-parity binds every host port to `listen_address` (127.0.0.1 by default)"));
                 }
-                if let Some(ip) = first.host_ip.as_deref().filter(|ip| *ip != "127.0.0.1") {
-                    m.note(service, name, "ports[0]", format!("bound to {ip}: kind-parity binds every host port to `listen_address` (127.0.0.1 by default)"));
+            }
+            match named.as_slice() {
+                [] => {
+                    if let Some((_, port, _)) = known.first() {
+                        section.insert("port".into(), u64::from(*port).into());
+                    }
                 }
-                for i in 1..list.len() {
-                    m.note(
-                        service,
-                        name,
-                        &format!("ports[{i}]"),
-                        "a service has one port in the config: the first is imported",
-                    );
+                // One TCP port named as the shorthand's: `port`, and `compose.port` its host port.
+                [only] if !only.port.udp && only.name == kind_parity_render::config::DEFAULT_PORT_NAME => {
+                    section.insert("port".into(), u64::from(only.port.target).into());
+                    if let Some(published) = only.port.published.filter(|p| *p != only.port.target) {
+                        let mut compose = Mapping::new();
+                        compose.insert("port".into(), u64::from(published).into());
+                        section.insert("compose".into(), Value::Mapping(compose));
+                    }
                 }
-            } else if let Some(port) = port {
-                section.insert("port".into(), u64::from(port).into());
+                several => {
+                    let mut map = Mapping::new();
+                    for p in several {
+                        let published = p.port.published.filter(|published| *published != p.port.target);
+                        let value = if !p.port.udp && published.is_none() {
+                            u64::from(p.port.target).into()
+                        } else {
+                            let mut spec = Mapping::new();
+                            spec.insert("port".into(), u64::from(p.port.target).into());
+                            if p.port.udp {
+                                spec.insert("protocol".into(), "UDP".into());
+                            }
+                            if let Some(published) = published {
+                                spec.insert("compose_port".into(), u64::from(published).into());
+                            }
+                            Value::Mapping(spec)
+                        };
+                        map.insert(p.name.clone().into(), value);
+                    }
+                    section.insert("ports".into(), Value::Mapping(map));
+                }
             }
         }
         Err((i, why)) => m.note(service, name, &format!("ports[{i}]"), why),
@@ -498,7 +571,7 @@ fn service_section(m: &mut Mapper<'_>, name: &str, own: &str, service: &ComposeS
     }
 
     if let Some(Value::Mapping(health)) = def.get("healthcheck") {
-        healthcheck(m, name, service, health, port, &mut section);
+        healthcheck(m, name, service, health, &known, &mut section);
     }
     if let Some(replicas) = def.get("deploy").and_then(|d| d.get("replicas")).and_then(Value::as_u64) {
         section.insert("replicas".into(), replicas.into());
@@ -552,18 +625,36 @@ fn service_section(m: &mut Mapper<'_>, name: &str, own: &str, service: &ComposeS
     }
 
     if let Some(Value::Sequence(volumes)) = def.get("volumes") {
+        let context = def.get("build").and_then(|b| b.get("context")).and_then(Value::as_str).map(PathBuf::from);
+        let mut files = Vec::new();
         for (i, volume) in volumes.iter().enumerate() {
-            let (source, _) = volume_parts(volume);
-            let why = match source {
-                Some(s) if s.starts_with(['.', '/', '~']) => {
-                    "a bind mount of a repository path: the config has no files or mounts yet"
+            let (source, target) = volume_parts(volume);
+            let why = match (source, target) {
+                (Some(s), _) if s.starts_with('~') => {
+                    "a bind mount of a path in the home folder, outside the repository"
                 }
-                Some(_) => {
+                (Some(s), Some(target)) if s.starts_with(['.', '/']) => {
+                    match bind_mount(m, &s, &target, context.as_deref()) {
+                        Ok(file) => {
+                            if !read_only(volume) {
+                                m.note(service, name, &format!("volumes[{i}]"), "imported read-only: kind mounts files from a ConfigMap, which a process cannot write");
+                            }
+                            files.push(Value::Mapping(file));
+                            continue;
+                        }
+                        Err(why) => why,
+                    }
+                }
+                (Some(s), None) if s.starts_with(['.', '/']) => "a bind mount without a target",
+                (Some(_), _) => {
                     "a named volume: the config's services keep no state of their own; keep it in a platform component"
                 }
-                None => "an anonymous volume: the config has no volumes",
+                (None, _) => "an anonymous volume: the config has no volumes",
             };
             m.note(service, name, &format!("volumes[{i}]"), why);
+        }
+        if !files.is_empty() {
+            section.insert("files".into(), Value::Sequence(files));
         }
     }
     for key in def.keys().filter_map(Value::as_str) {
@@ -594,7 +685,7 @@ fn healthcheck(
     name: &str,
     service: &ComposeService,
     health: &Mapping,
-    port: Option<u16>,
+    ports: &[(String, u16, bool)],
     section: &mut Mapping,
 ) {
     if health.get("disable").and_then(Value::as_bool) == Some(true) {
@@ -627,9 +718,16 @@ fn healthcheck(
         Some((url_port, if path.is_empty() { "/".to_owned() } else { path.to_owned() }))
     });
     let prober = command.iter().any(|w| w.contains("curl") || w.contains("wget"));
-    match (url, port) {
-        (Some((url_port, path)), Some(port)) if prober && url_port == Some(port) => {
+    // The TCP port the URL calls, when it is one of the service's: the main one needs no name.
+    let called = url.as_ref().and_then(|(url_port, _)| {
+        ports.iter().position(|(_, port, udp)| !udp && Some(*port) == *url_port).map(|i| (i, &ports[i].0))
+    });
+    match (url, called) {
+        (Some((_, path)), Some((i, port_name))) if prober => {
             section.insert("health_path".into(), path.into());
+            if i > 0 {
+                section.insert("health_port".into(), port_name.clone().into());
+            }
         }
         _ => {
             section
@@ -732,9 +830,18 @@ fn rewrite(m: &mut Mapper<'_>, key: &str, value: &str) -> String {
             }
             ("http" | "https", None) => {
                 if let Some(Target::Service(s)) = m.targets.get(host)
-                    && m.service_ports.get(s).copied().flatten().is_some()
+                    && let Some(ports) = m.service_ports.get(s).filter(|p| !p.is_empty())
                 {
-                    return format!("{{{{ service.{s}.internal_url }}}}{}", escape(path));
+                    // A URL on another of its TCP ports names that port; else the main one.
+                    let url_port = host_port.split_once(':').and_then(|(_, p)| p.parse::<u16>().ok());
+                    let named =
+                        ports.iter().enumerate().skip(1).find(|(_, (_, port, udp))| !udp && Some(*port) == url_port);
+                    return match named {
+                        Some((_, (port_name, _, _))) => {
+                            format!("{{{{ service.{s}.internal_url \"{port_name}\" }}}}{}", escape(path))
+                        }
+                        None => format!("{{{{ service.{s}.internal_url }}}}{}", escape(path)),
+                    };
                 }
             }
             _ => {}
@@ -770,14 +877,18 @@ fn ports(def: &Mapping) -> std::result::Result<Vec<Port>, (usize, String)> {
                 target,
                 published: None,
                 host_ip: None,
+                udp: false,
+                name: None,
             }),
             Value::String(text) => {
                 let (text, protocol) = text.split_once('/').unwrap_or((text, "tcp"));
-                if protocol != "tcp" {
-                    return Err((i, format!("a {protocol} port: the config's ports are TCP")));
-                }
+                let udp = match protocol {
+                    "tcp" => false,
+                    "udp" => true,
+                    other => return Err((i, format!("a {other} port: the config's ports are TCP or UDP"))),
+                };
                 if text.contains('-') {
-                    return Err((i, "a port range: the config has one port per service".into()));
+                    return Err((i, "a port range: the config names each port on its own".into()));
                 }
                 let mut parts: Vec<&str> = text.rsplitn(3, ':').collect();
                 parts.reverse();
@@ -791,12 +902,20 @@ fn ports(def: &Mapping) -> std::result::Result<Vec<Port>, (usize, String)> {
                     Some(p) => Some(p.parse().map_err(|_| (i, format!("`{p}` is not a port")))?),
                     None => None,
                 };
-                target.parse().ok().map(|target| Port { target, published, host_ip: ip.map(str::to_owned) })
+                target.parse().ok().map(|target| Port {
+                    target,
+                    published,
+                    host_ip: ip.map(str::to_owned),
+                    udp,
+                    name: None,
+                })
             }
             Value::Mapping(long) => {
-                if long.get("protocol").and_then(Value::as_str).is_some_and(|p| p != "tcp") {
-                    return Err((i, "a UDP port: the config's ports are TCP".into()));
-                }
+                let udp = match long.get("protocol").and_then(Value::as_str).unwrap_or("tcp") {
+                    "tcp" => false,
+                    "udp" => true,
+                    other => return Err((i, format!("a {other} port: the config's ports are TCP or UDP"))),
+                };
                 let number = |v: Option<&Value>| {
                     v.and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok())).and_then(|n| u16::try_from(n).ok())
                 };
@@ -804,6 +923,8 @@ fn ports(def: &Mapping) -> std::result::Result<Vec<Port>, (usize, String)> {
                     target,
                     published: number(long.get("published")),
                     host_ip: long.get("host_ip").and_then(Value::as_str).map(str::to_owned),
+                    udp,
+                    name: long.get("name").and_then(Value::as_str).map(str::to_owned),
                 })
             }
             _ => None,
@@ -816,6 +937,62 @@ fn ports(def: &Mapping) -> std::result::Result<Vec<Port>, (usize, String)> {
 fn expose(def: &Mapping) -> Option<u16> {
     let Some(Value::Sequence(list)) = def.get("expose") else { return None };
     list.iter().filter_map(scalar_text).find_map(|p| p.split('/').next()?.parse().ok())
+}
+
+/// A bind mount of a repository file or folder as a `files` entry, or why it stays a compose
+/// matter: the service's own source (mounted for live reload: kind runs the built image), a
+/// path that does not exist, or more than a ConfigMap holds.
+fn bind_mount(
+    m: &Mapper<'_>,
+    source: &str,
+    target: &str,
+    context: Option<&Path>,
+) -> std::result::Result<Mapping, &'static str> {
+    let path = m.project_dir.join(source);
+    let clean = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    if let Some(context) = context
+        && clean(&m.project_dir.join(context)).starts_with(clean(&path))
+    {
+        return Err("a bind mount of the service's own source, for live reload: kind runs the image built from it");
+    }
+    if !target.starts_with('/') {
+        return Err("a bind mount whose target is not an absolute path");
+    }
+    let size = if path.is_dir() {
+        walk_size(&path)
+    } else {
+        std::fs::metadata(&path).map_err(|_| "a bind mount of a path that does not exist")?.len()
+    };
+    // The largest a service's mounted repository files may be in all (a ConfigMap's share).
+    if size > 700 * 1024 {
+        return Err("a bind mount larger than a ConfigMap holds (700 KiB): build it into the image");
+    }
+    let mut file = Mapping::new();
+    file.insert("path".into(), target.into());
+    file.insert("source".into(), relative_to(m.base, &path).to_string_lossy().into_owned().into());
+    Ok(file)
+}
+
+/// The bytes of every file under a folder.
+fn walk_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| {
+            let path = e.path();
+            if path.is_dir() { walk_size(&path) } else { e.metadata().map_or(0, |m| m.len()) }
+        })
+        .sum()
+}
+
+/// Whether a volume is mounted read-only (`:ro`, or `read_only: true` in the long syntax).
+fn read_only(volume: &Value) -> bool {
+    match volume {
+        Value::String(text) => text.split(':').nth(2).is_some_and(|mode| mode.split(',').any(|o| o == "ro")),
+        Value::Mapping(long) => long.get("read_only").and_then(Value::as_bool) == Some(true),
+        _ => false,
+    }
 }
 
 /// A volume's source and target, short (`src:dst[:mode]`) or long syntax.
