@@ -86,9 +86,7 @@ fn lifecycle(real_kind: bool) -> Result<()> {
         if let Some(image) = &node_image {
             command.env("KIND_PARITY_CLUSTER__NODE_IMAGE", image);
         }
-        let out = command
-            .output()
-            .with_context(|| format!("running kind-parity {}", args.join(" ")))?;
+        let out = command.output().with_context(|| format!("running kind-parity {}", args.join(" ")))?;
         let took = started.elapsed();
         if !out.status.success() {
             bail!("kind-parity {} failed:\n{}", args.join(" "), String::from_utf8_lossy(&out.stderr));
@@ -108,7 +106,16 @@ fn lifecycle(real_kind: bool) -> Result<()> {
     let kubeconfig = kubeconfig.to_string_lossy();
     let _ = kind(&["delete", "cluster", "--name", reference, "--kubeconfig", &kubeconfig]);
     let bare = kind(&[
-        "create", "cluster", "--name", reference, "--kubeconfig", &kubeconfig, "--image", &image, "--wait", "5m",
+        "create",
+        "cluster",
+        "--name",
+        reference,
+        "--kubeconfig",
+        &kubeconfig,
+        "--image",
+        &image,
+        "--wait",
+        "5m",
     ])?;
     kind(&["delete", "cluster", "--name", reference, "--kubeconfig", &kubeconfig])?;
 

@@ -385,6 +385,16 @@ fn a_service_named_like_a_component_is_refused() {
 }
 
 #[test]
+fn a_service_named_like_the_compose_postgres_guard_is_refused() {
+    // `postgres-guard` is a service of the rendered compose.yaml: a service of that name would
+    // replace it there.
+    check(
+        "services:\n  postgres-guard:\n    image: x/guard:1\n    port: 9000\n",
+        "invalid config: <dir>/kind-parity.yaml:2:3: services.postgres-guard: `postgres-guard` is the name of the platform's postgres-guard Service\n    help: rename the service, e.g. `postgres-guard-app`",
+    );
+}
+
+#[test]
 fn an_environment_name_longer_than_kind_allows_is_refused() {
     // Regression (issue 12): kind refuses cluster names over 50 characters, after the render.
     let name = "a".repeat(51);

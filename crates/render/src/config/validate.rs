@@ -117,9 +117,10 @@ pub const KIND_CLUSTER_NAME_MAX: usize = 50;
 /// Names a service cannot take, enabled or not: each names a platform component's Service
 /// (and its workload and Secret) in the same namespace, and the components' `KP_<NAME>_*` compose
 /// variables; `depends_on` also reads a component's name as the component. `postgres-init` is the
-/// compose service of Postgres's roles and databases script (`compose.yaml`).
+/// compose service of Postgres's roles and databases script, `postgres-guard` the one that clears
+/// an interrupted first initdb (`compose.yaml`, [`crate::POSTGRES_GUARD`]).
 pub const RESERVED_SERVICE_NAMES: &[&str] =
-    &["postgres", "postgres-init", "redis", "keycloak", "nats", "temporal", "temporal-ui", "vault"];
+    &["postgres", "postgres-init", "postgres-guard", "redis", "keycloak", "nats", "temporal", "temporal-ui", "vault"];
 
 /// An IPv4 range.
 #[derive(Debug, Clone, Copy)]
